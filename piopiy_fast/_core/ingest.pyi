@@ -1,0 +1,38 @@
+"""The fused per-frame path: decode + de-interleave + resample + ring write."""
+from .ringbuffer import RingBuffer
+
+class CallIngest:
+    """Per-call state for one received stream.
+
+    ``channels`` is 1 (caller or callee mode) or 2 (both mode, interleaved
+    channel 0 / channel 1). One RingBuffer per channel, at ``target_rate``.
+    """
+    def __init__(self, source_rate: int, channels: int, target_rate: int, *,
+                 encoding: str = "l16", ring_capacity: int = 65536,
+                 policy: str = "drop_oldest", quality: str = "speech") -> None: ...
+    source_rate: int
+    target_rate: int
+    channels: int
+    encoding: str
+    @property
+    def rings(self) -> tuple[RingBuffer, ...]: ...
+    @property
+    def delay(self) -> float:
+        """Resampler delay in target-rate samples (0 when rates are equal)."""
+    @property
+    def frames(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def decode_errors(self) -> int: ...
+    @property
+    def overruns(self) -> int:
+        """Samples lost to ring overflow, all channels."""
+    def ingest(self, frame: bytes | bytearray | memoryview) -> int:
+        """Use one received frame; returns the samples written per channel.
+        A frame without whole samples (or sample pairs) raises FrameError,
+        is counted in ``decode_errors`` and changes no other state."""
+    def flush(self) -> int:
+        """Push the resampler's tail into the rings (end of call)."""
+    def close(self) -> None:
+        """Close the rings so blocked readers return."""

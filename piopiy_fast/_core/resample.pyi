@@ -1,0 +1,35 @@
+"""Streaming polyphase resampler between 8, 12, 16, 24, 32 and 48 kHz."""
+import numpy as np
+import numpy.typing as npt
+
+RATES: tuple[int, ...]
+QUALITIES: tuple[str, ...]
+
+def simd_kernel() -> str:
+    """The inner-loop variant chosen for this CPU at import ("avx2", "sse2", "generic")."""
+
+class Resampler:
+    """State is carried between ``process`` calls: feeding a signal in pieces of
+    any sizes gives exactly the samples of feeding it whole.
+
+    Input is (n,) for one channel or (n, channels) interleaved, int16 or float32;
+    output has the same dtype and layout. int16 output saturates.
+    ``delay`` is the fixed delay of the output in output samples.
+    """
+    def __init__(self, in_rate: int, out_rate: int, channels: int = 1,
+                 dtype: str = "int16", quality: str = "speech") -> None: ...
+    in_rate: int
+    out_rate: int
+    channels: int
+    quality: str
+    @property
+    def delay(self) -> float: ...
+    def process(self, samples: npt.NDArray[np.int16] | npt.NDArray[np.float32]) -> npt.NDArray[np.int16] | npt.NDArray[np.float32]: ...
+    def flush(self) -> npt.NDArray[np.int16] | npt.NDArray[np.float32]:
+        """Drain the tail (the last ``delay`` samples) and reset to a fresh state."""
+    def clear(self) -> None:
+        """Forget all history, as if newly built."""
+
+def resample(samples: npt.NDArray[np.int16] | npt.NDArray[np.float32], in_rate: int,
+             out_rate: int, quality: str = "speech") -> npt.NDArray[np.int16] | npt.NDArray[np.float32]:
+    """One shot: ``process`` then ``flush`` on a new Resampler."""

@@ -1,0 +1,56 @@
+"""The compiled core: one extension module per file in src_cy/.
+
+Build switches (environment):
+  PIOPIY_FAST_DEBUG=1     -O0 -g and Cython bounds/wraparound checks on
+  PIOPIY_FAST_ANNOTATE=1  write Cython's HTML annotation next to each .pyx
+  PIOPIY_FAST_WERROR=1    turn compiler warnings into errors
+"""
+import os
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+MODULES = ("codec", "resample", "ringbuffer", "ingest")
+# C kernels linked into the module that calls them.
+C_SOURCES = {"resample": ["src_cy/kernels/fir.c"]}
+
+debug = os.environ.get("PIOPIY_FAST_DEBUG") == "1"
+
+# Portable flags only: per-CPU fast paths are chosen at run time inside the C
+# kernels (target attributes + __builtin_cpu_supports), never with -march.
+compile_args = ["-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter",
+                "-Wno-unused-function", "-Wno-missing-field-initializers"]
+compile_args += ["-O0", "-g"] if debug else ["-O3", "-g0", "-DNDEBUG"]
+if os.environ.get("PIOPIY_FAST_WERROR") == "1":
+    compile_args.append("-Werror")
+
+directives = {
+    "language_level": 3,
+    "embedsignature": True,
+    "boundscheck": debug,
+    "wraparound": debug,
+    "initializedcheck": debug,
+    "cdivision": True,
+    "freethreading_compatible": False,
+}
+
+extensions = [
+    Extension(
+        f"piopiy_fast._core.{name}",
+        [f"src_cy/{name}.pyx", *C_SOURCES.get(name, [])],
+        include_dirs=["src_cy/include", numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=compile_args,
+    )
+    for name in MODULES
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        include_path=["."],
+        compiler_directives=directives,
+        annotate=os.environ.get("PIOPIY_FAST_ANNOTATE") == "1",
+    )
+)
