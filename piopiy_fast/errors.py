@@ -4,6 +4,10 @@
     ├── PiopiyValidationError        a bad argument (also a ValueError); names it
     ├── PiopiyNetworkError           no usable HTTP answer: refused, reset, timed out
     ├── PiopiyAPIError               the REST API answered with an error status
+    ├── SignatureError               a signed stream URL failed verification
+    │   ├── SignatureMissingError    no signature in the URL (answer 401)
+    │   ├── SignatureMismatchError   altered URL or wrong secret (answer 403)
+    │   └── SignatureExpiredError    valid signature, expiry time passed (answer 403)
     └── FrameError                   one received audio frame could not be used
                                      (also a ValueError); the call goes on
 """
@@ -32,6 +36,25 @@ class PiopiyAPIError(PiopiyError):
         super().__init__(message)
         self.status = status
         self.body = body
+
+
+class SignatureError(PiopiyError):
+    """A signed stream URL failed verification; see the three subclasses.
+
+    Messages never contain the secret or the expected signature.
+    """
+
+
+class SignatureMissingError(SignatureError):
+    """The URL carries no signature parameter at all."""
+
+
+class SignatureMismatchError(SignatureError):
+    """The signature does not match: a parameter or the path was altered, or the secret differs."""
+
+
+class SignatureExpiredError(SignatureError):
+    """The signature is valid but the URL's expiry time has passed."""
 
 
 class FrameError(PiopiyError, ValueError):
