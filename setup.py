@@ -13,7 +13,8 @@ from setuptools import Extension, setup
 
 MODULES = ("codec", "resample", "ringbuffer", "ingest")
 # C kernels linked into the module that calls them.
-C_SOURCES = {"resample": ["src_cy/kernels/fir.c"]}
+C_SOURCES = {"resample": ["src_cy/kernels/fir.c", "src_cy/kernels/fir_generic.c",
+                           "src_cy/kernels/fir_avx2.c"]}
 
 debug = os.environ.get("PIOPIY_FAST_DEBUG") == "1"
 
