@@ -14,8 +14,6 @@ from libc.stdint cimport int16_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
-cdef extern from "pf_codec.h" nogil:
-    void pf_f32_to_i16_sat(const float *src, int16_t *dst, size_t n, float scale)
 
 from piopiy_fast import filters
 from piopiy_fast.errors import PiopiyValidationError
@@ -184,7 +182,7 @@ cdef class Resampler:
                 for c in range(ch):
                     inp[c] = src + done * ch + c
                 got = pf_rs_block_i16(&self.state, inp, ch, take, self.scratch, 1, ch)
-                pf_f32_to_i16_sat(self.scratch, dst + written * ch, got * ch, 1.0)
+                pf_rs_to_i16(self.scratch, dst + written * ch, got * ch)
                 written += got
                 done += take
         self.consumed += n
@@ -236,7 +234,7 @@ cdef class Resampler:
         cdef int c
         got = pf_rs_block_i16(&self.state, inp, 1, n, self.scratch, bom, 1)
         for c in range(self.channels):
-            pf_f32_to_i16_sat(self.scratch + c * bom, out[c], got, 1.0)
+            pf_rs_to_i16(self.scratch + c * bom, out[c], got)
         self.consumed += n
         self.produced += got
         return got
@@ -256,7 +254,7 @@ cdef class Resampler:
         got = pf_rs_block_i16(&self.state, inp, 1, PF_RS_BLOCK, self.scratch, bom, 1)
         got = min(got, want)
         for c in range(self.channels):
-            pf_f32_to_i16_sat(self.scratch + c * bom, out[c], got, 1.0)
+            pf_rs_to_i16(self.scratch + c * bom, out[c], got)
         self.produced += got
         return got
 

@@ -18,6 +18,7 @@ cdef extern from "pf_resample.h" nogil:
                            size_t n, float *out, ptrdiff_t out_chan_step, ptrdiff_t out_stride)
     size_t pf_rs_block_f32(pf_resampler *s, const float *const *inp, ptrdiff_t in_stride,
                            size_t n, float *out, ptrdiff_t out_chan_step, ptrdiff_t out_stride)
+    void pf_rs_to_i16(const float *src, int16_t *dst, size_t n)
     const char *pf_rs_kernel_name()
     const char *pf_rs_select_kernels(const char *force)
 

@@ -42,6 +42,7 @@ typedef struct {
     size_t fill;             /* valid floats in each buf */
     float *buf[PF_RS_MAX_CHANNELS];
     size_t buf_len;
+    float *by_phase;         /* one block of output grouped by phase (up == 1 path) */
 } pf_resampler;
 
 /* Bank built from N prototype taps; 0 on success, -1 out of memory. */
@@ -64,6 +65,9 @@ size_t pf_rs_block_i16(pf_resampler *s, const int16_t *const *in, ptrdiff_t in_s
                        size_t n, float *out, ptrdiff_t out_chan_step, ptrdiff_t out_stride);
 size_t pf_rs_block_f32(pf_resampler *s, const float *const *in, ptrdiff_t in_stride,
                        size_t n, float *out, ptrdiff_t out_chan_step, ptrdiff_t out_stride);
+
+/* Resampled int16 input back to int16: rounded half to even, saturated. */
+void pf_rs_to_i16(const float *src, int16_t *dst, size_t n);
 
 /* Name of the inner-loop variant in use. */
 const char *pf_rs_kernel_name(void);

@@ -10,6 +10,8 @@ static const pf_fir_kernels *kernels = &pf_fir_generic;
 
 const char *pf_rs_kernel_name(void) { return kernels->name; }
 
+void pf_rs_to_i16(const float *src, int16_t *dst, size_t n) { kernels->to_i16(src, dst, n); }
+
 const char *pf_rs_select_kernels(const char *force)
 {
     const pf_fir_kernels *best = &pf_fir_generic;
@@ -92,6 +94,11 @@ int pf_rs_init(pf_resampler *s, const pf_fir_bank *fir, int channels)
             return -1;
         }
     }
+    s->by_phase = alloc_aligned_zeroed(sizeof(float) * pf_rs_block_out_max(fir));
+    if (!s->by_phase) {
+        pf_rs_free(s);
+        return -1;
+    }
     pf_rs_reset(s);
     return 0;
 }
@@ -99,6 +106,7 @@ int pf_rs_init(pf_resampler *s, const pf_fir_bank *fir, int channels)
 void pf_rs_free(pf_resampler *s)
 {
     for (int c = 0; c < PF_RS_MAX_CHANNELS; c++) free(s->buf[c]);
+    free(s->by_phase);
     memset(s, 0, sizeof *s);
 }
 
@@ -127,6 +135,21 @@ size_t pf_rs_block_out_max(const pf_fir_bank *fir)
     return ((size_t)PF_RS_BLOCK * (size_t)fir->up) / (size_t)fir->down + (size_t)fir->up + 1;
 }
 
+static void interleave_phases(const float *by_phase, int up, size_t positions,
+                              float *y, ptrdiff_t stride)
+{
+    if (up == 2 && stride == 1) {   /* the common 2x case, in a form gcc vectorises */
+        for (size_t t = 0; t < positions; t++) {
+            y[2 * t] = by_phase[t];
+            y[2 * t + 1] = by_phase[positions + t];
+        }
+        return;
+    }
+    for (int p = 0; p < up; p++)
+        for (size_t t = 0; t < positions; t++)
+            y[((ptrdiff_t)t * up + p) * stride] = by_phase[(size_t)p * positions + t];
+}
+
 static size_t run_block(pf_resampler *s, float *out, ptrdiff_t out_chan_step, ptrdiff_t out_stride)
 {
     const pf_fir_bank *f = s->fir;
@@ -136,13 +159,15 @@ static size_t run_block(pf_resampler *s, float *out, ptrdiff_t out_chan_step, pt
         float *y = out + c * out_chan_step;
         if (f->down == 1) {
             /* Integer upsampling: phases come in whole cycles, so each phase
-             * is a plain FIR over consecutive inputs, run many outputs at once. */
+             * is a plain FIR over consecutive inputs, run many outputs at once
+             * into contiguous memory, then the phases are interleaved. */
             size_t positions = count / (size_t)f->up;
             for (int p = 0; p < f->up; p++) {
                 const float *x = s->buf[c] + s->pos - (size_t)f->row_len + 1 + (size_t)f->span_start[p];
                 kernels->fir_run(x, f->bank + (size_t)p * (size_t)f->row_len + f->span_start[p],
-                                 f->span_len[p], y + p * out_stride, out_stride * f->up, positions);
+                                 f->span_len[p], s->by_phase + (size_t)p * positions, 1, positions);
             }
+            interleave_phases(s->by_phase, f->up, positions, y, out_stride);
         } else {
             kernels->poly_run(s->buf[c], f->bank, f->row_len, f->up, f->down,
                               s->pos, s->phase, count, y, out_stride);

@@ -19,28 +19,29 @@ TARGET static inline void store8(float *y, ptrdiff_t ystride, size_t n, __m256 v
 }
 
 /* Each output lane is one fused multiply-add chain over k in order, whichever
- * block it falls in, so outputs never depend on how the input was split. Four
- * vectors at a time keep four chains in flight to hide the FMA latency. */
+ * block it falls in, so outputs never depend on how the input was split.
+ * Blocks of CHAINS vectors keep that many chains in flight: the FMA latency is
+ * hidden once there are more chains than cycles of latency. */
+#define FIR_BLOCK(CHAINS)                                                          \
+    for (; t + 8 * (CHAINS) <= count; t += 8 * (CHAINS)) {                         \
+        __m256 acc[CHAINS];                                                        \
+        _Pragma("GCC unroll 16") for (int v = 0; v < (CHAINS); v++) acc[v] = _mm256_setzero_ps();           \
+        const float *xt = x + t;                                                   \
+        for (int k = 0; k < len; k++) {                                            \
+            __m256 gk = _mm256_broadcast_ss(g + k);                                \
+            _Pragma("GCC unroll 16") for (int v = 0; v < (CHAINS); v++)                                     \
+                acc[v] = _mm256_fmadd_ps(gk, _mm256_loadu_ps(xt + k + 8 * v), acc[v]); \
+        }                                                                          \
+        _Pragma("GCC unroll 16") for (int v = 0; v < (CHAINS); v++)                                         \
+            store8(y + (ptrdiff_t)(t + 8 * (size_t)v) * ystride, ystride, 8, acc[v]); \
+    }
+
 TARGET static void fir_run(const float *x, const float *g, int len, float *y,
                            ptrdiff_t ystride, size_t count)
 {
     size_t t = 0;
-    for (; t + 32 <= count; t += 32) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        const float *xt = x + t;
-        for (int k = 0; k < len; k++) {
-            __m256 gk = _mm256_broadcast_ss(g + k);
-            a0 = _mm256_fmadd_ps(gk, _mm256_loadu_ps(xt + k), a0);
-            a1 = _mm256_fmadd_ps(gk, _mm256_loadu_ps(xt + k + 8), a1);
-            a2 = _mm256_fmadd_ps(gk, _mm256_loadu_ps(xt + k + 16), a2);
-            a3 = _mm256_fmadd_ps(gk, _mm256_loadu_ps(xt + k + 24), a3);
-        }
-        float *yt = y + (ptrdiff_t)t * ystride;
-        store8(yt, ystride, 8, a0);
-        store8(yt + 8 * ystride, ystride, 8, a1);
-        store8(yt + 16 * ystride, ystride, 8, a2);
-        store8(yt + 24 * ystride, ystride, 8, a3);
-    }
+    FIR_BLOCK(10)
+    FIR_BLOCK(4)
     for (; t < count; t += 8) {
         __m256 a0 = _mm256_setzero_ps();
         for (int k = 0; k < len; k++)
@@ -81,5 +82,21 @@ TARGET static void poly_run(const float *buf, const float *bank, int row_len, in
     }
 }
 
-const pf_fir_kernels pf_fir_avx2 = {"avx2", fir_run, poly_run};
+/* cvtps2dq rounds half to even (the default MXCSR mode); packssdw saturates. */
+TARGET static void to_i16(const float *src, int16_t *dst, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i lo = _mm256_cvtps_epi32(_mm256_loadu_ps(src + i));
+        __m256i hi = _mm256_cvtps_epi32(_mm256_loadu_ps(src + i + 8));
+        __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(lo, hi), 0xD8);
+        _mm256_storeu_si256((__m256i *)(dst + i), packed);
+    }
+    for (; i < n; i++) {
+        __m128i one = _mm_cvtps_epi32(_mm_set_ss(src[i]));
+        dst[i] = (int16_t)_mm_cvtsi128_si32(_mm_packs_epi32(one, one));
+    }
+}
+
+const pf_fir_kernels pf_fir_avx2 = {"avx2", fir_run, poly_run, to_i16};
 #endif

@@ -1,6 +1,7 @@
 /* Portable inner loops. Eight independent lanes of mul-then-add, which the
  * compiler turns into SIMD without -ffast-math because no sum is reordered. */
 #include "fir_kernels.h"
+#include "pf_codec.h"
 
 static void fir_run(const float *restrict x, const float *restrict g, int len,
                     float *restrict y, ptrdiff_t ystride, size_t count)
@@ -36,4 +37,9 @@ static void poly_run(const float *buf, const float *bank, int row_len, int up, i
     }
 }
 
-const pf_fir_kernels pf_fir_generic = {"generic", fir_run, poly_run};
+static void to_i16(const float *src, int16_t *dst, size_t n)
+{
+    pf_f32_to_i16_sat(src, dst, n, 1.0f);
+}
+
+const pf_fir_kernels pf_fir_generic = {"generic", fir_run, poly_run, to_i16};

@@ -3,6 +3,7 @@
 #define PF_FIR_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     const char *name;
@@ -14,6 +15,9 @@ typedef struct {
      * and phase `phase` of `bank` (up rows of row_len taps). */
     void (*poly_run)(const float *buf, const float *bank, int row_len, int up, int down,
                      size_t pos, int phase, size_t count, float *y, ptrdiff_t ystride);
+    /* dst = src rounded half to even, saturated. src comes from filtering
+     * int16 input, so it is finite and far inside the int32 range. */
+    void (*to_i16)(const float *src, int16_t *dst, size_t n);
 } pf_fir_kernels;
 
 /* Plain C written so the compiler vectorises it without reassociating
