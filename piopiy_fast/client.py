@@ -109,6 +109,15 @@ def _base_url(name: str, value: object) -> str:
     return value.rstrip("/")
 
 
+def _check_json(name: str, value: object) -> None:
+    # Caught here, a set or a NaN in a hand-written PCMO names its argument instead
+    # of surfacing as a TypeError from deep in the transport.
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise PiopiyValidationError(f"{name} must be JSON-serialisable: {err}") from None
+
+
 def _redact(value: Any, token: str) -> Any:
     """``value`` with every occurrence of ``token`` in its strings replaced."""
     if isinstance(value, str):
@@ -290,6 +299,8 @@ class Voice:
         extra_params = opts.get("extra_params", {})
         if not isinstance(extra_params, (dict, str)):
             raise PiopiyValidationError(ERR_EXTRA_PARAMS)
+        _check_json("pcmo_or_number", pcmo)
+        _check_json("extra_params", extra_params)
         path = IND_CALL_PATH if _INDIAN_MOBILE.fullmatch(str(piopiy_no)) else GLOBAL_CALL_PATH
         client = self._client
         payload = {
