@@ -69,14 +69,15 @@ _BREAK = json.dumps({"action": "break"})
 # --- argument checks (shared with the REST client) ----------------------------------------
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> bool:
+    """True for an int that is not a bool."""
     # bool is an int subclass; True is never a phone number or a timeout.
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_number(name: str, value: object) -> int:
     """Return ``value`` if it is a phone number (a positive int), else raise."""
-    if not _is_int(value) or value <= 0:  # type: ignore[operator]
+    if not is_int(value) or value <= 0:  # type: ignore[operator]
         raise PiopiyValidationError(
             f"{name} must be a phone number as a positive int in international format "
             f"without '+' (e.g. 919876543210), got {type(value).__name__}"
@@ -85,7 +86,7 @@ def check_number(name: str, value: object) -> int:
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:
-    if not _is_int(value) or value < minimum:  # type: ignore[operator]
+    if not is_int(value) or value < minimum:  # type: ignore[operator]
         raise PiopiyValidationError(f"{name} must be an int >= {minimum}, got {value!r}")
     return value  # type: ignore[return-value]
 
@@ -132,7 +133,7 @@ def _check_voice_quality(value: object) -> int:
     rate: object = value
     if isinstance(value, str) and _DIGITS.fullmatch(value):
         rate = int(value)
-    if not _is_int(rate) or rate not in VOICE_QUALITIES:
+    if not is_int(rate) or rate not in VOICE_QUALITIES:
         raise PiopiyValidationError(
             "voice_quality must be one of 8000, 12000, 16000, 32000 "
             f"(an int or a numeric str), got {value!r}"
