@@ -1,2 +1,219 @@
 # cython: language_level=3, embedsignature=True
-"""(being written)"""
+"""The fused per-frame path of one call stream.
+
+``CallIngest.ingest(frame)`` decodes a received frame (L16 little-endian, or
+G.711), splits ``both`` mode into its two channels, resamples each to the
+target rate and writes them into one lock-free ring per channel: one C pass
+without the GIL, no allocation. All state of the call lives here.
+"""
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.stdint cimport int16_t, uint8_t
+from libc.stdlib cimport free, malloc
+
+from piopiy_fast._core.codec cimport (
+    pf_alaw_decode, pf_deinterleave_i16, pf_l16le_deinterleave_i16, pf_l16le_to_i16,
+    pf_ulaw_decode,
+)
+from piopiy_fast._core.resample cimport PF_RS_BLOCK, Resampler
+from piopiy_fast._core.ringbuffer cimport RingBuffer, pf_ring, pf_ring_close, pf_ring_overruns, pf_ring_write
+
+from piopiy_fast import filters
+from piopiy_fast.errors import FrameError, PiopiyValidationError
+
+ENCODINGS = ("l16", "pcmu", "pcma")
+cdef enum Encoding:
+    L16 = 0
+    PCMU = 1
+    PCMA = 2
+
+
+cdef class CallIngest:
+    """Per-call state for one received stream: decoder, resampler, rings.
+
+    ``channels`` is 1 (caller or callee mode) or 2 (both mode: channel 0 then
+    channel 1, interleaved sample by sample). ``rings`` holds one RingBuffer
+    per channel, at ``target_rate``.
+    """
+    cdef readonly int source_rate, target_rate, channels
+    cdef readonly str encoding, quality
+    cdef Encoding enc
+    cdef Resampler resampler          # None when the rates are equal
+    cdef tuple _rings
+    cdef pf_ring *ring_ptr[2]
+    cdef int16_t *decoded             # interleaved block, then one block per channel
+    cdef int16_t *resampled           # one block of output per channel
+    cdef Py_ssize_t out_block
+    cdef unsigned long long n_frames, n_bytes, n_errors
+
+    def __cinit__(self):
+        self.decoded = NULL
+        self.resampled = NULL
+
+    def __init__(self, source_rate, channels, target_rate, *, encoding="l16",
+                 ring_capacity=65536, policy="drop_oldest", quality="speech"):
+        if self.decoded != NULL:
+            raise RuntimeError("CallIngest is already initialised")
+        self.source_rate = filters.check_rate("source_rate", source_rate)
+        self.target_rate = filters.check_rate("target_rate", target_rate)
+        if channels not in (1, 2) or isinstance(channels, bool):
+            raise PiopiyValidationError(f"channels must be 1 or 2, got {channels!r}")
+        if encoding not in ENCODINGS:
+            raise PiopiyValidationError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+        self.channels = channels
+        self.encoding = encoding
+        self.enc = <Encoding><int>ENCODINGS.index(encoding)
+        self.quality = filters.check_quality(quality)
+        self._rings = tuple(RingBuffer(ring_capacity, policy) for _ in range(channels))
+        cdef RingBuffer ring
+        for c, ring in enumerate(self._rings):
+            self.ring_ptr[c] = &ring.ring
+        self.resampler = None
+        self.out_block = 0
+        if self.source_rate != self.target_rate:
+            self.resampler = Resampler(self.source_rate, self.target_rate, channels,
+                                       "int16", self.quality)
+            self.out_block = self.resampler.block_out_max()
+        self.decoded = <int16_t *>malloc(sizeof(int16_t) * PF_RS_BLOCK * 4)
+        self.resampled = <int16_t *>malloc(sizeof(int16_t) * (self.out_block * 2 + 1))
+        if self.decoded == NULL or self.resampled == NULL:
+            raise MemoryError("cannot allocate call state")
+
+    def __dealloc__(self):
+        free(self.decoded)
+        free(self.resampled)
+
+    def __repr__(self):
+        return (f"CallIngest({self.source_rate}, {self.channels}, {self.target_rate}, "
+                f"encoding={self.encoding!r})")
+
+    @property
+    def rings(self):
+        return self._rings
+
+    @property
+    def delay(self):
+        """Resampler delay in target-rate samples (0 when rates are equal)."""
+        return 0.0 if self.resampler is None else self.resampler.delay
+
+    @property
+    def frames(self):
+        """Frames used."""
+        return self.n_frames
+
+    @property
+    def bytes(self):
+        """Bytes of the frames used."""
+        return self.n_bytes
+
+    @property
+    def decode_errors(self):
+        """Frames refused (not whole samples, or not whole sample pairs)."""
+        return self.n_errors
+
+    @property
+    def overruns(self):
+        """Samples lost to ring overflow, all channels."""
+        return sum(pf_ring_overruns(self.ring_ptr[c]) for c in range(self.channels))
+
+    def ingest(self, frame):
+        """Use one received frame; returns the samples written per channel.
+
+        A frame that does not hold whole samples (or whole sample pairs in both
+        mode) raises FrameError, is counted in ``decode_errors`` and changes no
+        other state.
+        """
+        cdef Py_buffer view
+        cdef const uint8_t *data
+        cdef Py_ssize_t nbytes, written
+        if type(frame) is bytes:        # what websockets hands over: no buffer dance
+            data = <const uint8_t *>PyBytes_AS_STRING(frame)
+            nbytes = PyBytes_GET_SIZE(frame)
+            written = self._ingest_checked(data, nbytes)
+        else:
+            PyObject_GetBuffer(frame, &view, PyBUF_SIMPLE)
+            try:
+                written = self._ingest_checked(<const uint8_t *>view.buf, view.len)
+            finally:
+                PyBuffer_Release(&view)
+        return written
+
+    cdef Py_ssize_t _ingest_checked(self, const uint8_t *data, Py_ssize_t nbytes) except -1:
+        cdef Py_ssize_t unit = (2 if self.enc == L16 else 1) * self.channels
+        cdef Py_ssize_t written
+        if nbytes % unit:
+            self.n_errors += 1
+            raise FrameError(
+                f"frame of {nbytes} bytes does not hold whole "
+                f"{'sample pairs' if self.channels == 2 else 'samples'} "
+                f"({unit} bytes each for {self.encoding}, {self.channels} channel(s))")
+        with nogil:
+            written = self._ingest(data, nbytes // unit)
+        self.n_frames += 1
+        self.n_bytes += nbytes
+        return written
+
+    cdef Py_ssize_t _ingest(self, const uint8_t *data, Py_ssize_t per_channel) noexcept nogil:
+        cdef Py_ssize_t done = 0, take, got, written = 0
+        cdef Py_ssize_t unit = (2 if self.enc == L16 else 1) * self.channels
+        cdef int16_t *planar[2]
+        cdef int16_t *out[2]
+        cdef int c
+        planar[0] = self.decoded + 2 * PF_RS_BLOCK
+        planar[1] = self.decoded + 3 * PF_RS_BLOCK
+        out[0] = self.resampled
+        out[1] = self.resampled + self.out_block
+        while done < per_channel:
+            take = min(per_channel - done, <Py_ssize_t>PF_RS_BLOCK)
+            self._decode(data + done * unit, take, planar)
+            if self.resampler is None:
+                got = take
+                for c in range(self.channels):
+                    pf_ring_write(self.ring_ptr[c], planar[c], got)
+            else:
+                got = self.resampler.block_i16_planar(<const int16_t **>planar, take, out)
+                for c in range(self.channels):
+                    pf_ring_write(self.ring_ptr[c], out[c], got)
+            written += got
+            done += take
+        return written
+
+    cdef inline void _decode(self, const uint8_t *src, Py_ssize_t n, int16_t **planar) noexcept nogil:
+        if self.enc == L16:
+            if self.channels == 1:
+                pf_l16le_to_i16(src, planar[0], n)
+            else:
+                pf_l16le_deinterleave_i16(src, planar[0], planar[1], n)
+            return
+        cdef int16_t *dst = planar[0] if self.channels == 1 else self.decoded
+        if self.enc == PCMU:
+            pf_ulaw_decode(src, dst, n * self.channels)
+        else:
+            pf_alaw_decode(src, dst, n * self.channels)
+        if self.channels == 2:
+            pf_deinterleave_i16(self.decoded, planar[0], planar[1], n)
+
+    def flush(self):
+        """Push the resampler's tail into the rings (end of call); returns the
+        samples written per channel."""
+        cdef Py_ssize_t got, written = 0
+        cdef int16_t *out[2]
+        cdef int c
+        if self.resampler is None:
+            return 0
+        out[0] = self.resampled
+        out[1] = self.resampled + self.out_block
+        with nogil:
+            while True:
+                got = self.resampler.tail_block_i16_planar(out)
+                if got == 0:
+                    break
+                for c in range(self.channels):
+                    pf_ring_write(self.ring_ptr[c], out[c], got)
+                written += got
+        return written
+
+    def close(self):
+        """Close the rings: blocked readers return, reads drain what is left."""
+        for c in range(self.channels):
+            pf_ring_close(self.ring_ptr[c])

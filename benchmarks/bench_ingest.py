@@ -1,0 +1,44 @@
+"""Per-frame cost of turning one received `both` frame into two 16 kHz channels.
+
+Baseline: numpy de-interleave + two soxr.ResampleStream calls (HQ), the usual
+hand-rolled receiver. Target (DESIGN.md): the fused ingest at most 1/4 of it.
+"""
+import numpy as np
+import pytest
+
+from piopiy_fast._core.ingest import CallIngest
+
+soxr = pytest.importorskip("soxr")
+
+GROUP = "ingest: 20 ms both frame, 8 kHz -> 2 x 16 kHz"
+
+
+@pytest.mark.benchmark(group=GROUP)
+@pytest.mark.parametrize("quality", ["speech", "strict"])
+def test_fused_ingest(benchmark, both_frame_8k, quality):
+    call = CallIngest(8000, 2, 16000, quality=quality, ring_capacity=1 << 16)
+    caller, callee = call.rings
+    out = np.empty(1 << 16, np.int16)
+
+    def one_frame():
+        call.ingest(both_frame_8k)
+        # keep the rings from overflowing without timing a consumer
+        if caller.available > 60000:
+            caller.read_into(out)
+            callee.read_into(out)
+
+    benchmark(one_frame)
+    assert call.decode_errors == 0
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_baseline_numpy_deinterleave_two_soxr_streams(benchmark, both_frame_8k):
+    left = soxr.ResampleStream(8000, 16000, 1, dtype="int16", quality="HQ")
+    right = soxr.ResampleStream(8000, 16000, 1, dtype="int16", quality="HQ")
+
+    def one_frame():
+        pairs = np.frombuffer(both_frame_8k, dtype="<i2").reshape(-1, 2)
+        left.resample_chunk(np.ascontiguousarray(pairs[:, 0]))
+        right.resample_chunk(np.ascontiguousarray(pairs[:, 1]))
+
+    benchmark(one_frame)
