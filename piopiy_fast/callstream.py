@@ -1,0 +1,670 @@
+"""One live call: its audio channels, its events, its counters and its controls.
+
+The receive path (``_on_binary``) runs on the event loop and does one native call
+per frame (decode, de-interleave, resample and ring write happen inside
+``CallIngest.ingest``), then wakes a reader only if one is waiting for enough
+samples. Readers take the audio out of the rings at the target rate, as numpy int16
+arrays, in one of three ways per channel: ``async for``, a blocking read from a
+worker thread, or a callback on the event loop. Each channel has one consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from time import monotonic as _monotonic
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import FrameError, PiopiyValidationError
+from .protocol import (INTERRUPT, PAUSE, RESUME, STOP, FormatHint, StreamFormat,
+                       call_id_from_params, format_from_params, parse_text_frame,
+                       resolve_format, stream_audio_message)
+
+if TYPE_CHECKING:
+    from ._core.ingest import CallIngest
+    from ._core.ringbuffer import RingBuffer
+    from .transport import CloseInfo, Link
+
+logger = logging.getLogger("piopiy_fast.receiver")
+
+CHANNELS = ("caller", "callee")
+_EMPTY = np.empty(0, dtype=np.int16)
+_EMPTY.flags.writeable = False
+
+
+@dataclass(frozen=True, slots=True)
+class CallSettings:
+    """What the server fixes for every call it accepts."""
+
+    target_rate: int = 16000
+    ring_capacity: int = 32768
+    policy: str = "drop_oldest"
+    quality: str = "speech"
+    default_format: StreamFormat = StreamFormat("caller", 8000)
+    swap_channels: bool = False
+    late_after: float = 0.2
+    max_events: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class CallStats:
+    """A snapshot of one call's counters.
+
+    ``frames``/``bytes`` count received binary frames; ``decode_errors`` the frames that
+    held no whole samples (or sample pairs); ``overruns`` the samples lost because a
+    ring was full; ``late_frames`` the frames that arrived more than ``late_after``
+    seconds behind the real-time schedule of the audio before them. Times are wall-clock
+    seconds (``time.time()``), None before the first frame. ``received_seconds`` is the
+    audio received, measured at the source rate.
+    """
+
+    frames: int
+    bytes: int
+    decode_errors: int
+    overruns: int
+    late_frames: int
+    first_frame_time: float | None
+    last_frame_time: float | None
+    events: int
+    unrecognised_events: int
+    format_changes: int
+    received_seconds: float
+
+
+def _load_ingest() -> type[CallIngest]:
+    from ._core.ingest import CallIngest
+    return CallIngest
+
+
+class ChannelReader:
+    """One channel of a call (``call.caller`` or ``call.callee``) at the target rate.
+
+    ``async for chunk in reader`` yields int16 arrays as audio arrives and ends after the
+    call ends and the channel is drained; ``chunks(n)`` yields fixed-size chunks;
+    ``read_blocking`` serves a worker thread; ``on_chunk`` pushes to a callback. Use one
+    of them per channel: the ring behind a reader has a single consumer.
+    """
+
+    __slots__ = ("name", "_call", "_segments", "_waiter", "_want", "_callback")
+
+    def __init__(self, call: CallStream, name: str) -> None:
+        self.name = name
+        self._call = call
+        # The rings this channel is read from, oldest first; more than one only after
+        # a mid-call format change. The producer appends, the consumer pops.
+        self._segments: deque[RingBuffer] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._want = 1
+        self._callback: Callable[[np.ndarray], Any] | None = None
+
+    @property
+    def rate(self) -> int:
+        """Sample rate of what this reader returns (the server's target rate)."""
+        return self._call.target_rate
+
+    @property
+    def available(self) -> int:
+        """Samples that can be read now without waiting."""
+        return sum(ring.available for ring in tuple(self._segments))
+
+    @property
+    def ended(self) -> bool:
+        """True once the call is over and everything has been read."""
+        ended = self._call._ended
+        return ended and self._head() is None
+
+    def _head(self) -> RingBuffer | None:
+        segments = self._segments
+        while segments:
+            ring = segments[0]
+            # closed first: once closed, nothing more is written, so available is final.
+            if not ring.closed or ring.available:
+                return ring
+            segments.popleft()
+        return None
+
+    # -- async --------------------------------------------------------------------------
+
+    async def _wait(self, want: int) -> RingBuffer | None:
+        """Wait until the head ring holds ``want`` samples or is closed; None at the end."""
+        call = self._call
+        while True:
+            ended = call._ended
+            ring = self._head()
+            if ring is not None:
+                if ring.available >= want or ring.closed:
+                    return ring
+                waiting = call._waiting
+            elif ended:
+                return None
+            else:
+                waiting = call._ring_waiters
+            future = asyncio.get_running_loop().create_future()
+            self._waiter = future
+            self._want = want
+            waiting.append(self)
+            try:
+                await future
+            finally:
+                self._waiter = None
+                waiting.remove(self)
+
+    async def read(self, n: int | None = None) -> np.ndarray:
+        """Wait for audio and return up to ``n`` samples (all available when None).
+
+        An empty array means the channel has ended.
+        """
+        while True:
+            ring = await self._wait(1)
+            if ring is None:
+                return _EMPTY
+            chunk = ring.read(n)
+            if chunk.size:
+                return chunk
+
+    async def read_exactly(self, n: int) -> np.ndarray:
+        """Wait for ``n`` samples; fewer only when the channel ends first."""
+        if n <= 0:
+            raise PiopiyValidationError(f"n must be positive, not {n}")
+        parts = []
+        got = 0
+        while got < n:
+            ring = await self._wait(n - got)
+            if ring is None:
+                break
+            chunk = ring.read(n - got)
+            if chunk.size:
+                parts.append(chunk)
+                got += chunk.size
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate(parts) if parts else _EMPTY
+
+    def __aiter__(self) -> AsyncIterator[np.ndarray]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[np.ndarray]:
+        while True:
+            chunk = await self.read()
+            if not chunk.size:
+                return
+            yield chunk
+
+    async def chunks(self, n: int) -> AsyncIterator[np.ndarray]:
+        """Yield chunks of exactly ``n`` samples (the last one may be shorter)."""
+        while True:
+            chunk = await self.read_exactly(n)
+            if not chunk.size:
+                return
+            yield chunk
+
+    # -- threads ------------------------------------------------------------------------
+
+    def read_blocking(self, n: int, timeout: float | None = None) -> np.ndarray:
+        """From any thread: block until ``n`` samples are there, the channel ends, or
+        ``timeout`` seconds pass; return what is there (at most ``n``).
+
+        The wait on audio releases the GIL. An empty array with ``ended`` True means the
+        channel is over; with ``ended`` False, a timeout.
+        """
+        if n <= 0:
+            raise PiopiyValidationError(f"n must be positive, not {n}")
+        call = self._call
+        deadline = None if timeout is None else _monotonic() + timeout
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - _monotonic())
+            ring = self._head()
+            if ring is None:
+                with call._changed:
+                    while not call._ended and not self._segments:
+                        if remaining is not None and remaining <= 0:
+                            return _EMPTY
+                        call._changed.wait(remaining)
+                        if deadline is not None:
+                            remaining = deadline - _monotonic()
+                    if call._ended and self._head() is None:
+                        return _EMPTY
+                continue
+            chunk = ring.read_wait(n, remaining)
+            if chunk.size:
+                return chunk
+            if not ring.closed:
+                return _EMPTY  # timed out
+
+    def iter_blocking(self, n: int) -> Iterator[np.ndarray]:
+        """From a worker thread: yield chunks of up to ``n`` samples until the channel ends."""
+        while True:
+            chunk = self.read_blocking(n)
+            if chunk.size:
+                yield chunk
+            elif self.ended:
+                return
+
+    # -- callback -----------------------------------------------------------------------
+
+    def on_chunk(self, callback: Callable[[np.ndarray], Any] | None) -> None:
+        """Call ``callback(chunk)`` on the event loop with each frame's new samples.
+
+        It runs inside the receive path, so it must be quick and must not block;
+        its exceptions are logged once per call and counted. None removes it.
+        """
+        call = self._call
+        if self._callback is not None and callback is None:
+            call._taps.remove(self)
+        elif self._callback is None and callback is not None:
+            call._taps.append(self)
+        self._callback = callback
+
+    def _deliver(self) -> None:
+        ring = self._head()
+        while ring is not None:
+            chunk = ring.read()
+            if chunk.size:
+                try:
+                    self._callback(chunk)  # type: ignore[misc]
+                except Exception:
+                    self._call._callback_failed(self.name)
+            if not ring.closed:
+                return
+            ring = self._head()
+
+
+class CallStream:
+    """One Piopiy stream connection: a call's audio, events and controls.
+
+    Created by :class:`~piopiy_fast.receiver.StreamServer` for each accepted connection
+    and handed to the application before its first frame. ``listen_mode`` and
+    ``source_rate`` are settled by the first audio frame (a start event, then the
+    query string, then the server's defaults, field by field); until then they show
+    what is known so far.
+    """
+
+    __slots__ = (
+        "call_id", "ref", "remote", "route", "target_rate", "caller", "callee", "events",
+        "close_info", "error",
+        "_link", "_settings", "_query_hint", "_start_hint", "_format", "_id_from_event",
+        "_ingest", "_retired", "_retired_seconds", "_format_changes", "_sec_per_byte",
+        "_first", "_last", "_due", "_late", "_n_events", "_unrecognised", "_logged",
+        "_waiting", "_ring_waiters", "_taps", "_event_waiters", "_event_callbacks",
+        "_changed", "_ended", "_done", "_audio", "_callback_errors",
+    )
+
+    def __init__(self, link: Link, params: dict[str, Any], settings: CallSettings,
+                 number: int) -> None:
+        self._link = link
+        self._settings = settings
+        self.remote = link.handshake.remote
+        self.route = link.handshake.route
+        self.target_rate = settings.target_rate
+        self.ref = params.get("call_ref")
+        # Until a start event names it: the query's call id, the app's reference, a number.
+        self.call_id = call_id_from_params(params) or self.ref or f"call-{number}"
+        self._id_from_event = False
+        self._query_hint = format_from_params(params)
+        self._start_hint = FormatHint()
+        self._format = resolve_format(self._query_hint, default=settings.default_format)
+        self._ingest: CallIngest | None = None
+        self._retired = [0, 0, 0, 0]  # frames, bytes, decode errors, overruns of past formats
+        self._retired_seconds = 0.0
+        self._format_changes = 0
+        self._sec_per_byte = 0.0
+        self._first: float | None = None
+        self._last: float | None = None
+        self._due = 0.0
+        self._late = 0
+        self._n_events = 0
+        self._unrecognised = 0
+        self._callback_errors = 0
+        self._logged: set[str] = set()
+        self.caller = ChannelReader(self, "caller")
+        self.callee = ChannelReader(self, "callee")
+        self.events: list[Any] = []
+        self.close_info: CloseInfo | None = None
+        self.error: str | None = None
+        self._waiting: list[ChannelReader] = []
+        self._ring_waiters: list[ChannelReader] = []
+        self._taps: list[ChannelReader] = []
+        self._event_waiters: list[asyncio.Future[None]] = []
+        self._event_callbacks: list[Callable[[Any], Any]] = []
+        self._changed = threading.Condition()
+        self._ended = False
+        self._done = asyncio.Event()
+        self._audio = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return (f"<CallStream {self.call_id} {self.listen_mode} {self.source_rate}->"
+                f"{self.target_rate} Hz{' ended' if self._ended else ''}>")
+
+    # -- what the call is -----------------------------------------------------------------
+
+    @property
+    def listen_mode(self) -> str:
+        """``caller``, ``callee`` or ``both``."""
+        return self._format.listen_mode
+
+    @property
+    def source_rate(self) -> int:
+        """The rate the platform sends at (its ``voice_quality``)."""
+        return self._format.sample_rate
+
+    @property
+    def format(self) -> StreamFormat:
+        return self._format
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """Names of the channels the current format fills."""
+        if self._format.listen_mode == "both":
+            return CHANNELS
+        return (self._format.listen_mode,)
+
+    @property
+    def audio_started(self) -> bool:
+        """True once the first audio frame has arrived (the format is settled)."""
+        return self._ingest is not None or self._retired[0] > 0
+
+    @property
+    def ended(self) -> bool:
+        """True once the connection is over (readers may still hold unread audio)."""
+        return self._ended
+
+    def channel(self, name: str) -> ChannelReader:
+        """The reader of ``caller`` or ``callee``."""
+        if name == "caller":
+            return self.caller
+        if name == "callee":
+            return self.callee
+        raise PiopiyValidationError(f"channel must be caller or callee, not {name!r}")
+
+    @property
+    def stats(self) -> CallStats:
+        ingest = self._ingest
+        frames, nbytes, errors, overruns = self._retired
+        seconds = self._retired_seconds
+        if ingest is not None:
+            frames += ingest.frames
+            nbytes += ingest.bytes
+            errors += ingest.decode_errors
+            overruns += ingest.overruns
+            seconds += ingest.bytes * self._sec_per_byte
+        offset = time.time() - _monotonic()
+        return CallStats(
+            frames=frames, bytes=nbytes, decode_errors=errors, overruns=overruns,
+            late_frames=self._late,
+            first_frame_time=None if self._first is None else self._first + offset,
+            last_frame_time=None if self._last is None else self._last + offset,
+            events=self._n_events, unrecognised_events=self._unrecognised,
+            format_changes=self._format_changes, received_seconds=seconds,
+        )
+
+    # -- receive path (event loop) ------------------------------------------------------
+
+    def _on_binary(self, data: bytes) -> None:
+        ingest = self._ingest
+        if ingest is None:
+            ingest = self._start_audio()
+        try:
+            ingest.ingest(data)
+        except FrameError:
+            self._log_once("frame", "call %s: frame of %d bytes has no whole samples "
+                           "(dropped, counted in decode_errors)", self.call_id, len(data))
+        # Real-time schedule: a frame is late when the audio before it ran out more than
+        # late_after seconds ago; then the schedule restarts from now.
+        now = _monotonic()
+        due = self._due
+        if now > due + self._settings.late_after:
+            self._late += 1
+            due = now
+        self._due = due + len(data) * self._sec_per_byte
+        self._last = now
+        if self._waiting:
+            self._wake_ready()
+        if self._taps:
+            for reader in self._taps:
+                reader._deliver()
+
+    def _on_text(self, text: str) -> None:
+        event = parse_text_frame(text)
+        self._n_events += 1
+        if not event.recognised:
+            self._unrecognised += 1
+        if event.call_id is not None and not self._id_from_event:
+            self.call_id = event.call_id
+            self._id_from_event = True
+        if event.format:
+            self._use_format_hint(event.format)
+        if len(self.events) < self._settings.max_events:
+            self.events.append(event.data)
+        else:
+            self._log_once("events", "call %s: more than %d events, not keeping the rest",
+                           self.call_id, self._settings.max_events)
+        for callback in self._event_callbacks:
+            try:
+                callback(event.data)
+            except Exception:
+                self._callback_failed("event")
+        if self._event_waiters:
+            self._wake_event_waiters()
+
+    def _use_format_hint(self, hint: FormatHint) -> None:
+        if self._ingest is None:
+            # Before audio: the latest event's fields win over earlier events'.
+            old = self._start_hint
+            self._start_hint = FormatHint(
+                hint.listen_mode if hint.listen_mode is not None else old.listen_mode,
+                hint.sample_rate if hint.sample_rate is not None else old.sample_rate,
+                hint.channels if hint.channels is not None else old.channels,
+            )
+            self._format = resolve_format(self._start_hint, self._query_hint,
+                                          default=self._settings.default_format)
+            return
+        new = resolve_format(hint, default=self._format)
+        if new != self._format:
+            self._change_format(new)
+
+    def _start_audio(self) -> CallIngest:
+        """First frame: settle the format and build the native ingest."""
+        self._format = resolve_format(self._start_hint, self._query_hint,
+                                      default=self._settings.default_format)
+        ingest = self._open_ingest(self._format)
+        now = _monotonic()
+        self._first = now
+        self._due = now
+        self._audio.set()
+        logger.debug("call %s: audio %s at %d Hz", self.call_id, self.listen_mode,
+                     self.source_rate)
+        return ingest
+
+    def _open_ingest(self, fmt: StreamFormat) -> CallIngest:
+        s = self._settings
+        ingest = _load_ingest()(fmt.sample_rate, fmt.channels, s.target_rate,
+                                ring_capacity=s.ring_capacity, policy=s.policy,
+                                quality=s.quality)
+        rings = ingest.rings
+        if fmt.listen_mode == "both":
+            pairs = zip(CHANNELS[::-1] if s.swap_channels else CHANNELS, rings)
+        else:
+            pairs = ((fmt.listen_mode, rings[0]),)
+        with self._changed:
+            for name, ring in pairs:
+                self.channel(name)._segments.append(ring)
+            self._ingest = ingest
+            self._sec_per_byte = 1.0 / (fmt.sample_rate * 2 * fmt.channels)
+            self._changed.notify_all()
+        self._wake_all()
+        return ingest
+
+    def _change_format(self, new: StreamFormat) -> None:
+        """A format change mid-call: finish the old resampler, start a new one (counted)."""
+        old = self._ingest
+        assert old is not None
+        self._retire(old)
+        self._format_changes += 1
+        logger.info("call %s: format changed from %s/%d to %s/%d Hz", self.call_id,
+                    self._format.listen_mode, self._format.sample_rate, new.listen_mode,
+                    new.sample_rate)
+        self._format = new
+        # New rings are queued behind the old ones before those close, so a reader
+        # moves on to them without seeing an end.
+        self._open_ingest(new)
+        old.close()
+        self._wake_all()
+
+    def _retire(self, ingest: CallIngest) -> None:
+        ingest.flush()
+        for reader in self._taps:
+            reader._deliver()
+        r = self._retired
+        r[0] += ingest.frames
+        r[1] += ingest.bytes
+        r[2] += ingest.decode_errors
+        r[3] += ingest.overruns
+        self._retired_seconds += ingest.bytes * self._sec_per_byte
+
+    def _wake_ready(self) -> None:
+        for reader in self._waiting:
+            future = reader._waiter
+            if future is not None and not future.done():
+                ring = reader._segments[0] if reader._segments else None
+                if ring is None or ring.available >= reader._want or ring.closed:
+                    future.set_result(None)
+
+    def _wake_all(self) -> None:
+        for reader in (*self._waiting, *self._ring_waiters):
+            future = reader._waiter
+            if future is not None and not future.done():
+                future.set_result(None)
+
+    def _wake_event_waiters(self) -> None:
+        waiters, self._event_waiters = self._event_waiters, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+
+    def _log_once(self, key: str, message: str, *args: Any) -> None:
+        if key not in self._logged:
+            self._logged.add(key)
+            logger.warning(message, *args)
+
+    def _callback_failed(self, what: str) -> None:
+        self._callback_errors += 1
+        if what not in self._logged:
+            self._logged.add(what)
+            logger.exception("call %s: %s callback failed (logged once)", self.call_id, what)
+
+    def _end(self, close_info: CloseInfo | None, error: str | None = None) -> None:
+        """The connection is over: push the resampler tail, close the rings, wake all."""
+        if self._ended:
+            return
+        self.close_info = close_info
+        self.error = error
+        ingest = self._ingest
+        if ingest is not None:
+            try:
+                self._retire(ingest)
+            finally:
+                ingest.close()
+            # The final counters stay readable through _retired.
+            self._ingest = None
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+        self._wake_all()
+        self._wake_event_waiters()
+        self._audio.set()
+        self._done.set()
+
+    # -- events -------------------------------------------------------------------------
+
+    def on_event(self, callback: Callable[[Any], Any]) -> None:
+        """Call ``callback(event)`` on the event loop for each text frame, in order."""
+        self._event_callbacks.append(callback)
+
+    async def iter_events(self) -> AsyncIterator[Any]:
+        """Yield every event (from the first) in order, ending when the call ends."""
+        index = 0
+        while True:
+            while index < len(self.events):
+                yield self.events[index]
+                index += 1
+            if self._ended:
+                return
+            future = asyncio.get_running_loop().create_future()
+            self._event_waiters.append(future)
+            await future
+
+    async def wait_audio(self) -> bool:
+        """Wait for the first audio frame (the format is then settled) or the end of the
+        call; True if audio arrived."""
+        await self._audio.wait()
+        return self.audio_started
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is over."""
+        await self._done.wait()
+
+    # -- controls (towards the platform) ------------------------------------------------
+
+    async def send_audio(self, pcm: Any, rate: int | None = None) -> int:
+        """Play audio into the call: a ``streamAudio`` message of raw L16, base64.
+
+        ``pcm`` is mono int16 or float (-1.0..1.0) samples, or L16 bytes, at ``rate``
+        (the call's rate when None); it is resampled to the call's rate first.
+        Returns the number of samples sent.
+        """
+        call_rate = self.source_rate
+        samples = _as_mono_samples(pcm)
+        if rate is not None and rate != call_rate:
+            from ._core.resample import resample
+            samples = resample(samples, rate, call_rate)
+        if samples.dtype != np.int16:
+            samples = np.clip(np.rint(samples * 32768.0), -32768, 32767).astype(np.int16)
+        payload = samples.astype("<i2", copy=False).tobytes()
+        await self._link.send_text(stream_audio_message(payload, call_rate))
+        return int(samples.size)
+
+    async def pause(self) -> None:
+        """Ask the platform to pause the stream."""
+        await self._link.send_text(PAUSE)
+
+    async def resume(self) -> None:
+        """Ask the platform to resume a paused stream."""
+        await self._link.send_text(RESUME)
+
+    async def stop(self) -> None:
+        """Ask the platform to stop streaming."""
+        await self._link.send_text(STOP)
+
+    async def interrupt(self) -> None:
+        """Stop the audio being played into the call (the ``break`` action)."""
+        await self._link.send_text(INTERRUPT)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection; the call ends as after a normal close."""
+        await self._link.close(code, reason)
+
+
+def _as_mono_samples(pcm: Any) -> np.ndarray:
+    if isinstance(pcm, (bytes, bytearray, memoryview)):
+        data = bytes(pcm)
+        if len(data) % 2:
+            raise PiopiyValidationError("L16 audio must hold whole 2-byte samples")
+        return np.frombuffer(data, dtype="<i2").astype(np.int16)
+    samples = np.asarray(pcm)
+    if samples.ndim == 2 and 1 in samples.shape:
+        samples = samples.reshape(-1)
+    if samples.ndim != 1:
+        raise PiopiyValidationError(f"audio must be mono (one dimension), not {samples.shape}")
+    if samples.dtype == np.int16:
+        return samples
+    if samples.dtype.kind == "f":
+        return samples.astype(np.float32, copy=False)
+    raise PiopiyValidationError(f"audio must be int16 or float samples, not {samples.dtype}")
+

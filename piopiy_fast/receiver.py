@@ -1,0 +1,341 @@
+"""The WebSocket server Piopiy's media server connects to.
+
+Each accepted connection becomes a :class:`~piopiy_fast.callstream.CallStream`,
+handed to the application through ``on_call`` or ``async for call in
+server.calls()``. A failure inside one call (a bad frame, an oversize message, a
+dead peer, a bug in a callback) ends at most that call: it is logged once and
+counted, and the server goes on serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import ssl as ssl_module
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .callstream import CallSettings, CallStream
+from .errors import PiopiyValidationError
+from .protocol import LISTEN_MODES, SAMPLE_RATES, StreamFormat
+from .stream_auth import Authenticator
+from .transport import Handshake, Link, Listener, Rejection, Transport, WebsocketsTransport
+
+logger = logging.getLogger("piopiy_fast.receiver")
+
+POLICIES = ("drop_oldest", "drop_newest")
+QUALITIES = ("speech", "strict")
+SERVER_BUSY = Rejection(503, "Too many calls\n")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStats:
+    """Totals over every call the server has seen, live ones included."""
+
+    active_calls: int
+    total_calls: int
+    rejected_calls: int
+    failed_calls: int
+    frames: int
+    bytes: int
+    decode_errors: int
+    overruns: int
+    late_frames: int
+    received_seconds: float
+    app_errors: int
+
+
+def ring_capacity(seconds: float, rate: int) -> int:
+    """The smallest power of two holding ``seconds`` of audio at ``rate`` (at least 1024)."""
+    need = max(1024, int(seconds * rate + 0.5))
+    return 1 << (need - 1).bit_length()
+
+
+class StreamServer:
+    """Receive Piopiy call streams over WebSocket.
+
+    ::
+
+        async def on_call(call):
+            async for chunk in call.caller:    # int16 at target_rate
+                ...
+
+        async with StreamServer("0.0.0.0", 8765, on_call=on_call) as server:
+            await server.serve_forever()
+
+    Audio: ``target_rate`` is what readers get; ``ring_seconds`` of it are buffered per
+    channel, and when a consumer falls further behind, ``policy`` decides what is lost
+    (counted in ``overruns``). Format: calls that name no format in a start event or the
+    query string get ``listen_mode`` at ``source_rate``; ``swap_channels`` takes
+    channel 1 of a ``both`` stream as the caller. Access: ``auth`` is a ``SignedURL``, a
+    token or a callable (see :mod:`piopiy_fast.stream_auth`), ``max_calls`` bounds the
+    live calls (more get HTTP 503), ``max_frame_bytes`` bounds one message (a larger
+    one ends that call). ``on_call(call)`` runs when a call connects; when it returns an
+    awaitable, that runs as a task, and shutdown waits up to ``drain_timeout`` seconds
+    for such tasks (recorders, say) to finish with the audio.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        *,
+        # audio
+        target_rate: int = 16000,
+        ring_seconds: float = 2.0,
+        policy: str = "drop_oldest",
+        quality: str = "speech",
+        # format defaults
+        listen_mode: str = "caller",
+        source_rate: int = 8000,
+        swap_channels: bool = False,
+        # access and limits
+        auth: Any = None,
+        max_calls: int | None = None,
+        max_frame_bytes: int = 1 << 16,
+        ssl: ssl_module.SSLContext | None = None,
+        # application
+        on_call: Callable[[CallStream], Any] | None = None,
+        # timeouts
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        drain_timeout: float = 5.0,
+        late_after: float = 0.2,
+        transport: Transport | None = None,
+    ) -> None:
+        _check("target_rate", target_rate, SAMPLE_RATES)
+        _check("source_rate", source_rate, SAMPLE_RATES)
+        _check("listen_mode", listen_mode, LISTEN_MODES)
+        _check("policy", policy, POLICIES)
+        _check("quality", quality, QUALITIES)
+        if not ring_seconds > 0:
+            raise PiopiyValidationError(f"ring_seconds must be positive, not {ring_seconds}")
+        if max_calls is not None and max_calls < 1:
+            raise PiopiyValidationError(f"max_calls must be at least 1, not {max_calls}")
+        if max_frame_bytes < 1024:
+            raise PiopiyValidationError(
+                f"max_frame_bytes must be at least 1024, not {max_frame_bytes}")
+        self.host = host
+        self._port = port
+        self._ssl = ssl
+        self._settings = CallSettings(
+            target_rate=target_rate,
+            ring_capacity=ring_capacity(ring_seconds, target_rate),
+            policy=policy,
+            quality=quality,
+            default_format=StreamFormat(listen_mode, source_rate),
+            swap_channels=swap_channels,
+            late_after=late_after,
+        )
+        self._auth = Authenticator(auth)
+        self._max_calls = max_calls
+        self._on_call = on_call
+        self._drain_timeout = drain_timeout
+        self._transport: Transport = transport or WebsocketsTransport(
+            max_message_bytes=max_frame_bytes, ping_interval=ping_interval,
+            ping_timeout=ping_timeout)
+        self._listener: Listener | None = None
+        self._active: dict[CallStream, None] = {}  # insertion-ordered set
+        self._app_tasks: set[asyncio.Task[Any]] = set()
+        self._queues: list[asyncio.Queue[CallStream | None]] = []
+        self._closing: asyncio.Task[None] | None = None
+        self._closed = asyncio.Event()
+        self._number = 0
+        self._rejected = 0
+        self._failed = 0
+        self._app_errors = 0
+        self._ended_totals = [0, 0, 0, 0, 0]  # frames, bytes, errors, overruns, late
+        self._ended_seconds = 0.0
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    @property
+    def target_rate(self) -> int:
+        return self._settings.target_rate
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when constructed with port 0)."""
+        return self._listener.port if self._listener is not None else self._port
+
+    @property
+    def url(self) -> str:
+        """``ws://host:port`` (``wss`` with TLS) as clients on this machine reach it."""
+        host = self.host if self.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{'wss' if self._ssl else 'ws'}://{host}:{self.port}"
+
+    async def start(self) -> StreamServer:
+        """Bind and start accepting calls."""
+        if self._listener is None:
+            self._listener = await self._transport.listen(
+                self.host, self._port, admit=self._admit, session=self._session, ssl=self._ssl)
+            logger.info("listening on %s (target %d Hz)", self.url, self.target_rate)
+        return self
+
+    async def __aenter__(self) -> StreamServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def serve_forever(self) -> None:
+        """Serve until :meth:`close` is called or this coroutine is cancelled."""
+        await self.start()
+        try:
+            await self._closed.wait()
+        except asyncio.CancelledError:
+            await asyncio.shield(self.close())
+            raise
+
+    async def close(self) -> None:
+        """Shut down: stop accepting, end every call cleanly (1001 going away), give the
+        application's call tasks ``drain_timeout`` seconds to finish, then return."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._shutdown())
+        await asyncio.shield(self._closing)
+
+    async def _shutdown(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+        if self._app_tasks:
+            done, pending = await asyncio.wait(set(self._app_tasks), timeout=self._drain_timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                logger.warning("%d call tasks still running after %.1f s: cancelled",
+                               len(pending), self._drain_timeout)
+                await asyncio.wait(pending)
+        for queue in self._queues:
+            queue.put_nowait(None)
+        self._closed.set()
+        logger.info("server closed")
+
+    # -- calls --------------------------------------------------------------------------
+
+    async def calls(self) -> AsyncIterator[CallStream]:
+        """Yield each call as it connects, until the server closes."""
+        queue: asyncio.Queue[CallStream | None] = asyncio.Queue()
+        self._queues.append(queue)
+        try:
+            while not self._closed.is_set():
+                call = await queue.get()
+                if call is None:
+                    return
+                yield call
+        finally:
+            self._queues.remove(queue)
+
+    @property
+    def active_calls(self) -> list[CallStream]:
+        """The calls connected now, oldest first."""
+        return list(self._active)
+
+    @property
+    def stats(self) -> ServerStats:
+        frames, nbytes, errors, overruns, late = self._ended_totals
+        seconds = self._ended_seconds
+        for call in self._active:
+            s = call.stats
+            frames += s.frames
+            nbytes += s.bytes
+            errors += s.decode_errors
+            overruns += s.overruns
+            late += s.late_frames
+            seconds += s.received_seconds
+        return ServerStats(
+            active_calls=len(self._active), total_calls=self._number,
+            rejected_calls=self._rejected, failed_calls=self._failed, frames=frames,
+            bytes=nbytes, decode_errors=errors, overruns=overruns, late_frames=late,
+            received_seconds=seconds, app_errors=self._app_errors)
+
+    async def _admit(self, handshake: Handshake) -> dict[str, Any] | Rejection:
+        if self._max_calls is not None and len(self._active) >= self._max_calls:
+            self._rejected += 1
+            logger.warning("stream %s from %s refused: %d calls already", handshake.route,
+                           handshake.remote, len(self._active))
+            return SERVER_BUSY
+        verdict = await self._auth(handshake)
+        if isinstance(verdict, Rejection):
+            self._rejected += 1
+        return verdict
+
+    async def _session(self, link: Link, params: dict[str, Any]) -> None:
+        if self._max_calls is not None and len(self._active) >= self._max_calls:
+            # Several handshakes raced past the check in _admit: the limit is exact here.
+            self._rejected += 1
+            await link.close(1013, "too many calls")
+            return
+        self._number += 1
+        call = CallStream(link, params, self._settings, self._number)
+        self._active[call] = None
+        logger.info("call %s connected from %s on %s", call.call_id, call.remote, call.route)
+        self._announce(call)
+        close_info = None
+        error = None
+        try:
+            close_info = await link.pump(call._on_binary, call._on_text)
+        except Exception as exc:
+            # Contained: whatever went wrong ends this call only.
+            error = f"{type(exc).__name__}: {exc}"
+            logger.exception("call %s failed", call.call_id)
+            try:
+                await link.close(1011, "internal error")
+            except Exception:
+                pass
+        finally:
+            try:
+                call._end(close_info, error)
+            except Exception:
+                error = error or "failed to finish the call"
+                logger.exception("call %s: failed to finish", call.call_id)
+            del self._active[call]
+            self._count_ended(call, close_info, error)
+
+    def _announce(self, call: CallStream) -> None:
+        if self._on_call is not None:
+            try:
+                result = self._on_call(call)
+            except Exception:
+                self._app_errors += 1
+                logger.exception("on_call failed for call %s", call.call_id)
+            else:
+                if inspect.isawaitable(result):
+                    task = asyncio.ensure_future(result)
+                    self._app_tasks.add(task)
+                    task.add_done_callback(self._app_task_done)
+        for queue in self._queues:
+            queue.put_nowait(call)
+
+    def _app_task_done(self, task: asyncio.Task[Any]) -> None:
+        self._app_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._app_errors += 1
+            logger.error("call task failed", exc_info=task.exception())
+
+    def _count_ended(self, call: CallStream, close_info: Any, error: str | None) -> None:
+        s = call.stats
+        t = self._ended_totals
+        t[0] += s.frames
+        t[1] += s.bytes
+        t[2] += s.decode_errors
+        t[3] += s.overruns
+        t[4] += s.late_frames
+        self._ended_seconds += s.received_seconds
+        clean = error is None and close_info is not None and close_info.clean
+        if not clean:
+            self._failed += 1
+        logger.info("call %s ended: %.2f s of audio, %d frames, %d decode errors, "
+                    "%d overruns, close %s%s", call.call_id, s.received_seconds, s.frames,
+                    s.decode_errors, s.overruns,
+                    close_info.code if close_info is not None else None,
+                    f" ({error})" if error else "")
+
+
+def _check(name: str, value: Any, allowed: tuple[Any, ...]) -> None:
+    if value not in allowed:
+        raise PiopiyValidationError(
+            f"{name} must be one of {', '.join(map(str, allowed))}, not {value!r}")
