@@ -1,0 +1,77 @@
+"""Helpers shared by the receiver, recorder, simulator and CLI tests.
+
+Every timeout is a multiple of UNIT seconds; set PIOPIY_FAST_TEST_UNIT to scale them
+all on a slow machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import struct
+from collections.abc import Awaitable
+from typing import Any
+
+import numpy as np
+
+UNIT = float(os.environ.get("PIOPIY_FAST_TEST_UNIT", "1.0"))
+
+
+def run(coro: Awaitable[Any], timeout: float = 20) -> Any:
+    """Run a coroutine on a fresh event loop, failing after ``timeout`` UNITs."""
+    async def bounded() -> Any:
+        return await asyncio.wait_for(coro, timeout * UNIT)
+    return asyncio.run(bounded())
+
+
+def offline(samples: np.ndarray, in_rate: int, out_rate: int) -> np.ndarray:
+    """The oracle: the core's streaming resampler fed the whole signal, then its tail."""
+    if in_rate == out_rate:
+        return samples
+    from piopiy_fast._core.resample import Resampler
+    resampler = Resampler(in_rate, out_rate, channels=1)
+    return np.concatenate([resampler.process(samples), resampler.flush()])
+
+
+class Collector:
+    """An ``on_call`` that reads every channel of every call with ``async for``."""
+
+    def __init__(self) -> None:
+        self.calls: list[Any] = []
+        self.audio: dict[str, dict[str, np.ndarray]] = {}
+        self.done: dict[str, Any] = {}
+
+    async def __call__(self, call: Any) -> None:
+        self.calls.append(call)
+        chunks: dict[str, list[np.ndarray]] = {"caller": [], "callee": []}
+
+        async def read(name: str) -> None:
+            async for chunk in call.channel(name):
+                chunks[name].append(chunk)
+
+        await asyncio.gather(read("caller"), read("callee"))
+        self.audio[call.call_id] = {
+            name: np.concatenate(parts) if parts else np.zeros(0, np.int16)
+            for name, parts in chunks.items()}
+        self.done[call.call_id] = call
+
+    async def wait_for(self, count: int) -> None:
+        while len(self.done) < count:
+            await asyncio.sleep(0.005)
+
+
+def masked_frame_header(opcode: int, length: int, mask: bytes = b"\x01\x02\x03\x04") -> bytes:
+    """The header of one client-to-server WebSocket frame (FIN set, masked)."""
+    if length < 126:
+        head = struct.pack("!BB", 0x80 | opcode, 0x80 | length)
+    elif length < 65536:
+        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, length)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, length)
+    return head + mask
+
+
+def mask(payload: bytes, key: bytes = b"\x01\x02\x03\x04") -> bytes:
+    data = np.frombuffer(payload, np.uint8)
+    keys = np.resize(np.frombuffer(key, np.uint8), data.size)
+    return (data ^ keys).tobytes()
