@@ -57,8 +57,8 @@ class CallSettings:
 class CallStats:
     """A snapshot of one call's counters.
 
-    ``frames``/``bytes`` count received binary frames; ``decode_errors`` the frames that
-    held no whole samples (or sample pairs); ``overruns`` the samples lost because a
+    ``frames``/``bytes`` count the binary frames used; ``decode_errors`` the frames
+    dropped because they held no whole samples (or sample pairs); ``overruns`` the samples lost because a
     ring was full; ``late_frames`` the frames that arrived more than ``late_after``
     seconds behind the real-time schedule of the audio before them. Times are wall-clock
     seconds (``time.time()``), None before the first frame. ``received_seconds`` is the
@@ -406,7 +406,8 @@ class CallStream:
 
     # -- receive path (event loop) ------------------------------------------------------
 
-    def _on_binary(self, data: bytes) -> None:
+    def _on_binary(self, data: bytes) -> bool:
+        """One audio frame; True when it woke a waiting reader."""
         ingest = self._ingest
         if ingest is None:
             ingest = self._start_audio()
@@ -424,11 +425,12 @@ class CallStream:
             due = now
         self._due = due + len(data) * self._sec_per_byte
         self._last = now
-        if self._waiting:
-            self._wake_ready()
         if self._taps:
             for reader in self._taps:
                 reader._deliver()
+        if self._waiting:
+            return self._wake_ready()
+        return False
 
     def _on_text(self, text: str) -> None:
         event = parse_text_frame(text)
@@ -528,13 +530,16 @@ class CallStream:
         r[3] += ingest.overruns
         self._retired_seconds += ingest.bytes * self._sec_per_byte
 
-    def _wake_ready(self) -> None:
+    def _wake_ready(self) -> bool:
+        woke = False
         for reader in self._waiting:
             future = reader._waiter
             if future is not None and not future.done():
                 ring = reader._segments[0] if reader._segments else None
                 if ring is None or ring.available >= reader._want or ring.closed:
                     future.set_result(None)
+                    woke = True
+        return woke
 
     def _wake_all(self) -> None:
         for reader in (*self._waiting, *self._ring_waiters):

@@ -171,6 +171,9 @@ class StreamServer:
     async def start(self) -> StreamServer:
         """Bind and start accepting calls."""
         if self._listener is None:
+            # The first filter design imports scipy.signal (about half a second): do it
+            # now, off the loop, rather than inside the first call's first frame.
+            await asyncio.to_thread(_design_filters, self._settings)
             self._listener = await self._transport.listen(
                 self.host, self._port, admit=self._admit, session=self._session, ssl=self._ssl)
             logger.info("listening on %s (target %d Hz)", self.url, self.target_rate)
@@ -333,6 +336,14 @@ class StreamServer:
                     s.decode_errors, s.overruns,
                     close_info.code if close_info is not None else None,
                     f" ({error})" if error else "")
+
+
+def _design_filters(settings: CallSettings) -> None:
+    from ._core.ingest import CallIngest
+    for rate in SAMPLE_RATES:
+        if rate != settings.target_rate:
+            CallIngest(rate, 1, settings.target_rate, ring_capacity=1024,
+                       quality=settings.quality).close()
 
 
 def _check(name: str, value: Any, allowed: tuple[Any, ...]) -> None:

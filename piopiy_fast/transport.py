@@ -10,6 +10,7 @@ take its place by offering the same three methods (``listen``, and ``Link.pump``
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import ssl as ssl_module
@@ -22,6 +23,10 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
 logger = logging.getLogger("piopiy_fast.transport")
+
+# Frames handled before the receive loop must let others run: 32 frames of 20 ms is
+# 0.64 s of audio, well inside the 2 s a ring holds by default.
+YIELD_EVERY = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +72,12 @@ class Link(Protocol):
 
     async def pump(self, on_binary: Callable[[bytes], object],
                    on_text: Callable[[str], object]) -> CloseInfo:
-        """Deliver every message until the connection ends; return how it ended."""
+        """Deliver every message until the connection ends; return how it ended.
+
+        When ``on_binary`` returns True (it woke a reader), and at least every
+        ``YIELD_EVERY`` frames, yield to the event loop before the next message, so
+        that a burst of queued frames cannot outrun the readers it feeds.
+        """
 
     async def send_text(self, text: str) -> None: ...
 
@@ -119,12 +129,20 @@ class WebsocketsLink:
     async def pump(self, on_binary: Callable[[bytes], object],
                    on_text: Callable[[str], object]) -> CloseInfo:
         recv = self._ws.recv
+        sleep = asyncio.sleep
+        budget = YIELD_EVERY
         try:
-            # The hot loop: one await and one call per message, nothing else.
+            # The hot loop: one await and one call per message, and a countdown.
+            # recv() returns queued messages without suspending, so without the
+            # countdown one call's burst (a whole socket read, hundreds of frames)
+            # would run before any reader or other call gets the loop.
             while True:
                 message = await recv()
                 if type(message) is bytes:
-                    on_binary(message)
+                    budget -= 1
+                    if on_binary(message) or not budget:
+                        budget = YIELD_EVERY
+                        await sleep(0)
                 else:
                     on_text(message)
         except ConnectionClosedOK:
