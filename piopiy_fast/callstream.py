@@ -62,7 +62,8 @@ class CallStats:
     ring was full; ``late_frames`` the frames that arrived more than ``late_after``
     seconds behind the real-time schedule of the audio before them. Times are wall-clock
     seconds (``time.time()``), None before the first frame. ``received_seconds`` is the
-    audio received, measured at the source rate.
+    audio received, measured at the source rate. ``callback_errors`` counts exceptions
+    raised by the application's ``on_chunk`` / ``on_event`` callbacks.
     """
 
     frames: int
@@ -76,6 +77,7 @@ class CallStats:
     unrecognised_events: int
     format_changes: int
     received_seconds: float
+    callback_errors: int
 
 
 def _load_ingest() -> type[CallIngest]:
@@ -402,6 +404,7 @@ class CallStream:
             last_frame_time=None if self._last is None else self._last + offset,
             events=self._n_events, unrecognised_events=self._unrecognised,
             format_changes=self._format_changes, received_seconds=seconds,
+            callback_errors=self._callback_errors,
         )
 
     # -- receive path (event loop) ------------------------------------------------------

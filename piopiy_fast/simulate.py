@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
 from .errors import PiopiyValidationError
 from .protocol import LISTEN_MODES, SAMPLE_RATES, StreamFormat, start_event
@@ -231,7 +231,7 @@ class Simulator:
                 sent_samples = 0
                 position = 0
                 for size in itertools.cycle(self.frame_sizes):
-                    if position >= len(payload):
+                    if position >= len(payload) or ws.close_code is not None:
                         break
                     if self.realtime:
                         # Absolute deadlines on the loop's monotonic clock: no drift.
@@ -239,7 +239,10 @@ class Simulator:
                         if delay > 0:
                             await asyncio.sleep(delay)
                     frame = payload[position:position + size * step]
-                    await ws.send(frame)
+                    try:
+                        await ws.send(frame)
+                    except ConnectionClosedOK:
+                        break  # the server ended the call normally: not a failure
                     position += len(frame)
                     sent_samples += len(frame) // step
                     call.frames += 1

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from websockets.asyncio.server import ServerConnection, serve
-from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+from websockets.exceptions import ConnectionClosed
 
 logger = logging.getLogger("piopiy_fast.transport")
 
@@ -101,20 +101,26 @@ class Transport(Protocol):
 
 # -- websockets -----------------------------------------------------------------------------
 
-class _RedactQueries(logging.Filter):
-    """websockets logs request lines at debug level; drop their query strings."""
+class _RedactSecrets(logging.Filter):
+    """websockets logs request lines and headers at debug level: drop query strings
+    (tokens, signatures) and credential header values."""
 
     _query = re.compile(r"\?\S*")
+    _credentials = frozenset({"authorization", "proxy-authorization", "cookie"})
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.args and isinstance(record.args, tuple):
+        args = record.args
+        if args and isinstance(args, tuple):
+            if (len(args) == 2 and isinstance(args[0], str)
+                    and args[0].lower() in self._credentials):
+                args = (args[0], "<redacted>")
             record.args = tuple(self._query.sub("?<redacted>", a) if isinstance(a, str) else a
-                                for a in record.args)
+                                for a in args)
         return True
 
 
 _ws_logger = logging.getLogger("piopiy_fast.websockets")
-_ws_logger.addFilter(_RedactQueries())
+_ws_logger.addFilter(_RedactSecrets())
 
 
 class WebsocketsLink:
@@ -145,17 +151,8 @@ class WebsocketsLink:
                         await sleep(0)
                 else:
                     on_text(message)
-        except ConnectionClosedOK:
-            pass
-        except ConnectionClosed:
-            pass
-        return self._close_info()
-
-    def _close_info(self) -> CloseInfo:
-        ws = self._ws
-        code = ws.close_code
-        clean = code in (1000, 1001)
-        return CloseInfo(code, ws.close_reason or "", clean)
+        except ConnectionClosed as closed:
+            return _close_info(closed)
 
     async def send_text(self, text: str) -> None:
         await self._ws.send(text)
@@ -227,6 +224,16 @@ class WebsocketsTransport:
             logger=_ws_logger,
         )
         return WebsocketsListener(server)
+
+
+def _close_info(closed: ConnectionClosed) -> CloseInfo:
+    """The peer's close frame when there was one; else ours (we failed the connection,
+    1009 for a message too big, say); else 1006, the connection just dropped."""
+    frame = closed.rcvd or closed.sent
+    if frame is None:
+        return CloseInfo(1006, "", False)
+    clean = closed.rcvd is not None and closed.sent is not None and frame.code in (1000, 1001)
+    return CloseInfo(int(frame.code), frame.reason, clean)
 
 
 def _format_address(address: Any) -> str:
