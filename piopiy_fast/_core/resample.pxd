@@ -4,7 +4,7 @@ from libc.stdint cimport int16_t
 cdef extern from "pf_resample.h" nogil:
     enum: PF_RS_BLOCK
     ctypedef struct pf_fir_bank:
-        int up, down, row_len
+        int up, down, hist
     ctypedef struct pf_resampler:
         int channels
     int pf_fir_bank_init(pf_fir_bank *b, const double *taps, size_t ntaps, int up, int down)

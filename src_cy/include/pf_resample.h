@@ -1,16 +1,20 @@
 /* Streaming polyphase resampler: state and API.
  *
- * The prototype filter h (odd length N, gain L) is stored as a bank of L rows,
- * one per phase, each reversed and right-aligned in `row_len` floats (a
- * multiple of 8, padded with leading zeros), so that output j of phase p is
- *     y = sum_m bank[p][m] * x[i - row_len + 1 + m]
- * where i = floor(j*M / L) and p = (j*M) mod L: one contiguous dot product.
+ * Converting by up/down = L/M with prototype filter h (odd length N, gain L),
+ * output j has phase p = (j*M) mod L and newest input i = floor(j*M / L):
+ *     y[j] = sum_k h[p + L*k] * x[i - k]
+ * Outputs of one phase step through the input M samples at a time, so each
+ * phase splits further by input residue s = k mod M into sub-filters that run
+ * over the input decimated by M:
+ *     y[j] = sum_s sum_q h[p + L*(M*q + s)] * x_r[(i - s) / M - q],  r = (i - s) mod M
+ * with x_r[m] = x[M*m + r]. Each sub-filter is then a plain FIR over a
+ * contiguous stream, computed for many outputs at once, and its exact zeros
+ * (the half-band case) are trimmed away.
  *
  * Input is converted to float and appended to a per-channel history buffer;
- * after each block the buffer is slid back so that it keeps exactly what the
- * next output needs. Every output is computed by the same instruction sequence
- * wherever it falls in a block, so any split of the input gives bit-identical
- * output.
+ * after each block the buffer slides back to what the next output needs.
+ * Every output is computed by the same instruction sequence wherever it falls
+ * in a block, so any split of the input gives bit-identical output.
  */
 #ifndef PF_RESAMPLE_H
 #define PF_RESAMPLE_H
@@ -19,19 +23,22 @@
 #include <stdint.h>
 
 #define PF_RS_MAX_CHANNELS 2
+/* Largest `down` of a reduced ratio (32 -> 12 kHz is 3/8). */
+#define PF_RS_MAX_DOWN 16
 /* Input samples per channel taken per block: bounds the buffers, so a call of
  * any length allocates nothing. */
 #define PF_RS_BLOCK 512
-/* Floats readable past the newest sample: an 8-wide kernel may load a whole
- * vector of which only the first lanes matter. */
+/* Floats readable past the end of every stream and output segment: the
+ * kernels work 8 outputs at a time and may touch a whole vector. */
 #define PF_RS_SLACK 16
 
 typedef struct {
     int up, down;            /* L and M, coprime */
-    int row_len;             /* taps per phase, multiple of 8 */
-    float *bank;             /* up * row_len floats, 32-byte aligned */
-    int *span_start;         /* per phase: first non-zero tap in its row */
-    int *span_len;           /* per phase: number of taps from there to the end */
+    int hist;                /* taps of the longest phase = history an output needs */
+    float *taps;             /* every sub-filter, trimmed and reversed, back to back */
+    int *sub_off;            /* per sub-filter (phase * down + residue): offset in taps */
+    int *sub_len;            /* its non-zero span (0: the sub-filter is all zeros) */
+    int *sub_lag;            /* its oldest lag q, so its window starts at x_r[b - lag] */
 } pf_fir_bank;
 
 typedef struct {
@@ -42,10 +49,14 @@ typedef struct {
     size_t fill;             /* valid floats in each buf */
     float *buf[PF_RS_MAX_CHANNELS];
     size_t buf_len;
-    float *by_phase;         /* one block of output grouped by phase (up == 1 path) */
+    float *streams;          /* the block decimated by down: down streams (down > 1) */
+    size_t stream_len;
+    float *by_phase;         /* one block of output, grouped by phase */
+    size_t segment_len;
 } pf_resampler;
 
-/* Bank built from N prototype taps; 0 on success, -1 out of memory. */
+/* Bank built from N prototype taps; 0 on success, -1 out of memory or a
+ * `down` above PF_RS_MAX_DOWN. */
 int pf_fir_bank_init(pf_fir_bank *b, const double *taps, size_t ntaps, int up, int down);
 void pf_fir_bank_free(pf_fir_bank *b);
 

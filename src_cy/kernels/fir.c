@@ -31,53 +31,75 @@ const char *pf_rs_select_kernels(const char *force)
     return best->name;
 }
 
-static void *alloc_aligned_zeroed(size_t nbytes)
+static void *alloc_zeroed(size_t nbytes)
 {
     nbytes = (nbytes + 63) & ~(size_t)63;   /* aligned_alloc wants a multiple */
-    void *p = aligned_alloc(64, nbytes ? nbytes : 64);
-    if (p) memset(p, 0, nbytes ? nbytes : 64);
+    if (nbytes == 0) nbytes = 64;
+    void *p = aligned_alloc(64, nbytes);
+    if (p) memset(p, 0, nbytes);
     return p;
 }
 
 int pf_fir_bank_init(pf_fir_bank *b, const double *taps, size_t ntaps, int up, int down)
 {
     memset(b, 0, sizeof *b);
-    size_t per_phase = (ntaps + (size_t)up - 1) / (size_t)up;
+    if (up < 1 || down < 1 || down > PF_RS_MAX_DOWN) return -1;
+    size_t nsub = (size_t)up * (size_t)down;
     b->up = up;
     b->down = down;
-    b->row_len = (int)((per_phase + 7) & ~(size_t)7);
-    b->bank = alloc_aligned_zeroed(sizeof(float) * (size_t)up * (size_t)b->row_len);
-    b->span_start = calloc((size_t)up, sizeof(int));
-    b->span_len = calloc((size_t)up, sizeof(int));
-    if (!b->bank || !b->span_start || !b->span_len) {
+    b->hist = (int)((ntaps + (size_t)up - 1) / (size_t)up);
+    b->taps = alloc_zeroed(sizeof(float) * (ntaps + 1));
+    b->sub_off = calloc(nsub, sizeof(int));
+    b->sub_len = calloc(nsub, sizeof(int));
+    b->sub_lag = calloc(nsub, sizeof(int));
+    if (!b->taps || !b->sub_off || !b->sub_len || !b->sub_lag) {
         pf_fir_bank_free(b);
         return -1;
     }
+    int used = 0;
     for (int p = 0; p < up; p++) {
-        float *row = b->bank + (size_t)p * (size_t)b->row_len;
-        int first = b->row_len, last = -1;
-        for (size_t k = 0; (size_t)p + k * (size_t)up < ntaps; k++) {
-            int m = b->row_len - 1 - (int)k;   /* reversed, right-aligned */
-            row[m] = (float)taps[(size_t)p + k * (size_t)up];
-            if (row[m] != 0.0f) {
-                if (m < first) first = m;
-                if (m > last) last = m;
+        for (int s = 0; s < down; s++) {
+            /* Sub-filter (p, s): g[q] = h[p + L*(M*q + s)]; keep its non-zero span. */
+            int first = -1, last = -1;
+            for (size_t q = 0;; q++) {
+                size_t k = (size_t)p + (size_t)up * ((size_t)down * q + (size_t)s);
+                if (k >= ntaps) break;
+                if (taps[k] != 0.0) {
+                    if (first < 0) first = (int)q;
+                    last = (int)q;
+                }
             }
+            int idx = p * down + s;
+            b->sub_off[idx] = used;
+            b->sub_len[idx] = first < 0 ? 0 : last - first + 1;
+            b->sub_lag[idx] = last < 0 ? 0 : last;
+            /* Reversed, so the window runs oldest to newest: taps[u] pairs
+             * with x_r[b - last + u]. */
+            for (int u = 0; u < b->sub_len[idx]; u++) {
+                size_t q = (size_t)(last - u);
+                b->taps[used + u] = (float)taps[(size_t)p + (size_t)up * ((size_t)down * q + (size_t)s)];
+            }
+            used += b->sub_len[idx];
         }
-        if (last < 0) first = last = b->row_len - 1;   /* an all-zero phase */
-        b->span_start[p] = first;
-        b->span_len[p] = last - first + 1;
     }
     return 0;
 }
 
 void pf_fir_bank_free(pf_fir_bank *b)
 {
-    free(b->bank);
-    free(b->span_start);
-    free(b->span_len);
+    free(b->taps);
+    free(b->sub_off);
+    free(b->sub_len);
+    free(b->sub_lag);
     memset(b, 0, sizeof *b);
 }
+
+size_t pf_rs_block_out_max(const pf_fir_bank *fir)
+{
+    return ((size_t)PF_RS_BLOCK * (size_t)fir->up) / (size_t)fir->down + (size_t)fir->up + 1;
+}
+
+static size_t round8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 int pf_rs_init(pf_resampler *s, const pf_fir_bank *fir, int channels)
 {
@@ -86,16 +108,16 @@ int pf_rs_init(pf_resampler *s, const pf_fir_bank *fir, int channels)
     s->channels = channels;
     /* history + the furthest the next output can run ahead (down / up
      * samples) + one block + the kernels' read slack */
-    s->buf_len = (size_t)fir->row_len + (size_t)fir->down + PF_RS_BLOCK + PF_RS_SLACK;
-    for (int c = 0; c < channels; c++) {
-        s->buf[c] = alloc_aligned_zeroed(sizeof(float) * s->buf_len);
-        if (!s->buf[c]) {
-            pf_rs_free(s);
-            return -1;
-        }
-    }
-    s->by_phase = alloc_aligned_zeroed(sizeof(float) * pf_rs_block_out_max(fir));
-    if (!s->by_phase) {
+    s->buf_len = (size_t)fir->hist + (size_t)fir->down + PF_RS_BLOCK + PF_RS_SLACK;
+    s->stream_len = round8(s->buf_len / (size_t)fir->down + 1) + PF_RS_SLACK;
+    s->segment_len = round8(PF_RS_BLOCK / (size_t)fir->down + 3) + PF_RS_SLACK;
+    int ok = 1;
+    for (int c = 0; c < channels; c++)
+        ok &= (s->buf[c] = alloc_zeroed(sizeof(float) * s->buf_len)) != NULL;
+    if (fir->down > 1)
+        ok &= (s->streams = alloc_zeroed(sizeof(float) * s->stream_len * (size_t)fir->down)) != NULL;
+    ok &= (s->by_phase = alloc_zeroed(sizeof(float) * s->segment_len * (size_t)fir->up)) != NULL;
+    if (!ok) {
         pf_rs_free(s);
         return -1;
     }
@@ -106,6 +128,7 @@ int pf_rs_init(pf_resampler *s, const pf_fir_bank *fir, int channels)
 void pf_rs_free(pf_resampler *s)
 {
     for (int c = 0; c < PF_RS_MAX_CHANNELS; c++) free(s->buf[c]);
+    free(s->streams);
     free(s->by_phase);
     memset(s, 0, sizeof *s);
 }
@@ -114,7 +137,7 @@ void pf_rs_reset(pf_resampler *s)
 {
     for (int c = 0; c < s->channels; c++) memset(s->buf[c], 0, sizeof(float) * s->buf_len);
     /* The past before the first sample is silence. */
-    s->fill = s->pos = (size_t)s->fir->row_len - 1;
+    s->fill = s->pos = (size_t)s->fir->hist - 1;
     s->phase = 0;
 }
 
@@ -130,54 +153,56 @@ size_t pf_rs_out_count(const pf_resampler *s, size_t n)
     return outputs_before(s->pos, s->phase, s->fill + n, s->fir->up, s->fir->down);
 }
 
-size_t pf_rs_block_out_max(const pf_fir_bank *fir)
+/* One phase's outputs: the sum of its sub-filters over the decimated streams,
+ * into a contiguous segment. */
+static void run_phase(const pf_fir_bank *f, const float *const *streams, size_t newest,
+                      int phase, float *segment, size_t count)
 {
-    return ((size_t)PF_RS_BLOCK * (size_t)fir->up) / (size_t)fir->down + (size_t)fir->up + 1;
-}
-
-static void interleave_phases(const float *by_phase, int up, size_t positions,
-                              float *y, ptrdiff_t stride)
-{
-    if (up == 2 && stride == 1) {   /* the common 2x case, in a form gcc vectorises */
-        for (size_t t = 0; t < positions; t++) {
-            y[2 * t] = by_phase[t];
-            y[2 * t + 1] = by_phase[positions + t];
-        }
-        return;
+    int accumulate = 0;
+    for (int s = 0; s < f->down; s++) {
+        int idx = phase * f->down + s;
+        if (f->sub_len[idx] == 0) continue;
+        /* newest >= hist - 1 >= down * lag + s, so nothing here goes negative */
+        size_t at = newest - (size_t)s;
+        const float *x = streams[at % (size_t)f->down] + at / (size_t)f->down - (size_t)f->sub_lag[idx];
+        kernels->fir_run(x, f->taps + f->sub_off[idx], f->sub_len[idx], segment, count, accumulate);
+        accumulate = 1;
     }
-    for (int p = 0; p < up; p++)
-        for (size_t t = 0; t < positions; t++)
-            y[((ptrdiff_t)t * up + p) * stride] = by_phase[(size_t)p * positions + t];
+    if (!accumulate) memset(segment, 0, sizeof(float) * count);
 }
 
 static size_t run_block(pf_resampler *s, float *out, ptrdiff_t out_chan_step, ptrdiff_t out_stride)
 {
     const pf_fir_bank *f = s->fir;
+    const size_t up = (size_t)f->up, down = (size_t)f->down;
     size_t count = outputs_before(s->pos, s->phase, s->fill, f->up, f->down);
     if (count == 0) return 0;
+    size_t at = s->pos * up + (size_t)s->phase;   /* output 0, in steps of 1/up input */
+    size_t firsts = count < up ? count : up;      /* outputs j < up start the phases */
     for (int c = 0; c < s->channels; c++) {
-        float *y = out + c * out_chan_step;
-        if (f->down == 1) {
-            /* Integer upsampling: phases come in whole cycles, so each phase
-             * is a plain FIR over consecutive inputs, run many outputs at once
-             * into contiguous memory, then the phases are interleaved. */
-            size_t positions = count / (size_t)f->up;
-            for (int p = 0; p < f->up; p++) {
-                const float *x = s->buf[c] + s->pos - (size_t)f->row_len + 1 + (size_t)f->span_start[p];
-                kernels->fir_run(x, f->bank + (size_t)p * (size_t)f->row_len + f->span_start[p],
-                                 f->span_len[p], s->by_phase + (size_t)p * positions, 1, positions);
-            }
-            interleave_phases(s->by_phase, f->up, positions, y, out_stride);
+        const float *streams[PF_RS_MAX_DOWN];
+        if (down == 1) {
+            streams[0] = s->buf[c];
         } else {
-            kernels->poly_run(s->buf[c], f->bank, f->row_len, f->up, f->down,
-                              s->pos, s->phase, count, y, out_stride);
+            for (size_t r = 0; r < down; r++) {
+                float *dst = s->streams + r * s->stream_len;
+                for (size_t m = 0; down * m + r < s->fill; m++) dst[m] = s->buf[c][down * m + r];
+                streams[r] = dst;
+            }
+        }
+        float *y = out + c * out_chan_step;
+        for (size_t j = 0; j < firsts; j++) {
+            size_t a = at + j * down, n = (count - j + up - 1) / up;
+            float *segment = s->by_phase + j * s->segment_len;
+            run_phase(f, streams, a / up, (int)(a % up), segment, n);
+            for (size_t t = 0; t < n; t++) y[(ptrdiff_t)(j + t * up) * out_stride] = segment[t];
         }
     }
     /* Advance, then slide the history back to what the next output needs. */
-    size_t at = s->pos * (size_t)f->up + (size_t)s->phase + count * (size_t)f->down;
-    s->pos = at / (size_t)f->up;
-    s->phase = (int)(at % (size_t)f->up);
-    size_t drop = s->pos - ((size_t)f->row_len - 1);
+    at += count * down;
+    s->pos = at / up;
+    s->phase = (int)(at % up);
+    size_t drop = s->pos - ((size_t)f->hist - 1);
     if (drop > s->fill) drop = s->fill;
     if (drop) {
         for (int c = 0; c < s->channels; c++)

@@ -7,14 +7,11 @@
 
 typedef struct {
     const char *name;
-    /* y[t * ystride] = sum_{k<len} g[k] * x[t + k] for t in [0, count).
-     * Outputs go 8 at a time: x must be readable to x[count + len + 7]. */
-    void (*fir_run)(const float *x, const float *g, int len, float *y,
-                    ptrdiff_t ystride, size_t count);
-    /* General ratio: `count` outputs starting at newest-sample index `pos`
-     * and phase `phase` of `bank` (up rows of row_len taps). */
-    void (*poly_run)(const float *buf, const float *bank, int row_len, int up, int down,
-                     size_t pos, int phase, size_t count, float *y, ptrdiff_t ystride);
+    /* y[t] = (accumulate ? y[t] : 0) + sum_{k<len} g[k] * x[t + k], t in [0, count),
+     * as one multiply-add chain per output in k order. Works 8 outputs at a
+     * time: x must be readable to x[count + len + 7], y to y[count + 7]. */
+    void (*fir_run)(const float *x, const float *g, int len, float *y, size_t count,
+                    int accumulate);
     /* dst = src rounded half to even, saturated. src comes from filtering
      * int16 input, so it is finite and far inside the int32 range. */
     void (*to_i16)(const float *src, int16_t *dst, size_t n);
