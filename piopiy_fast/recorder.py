@@ -2,7 +2,7 @@
 
 Files are mono 16-bit PCM at the receiver's target rate, named
 ``<call id>.<channel>.wav`` from a sanitised call id. The header is rewritten after
-every write (stdlib ``wave`` does so), so a file is a valid WAV holding everything
+every write (stdlib ``wave`` does so) and flushed to the OS, so a file is a valid WAV holding everything
 written so far at any moment: after a normal end, after an abrupt disconnect, after a
 server shutdown, even after the process is killed. A file is never overwritten: a
 second call with the same id, or a file left by an earlier run, gets ``-2``, ``-3``...
@@ -54,12 +54,15 @@ class WavSink:
         return self._wave is None
 
     def write(self, samples: np.ndarray) -> None:
-        """Append int16 samples; the header is updated and the file flushed."""
+        """Append int16 samples; the header is updated and the file flushed to the OS."""
         if self._wave is None:
             raise ValueError(f"{self.path} is closed")
         if samples.dtype != np.int16:
             raise PiopiyValidationError(f"samples must be int16, not {samples.dtype}")
         self._wave.writeframes(samples.astype("<i2", copy=False).tobytes())
+        # wave patches the header in its buffer; hand both to the OS now, so the file is
+        # complete for any reader and survives even a killed process.
+        self._file.flush()
         self.frames += samples.size
 
     def close(self) -> None:
