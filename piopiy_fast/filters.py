@@ -62,15 +62,17 @@ class FilterSpec:
 
 
 def check_rate(name: str, rate: object) -> int:
+    """``rate`` itself when it is one of RATES; otherwise a PiopiyValidationError."""
     if not isinstance(rate, int) or isinstance(rate, bool) or rate not in RATES:
         raise PiopiyValidationError(f"{name} must be one of {RATES} Hz, got {rate!r}")
     return rate
 
 
 def check_quality(quality: object) -> str:
-    if quality not in QUALITIES:
+    """``quality`` itself when it is one of QUALITIES; otherwise a PiopiyValidationError."""
+    if not isinstance(quality, str) or quality not in QUALITIES:
         raise PiopiyValidationError(f"quality must be one of {QUALITIES}, got {quality!r}")
-    return quality  # type: ignore[return-value]
+    return quality
 
 
 @lru_cache(maxsize=None)

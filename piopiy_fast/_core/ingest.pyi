@@ -1,5 +1,9 @@
 """The fused per-frame path: decode + de-interleave + resample + ring write."""
+import builtins
+
 from .ringbuffer import RingBuffer
+
+ENCODINGS: tuple[str, ...]
 
 class CallIngest:
     """Per-call state for one received stream.
@@ -14,6 +18,7 @@ class CallIngest:
     target_rate: int
     channels: int
     encoding: str
+    quality: str
     @property
     def rings(self) -> tuple[RingBuffer, ...]: ...
     @property
@@ -28,7 +33,7 @@ class CallIngest:
     @property
     def overruns(self) -> int:
         """Samples lost to ring overflow, all channels."""
-    def ingest(self, frame: bytes | bytearray | memoryview) -> int:
+    def ingest(self, frame: builtins.bytes | bytearray | memoryview) -> int:
         """Use one received frame; returns the samples written per channel.
         A frame without whole samples (or sample pairs) raises FrameError,
         is counted in ``decode_errors`` and changes no other state."""

@@ -4,9 +4,15 @@ import numpy.typing as npt
 
 RATES: tuple[int, ...]
 QUALITIES: tuple[str, ...]
+DTYPES: tuple[str, ...]
 
 def simd_kernel() -> str:
-    """The inner-loop variant chosen for this CPU at import ("avx2", "sse2", "generic")."""
+    """The inner-loop variant chosen for this CPU at import: "avx2" or "generic".
+    ``PIOPIY_FAST_SIMD=generic`` in the environment forces the portable one."""
+
+class FilterBank:
+    """A designed filter laid out as polyphase sub-filters; immutable, shared."""
+    spec: object
 
 class Resampler:
     """State is carried between ``process`` calls: feeding a signal in pieces of
@@ -22,8 +28,8 @@ class Resampler:
     out_rate: int
     channels: int
     quality: str
-    @property
-    def delay(self) -> float: ...
+    dtype: str
+    delay: float
     def process(self, samples: npt.NDArray[np.int16] | npt.NDArray[np.float32]) -> npt.NDArray[np.int16] | npt.NDArray[np.float32]: ...
     def flush(self) -> npt.NDArray[np.int16] | npt.NDArray[np.float32]:
         """Drain the tail (the last ``delay`` samples) and reset to a fresh state."""
