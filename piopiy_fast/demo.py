@@ -81,7 +81,8 @@ def check_call(sent: SentCall, received: tuple[CallStream, list[Path]] | None,
     return CallCheck(
         call_id=sent.call_id, listen_mode=sent.listen_mode, sent_seconds=sent.seconds,
         received_seconds=s.received_seconds, frames=s.frames,
-        drops=sent.frames - s.frames,  # unusable frames are not in s.frames overruns=s.overruns,
+        # Unusable frames are not in s.frames: they count as dropped.
+        drops=sent.frames - s.frames, overruns=s.overruns,
         late_frames=s.late_frames, recorded_seconds=recorded, files=len(paths), exact=exact,
         problem=problem)
 

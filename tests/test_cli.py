@@ -1,0 +1,170 @@
+"""The ``piopiy-fast`` command, run as a subprocess."""
+
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from stream_testing import UNIT, offline
+
+from piopiy_fast.cli import build_parser
+
+COMMAND = [sys.executable, "-m", "piopiy_fast"]
+
+
+def read_wav(path):
+    with wave.open(str(path), "rb") as wav:
+        return wav.getframerate(), np.frombuffer(wav.readframes(wav.getnframes()), "<i2")
+
+
+class Running:
+    """A command running in the background, its stdout read line by line."""
+
+    def __init__(self, *args, env=None):
+        self.proc = subprocess.Popen([*COMMAND, *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=env)
+        self.lines = []
+        self._queue = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, pattern, timeout=15):
+        """Read lines until one matches ``pattern``; return the match."""
+        deadline = time.monotonic() + timeout * UNIT
+        while True:
+            line = self._queue.get(timeout=max(0.01, deadline - time.monotonic()))
+            if line is None:
+                raise AssertionError(f"exited before {pattern!r}: {self.lines}")
+            self.lines.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+
+    def finish(self, sig, timeout=15):
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout * UNIT)
+        while (line := self._queue.get(timeout=5 * UNIT)) is not None:
+            self.lines.append(line)
+        return code
+
+
+def run_command(*args, timeout=40, env=None):
+    return subprocess.run([*COMMAND, *args], capture_output=True, text=True,
+                          timeout=timeout * UNIT, env=env)
+
+
+def test_help():
+    result = run_command("--help")
+    assert result.returncode == 0
+    for command in ("serve", "record", "simulate", "demo"):
+        assert command in result.stdout
+
+
+def test_arguments():
+    parser = build_parser()
+    demo = parser.parse_args(["demo"])
+    assert (demo.calls, demo.mode, demo.rate, demo.seconds, demo.target_rate, demo.fast,
+            demo.record) == (20, "both", 8000, 10.0, 16000, False, None)
+    serve = parser.parse_args(["serve", "--port", "0", "--record", "out", "--listen-mode",
+                               "both", "--source-rate", "16000"])
+    assert (serve.host, serve.port, serve.record, serve.listen_mode, serve.source_rate,
+            serve.target_rate) == ("127.0.0.1", 0, Path("out"), "both", 16000, 16000)
+    record = parser.parse_args(["record", "dir", "--port", "9000"])
+    assert (record.command, record.record, record.port) == ("record", Path("dir"), 9000)
+    sim = parser.parse_args(["simulate", "ws://h:1/x", "--calls", "5", "--fast"])
+    assert (sim.url, sim.calls, sim.mode, sim.seconds, sim.fast, sim.start_event) == (
+        "ws://h:1/x", 5, "caller", None, True, True)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["simulate", "ws://h", "--rate", "11025"])
+
+
+def test_serve_and_simulate(tmp_path):
+    env = dict(os.environ, PIOPIY_FAST_TOKEN="cli-token")
+    server = Running("serve", "--port", "0", "--record", str(tmp_path / "rec"),
+                     "--stats-interval", "0.2", env=env)
+    try:
+        url = server.wait_for(r"listening on (ws://\S+)").group(1)
+        server.wait_for(r"recording to ")
+        refused = run_command("simulate", url, "--seconds", "0.2", "--fast",
+                              env=dict(os.environ, PIOPIY_FAST_TOKEN=""))
+        assert refused.returncode == 1 and "HTTP 401" in refused.stdout
+        result = run_command("simulate", url, "--calls", "3", "--mode", "both", "--seconds",
+                             "0.5", "--fast", "--report", str(tmp_path / "report.json"),
+                             "--sent-dir", str(tmp_path / "sent"), env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "sent 1.5 s of audio" in result.stdout and "0 failed" in result.stdout
+        for n in (1, 2, 3):
+            server.wait_for(rf"- call sim-00\d 0.50 s, 25 frames, 0 decode errors, "
+                            rf"0 overruns, 0 late, close 1000, 2 file\(s\)")
+        server.wait_for(r"totals: 0 live, 3 calls, 1 refused, 0 failed, 75 frames")
+    finally:
+        code = server.finish(signal.SIGINT)
+    assert code == 0
+    assert "shutting down" in server.lines
+    assert sum(line.startswith("+ call sim-") for line in server.lines) == 3
+
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [c["frames"] for c in report["calls"]] == [25, 25, 25]
+    for name in ("caller", "callee"):
+        for n in (1, 2, 3):
+            _, sent = read_wav(tmp_path / "sent" / f"sim-00{n}.{name}.wav")
+            rate, recorded = read_wav(tmp_path / "rec" / f"sim-00{n}.{name}.wav")
+            assert rate == 16000
+            assert np.array_equal(recorded, offline(sent, 8000, 16000))
+
+
+def test_sigterm_mid_call_finalises_recordings(tmp_path):
+    server = Running("record", str(tmp_path), "--port", "0", "--stats-interval", "0")
+    sim = None
+    try:
+        url = server.wait_for(r"listening on (ws://\S+)").group(1)
+        sim = Running("simulate", url, "--seconds", "20", "--mode", "callee")
+        server.wait_for(r"\+ call sim-001 callee 8000 Hz")
+        time.sleep(0.3)
+    finally:
+        code = server.finish(signal.SIGTERM)
+    assert code == 0
+    assert any(re.search(r"- call sim-001 \d+\.\d+ s, .* close 1001, 1 file", line)
+               for line in server.lines), server.lines
+    assert sim.proc.wait(15 * UNIT) == 0  # a server going away is not a failure
+    rate, recorded = read_wav(tmp_path / "sim-001.callee.wav")
+    assert rate == 16000 and 0 < recorded.size < 20 * 16000
+
+
+def test_demo(tmp_path):
+    result = run_command("demo", "--calls", "20", "--seconds", "2", "--fast", "--record",
+                         str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("sim-")]
+    assert len(rows) == 20
+    for row in rows:
+        assert row.split() == [row.split()[0], "both", "2.00", "2.00", "100", "0", "0", "0",
+                               "2", "x", "2.00", "s", "yes"]
+    assert "received 40.0 s of call audio from 20 calls" in result.stdout
+    assert "every recording equals the offline resampling" in result.stdout
+    assert len(list(tmp_path.glob("*.wav"))) == 40
+
+
+@pytest.mark.skipif(not shutil.which("piopiy-fast", path=str(Path(sys.executable).parent)),
+                    reason="console script not installed (the package is not pip-installed)")
+def test_console_script(tmp_path):
+    script = shutil.which("piopiy-fast", path=str(Path(sys.executable).parent))
+    result = subprocess.run([script, "demo", "--calls", "2", "--seconds", "0.5", "--fast",
+                             "--record", str(tmp_path)], capture_output=True, text=True,
+                            timeout=40 * UNIT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all 2 calls received complete" in result.stdout
