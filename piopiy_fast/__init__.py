@@ -1,6 +1,7 @@
 """piopiy_fast: Piopiy (TeleCMI) call API, WebSocket stream receiver and native audio core."""
 
 from .actions import Action, StreamAction
+from .callstream import CallStats, CallStream, ChannelReader
 from .client import RestClient
 from .errors import (
     FrameError,
@@ -13,7 +14,11 @@ from .errors import (
     SignatureMismatchError,
     SignatureMissingError,
 )
+from .protocol import StreamWebhook, parse_stream_webhook
+from .receiver import ServerStats, StreamServer
+from .recorder import Recorder
 from .signing import SignedURL
+from .simulate import SimulationReport, Simulator
 
 __version__ = "0.1.0"
 
@@ -31,4 +36,14 @@ __all__ = [
     "SignatureMismatchError",
     "SignatureExpiredError",
     "FrameError",
+    "StreamServer",
+    "CallStream",
+    "ChannelReader",
+    "CallStats",
+    "ServerStats",
+    "Recorder",
+    "Simulator",
+    "SimulationReport",
+    "StreamWebhook",
+    "parse_stream_webhook",
 ]
