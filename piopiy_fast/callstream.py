@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any
@@ -493,6 +493,7 @@ class CallStream:
                                 ring_capacity=s.ring_capacity, policy=s.policy,
                                 quality=s.quality)
         rings = ingest.rings
+        pairs: Iterable[tuple[str, RingBuffer]]
         if fmt.listen_mode == "both":
             pairs = zip(CHANNELS[::-1] if s.swap_channels else CHANNELS, rings)
         else:

@@ -43,10 +43,11 @@ class WavSink:
         self.path = path
         self.rate = rate
         self._file = file
-        self._wave = wave.open(file, "wb")
-        self._wave.setnchannels(1)
-        self._wave.setsampwidth(2)
-        self._wave.setframerate(rate)
+        writer = wave.open(file, "wb")
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        self._wave: wave.Wave_write | None = writer
         self.frames = 0
 
     @property

@@ -132,7 +132,7 @@ def load_wav(path: str | Path, sample_rate: int, seconds: float | None = None) -
             raise PiopiyValidationError(
                 f"{path}: rate {rate} cannot be resampled; use one of "
                 f"{', '.join(map(str, SAMPLE_RATES))}")
-        out = [resample(ch, rate, sample_rate) for ch in out]
+        out = [resample(ch, rate, sample_rate).astype(np.int16, copy=False) for ch in out]
     return out
 
 
@@ -190,6 +190,7 @@ class Simulator:
         names = CHANNEL_ORDER[self.format.listen_mode]
         if self._wav is not None:
             return {name: self._wav[min(i, len(self._wav) - 1)] for i, name in enumerate(names)}
+        assert self.seconds is not None  # checked in __init__
         return {name: speech_like(self.seconds, self.format.sample_rate, (self.seed, index, i))
                 for i, name in enumerate(names)}
 

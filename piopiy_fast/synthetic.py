@@ -45,8 +45,9 @@ def speech_like(seconds: float, rate: int, seed: int | tuple[int, ...] = 0) -> n
 
     signal = voiced * _syllable_envelope(n, rate, rng)
     signal += 0.01 * rng.standard_normal(n)  # line noise, also in the gaps
-    signal *= PEAK / max(np.abs(signal).max(), 1e-9)
-    return np.round(signal * 32767).astype(np.int16)
+    signal *= PEAK / max(float(np.abs(signal).max()), 1e-9)
+    samples: np.ndarray = np.round(signal * 32767).astype(np.int16)
+    return samples
 
 
 def _syllable_envelope(n: int, rate: int, rng: np.random.Generator) -> np.ndarray:

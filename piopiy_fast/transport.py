@@ -150,7 +150,7 @@ class WebsocketsLink:
                         budget = YIELD_EVERY
                         await sleep(0)
                 else:
-                    on_text(message)
+                    on_text(message)  # type: ignore[arg-type]  # text frames arrive as str
         except ConnectionClosed as closed:
             return _close_info(closed)
 
