@@ -285,7 +285,14 @@ class CallStream:
     and handed to the application before its first frame. ``listen_mode`` and
     ``source_rate`` are settled by the first audio frame (a start event, then the
     query string, then the server's defaults, field by field); until then they show
-    what is known so far.
+    what is known so far. A start event naming another format later starts a new
+    resampler (counted in ``stats.format_changes``); readers go on seamlessly.
+
+    Attributes: ``call_id`` (from the first event that names one, else the query's
+    ``call_id``, else the URL's ``call_ref``, else ``call-<n>``); ``ref`` (the URL's
+    ``call_ref``); ``remote`` (peer address); ``route`` (request path, no query);
+    ``events`` (text frames in order: a dict when JSON, else the raw string);
+    ``close_info`` and ``error`` (how the connection ended, once it has).
     """
 
     __slots__ = (
@@ -358,6 +365,7 @@ class CallStream:
 
     @property
     def format(self) -> StreamFormat:
+        """Listen mode and source rate together."""
         return self._format
 
     @property
@@ -370,7 +378,7 @@ class CallStream:
     @property
     def audio_started(self) -> bool:
         """True once the first audio frame has arrived (the format is settled)."""
-        return self._ingest is not None or self._retired[0] > 0
+        return self._first is not None
 
     @property
     def ended(self) -> bool:
@@ -387,6 +395,7 @@ class CallStream:
 
     @property
     def stats(self) -> CallStats:
+        """A snapshot of the call's counters (cheap; safe from any thread)."""
         ingest = self._ingest
         frames, nbytes, errors, overruns = self._retired
         seconds = self._retired_seconds
@@ -478,7 +487,8 @@ class CallStream:
         """First frame: settle the format and build the native ingest."""
         self._format = resolve_format(self._start_hint, self._query_hint,
                                       default=self._settings.default_format)
-        ingest = self._open_ingest(self._format)
+        ingest = self._new_ingest(self._format)
+        self._attach(ingest, self._format)
         now = _monotonic()
         self._first = now
         self._due = now
@@ -487,15 +497,19 @@ class CallStream:
                      self.source_rate)
         return ingest
 
-    def _open_ingest(self, fmt: StreamFormat) -> CallIngest:
+    def _new_ingest(self, fmt: StreamFormat) -> CallIngest:
         s = self._settings
-        ingest = _load_ingest()(fmt.sample_rate, fmt.channels, s.target_rate,
-                                ring_capacity=s.ring_capacity, policy=s.policy,
-                                quality=s.quality)
+        return _load_ingest()(fmt.sample_rate, fmt.channels, s.target_rate,
+                              ring_capacity=s.ring_capacity, policy=s.policy,
+                              quality=s.quality)
+
+    def _attach(self, ingest: CallIngest, fmt: StreamFormat) -> None:
+        """Make ``ingest`` the one frames go to, and queue its rings to the readers."""
+        swap = self._settings.swap_channels
         rings = ingest.rings
         pairs: Iterable[tuple[str, RingBuffer]]
         if fmt.listen_mode == "both":
-            pairs = zip(CHANNELS[::-1] if s.swap_channels else CHANNELS, rings)
+            pairs = zip(CHANNELS[::-1] if swap else CHANNELS, rings)
         else:
             pairs = ((fmt.listen_mode, rings[0]),)
         with self._changed:
@@ -505,12 +519,12 @@ class CallStream:
             self._sec_per_byte = 1.0 / (fmt.sample_rate * 2 * fmt.channels)
             self._changed.notify_all()
         self._wake_all()
-        return ingest
 
     def _change_format(self, new: StreamFormat) -> None:
         """A format change mid-call: finish the old resampler, start a new one (counted)."""
         old = self._ingest
         assert old is not None
+        ingest = self._new_ingest(new)  # first: if this fails, nothing has changed
         self._retire(old)
         self._format_changes += 1
         logger.info("call %s: format changed from %s/%d to %s/%d Hz", self.call_id,
@@ -519,7 +533,7 @@ class CallStream:
         self._format = new
         # New rings are queued behind the old ones before those close, so a reader
         # moves on to them without seeing an end.
-        self._open_ingest(new)
+        self._attach(ingest, new)
         old.close()
         self._wake_all()
 
@@ -645,6 +659,8 @@ class CallStream:
 
     async def resume(self) -> None:
         """Ask the platform to resume a paused stream."""
+        # The gap a pause leaves is not lateness: restart the real-time schedule.
+        self._due = max(self._due, _monotonic())
         await self._link.send_text(RESUME)
 
     async def stop(self) -> None:

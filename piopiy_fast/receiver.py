@@ -10,6 +10,7 @@ counted, and the server goes on serving.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import ssl as ssl_module
@@ -285,11 +286,9 @@ class StreamServer:
             # Contained: whatever went wrong ends this call only.
             error = f"{type(exc).__name__}: {exc}"
             logger.exception("call %s failed", call.call_id)
-            try:
-                await link.close(1011, "internal error")
-            except Exception:
-                pass
         finally:
+            # End the call (readers get everything, then the end) before any closing
+            # handshake, which may wait on the peer.
             try:
                 call._end(close_info, error)
             except Exception:
@@ -297,6 +296,9 @@ class StreamServer:
                 logger.exception("call %s: failed to finish", call.call_id)
             del self._active[call]
             self._count_ended(call, close_info, error)
+        if error is not None:
+            with contextlib.suppress(Exception):
+                await link.close(1011, "internal error")
 
     def _announce(self, call: CallStream) -> None:
         if self._on_call is not None:
