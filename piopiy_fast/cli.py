@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -127,6 +128,21 @@ def out(*parts: Any) -> None:
     print(*parts, flush=True)
 
 
+async def until_stopped(task: asyncio.Future[Any], stop: asyncio.Event) -> bool:
+    """Wait for ``task``, or for ``stop`` and then cancel it; True if stopped."""
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if task.done():
+        return False
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return True
+
+
 def install_stop_signals(stop: asyncio.Event) -> None:
     """SIGINT and SIGTERM set ``stop`` (for a clean shutdown) instead of killing."""
     loop = asyncio.get_running_loop()
@@ -240,9 +256,14 @@ async def simulate_command(args: argparse.Namespace) -> int:
     pace = "as fast as possible" if args.fast else "in real time"
     out(f"simulating {args.calls} {args.mode} call(s) at {args.rate} Hz, {pace}, "
         f"into {redact(args.url)}")
+    stop = asyncio.Event()
+    install_stop_signals(stop)
     task = asyncio.ensure_future(sim.run())
-    await show_progress(task, lambda: _sim_progress(sim, args.calls))
-    report = task.result()
+    progress = asyncio.ensure_future(show_progress(task, lambda: _sim_progress(sim, args.calls)))
+    if await until_stopped(task, stop):
+        out("stopped: every call closed")
+    await progress
+    report = sim.report()
     for call in report.calls:
         status = f"error: {call.error}" if call.error else "ok"
         out(f"  {call.call_id}  {call.listen_mode:6} {call.sample_rate} Hz  "

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .callstream import CallStream
-from .cli import out, show_progress
+from .cli import install_stop_signals, out, show_progress, until_stopped
 from .receiver import StreamServer
 from .recorder import Recorder
 from .simulate import SentCall, Simulator
@@ -99,8 +99,6 @@ async def demo_command(args: argparse.Namespace) -> int:
     pace = "as fast as possible" if args.fast else "in real time"
     out(f"demo: {args.calls} concurrent '{args.mode}' calls at {args.rate} Hz, "
         f"{args.seconds:g} s each, sent {pace}; received at {args.target_rate} Hz and recorded")
-    cpu_start = time.process_time()
-    wall_start = time.perf_counter()
     server = StreamServer("127.0.0.1", 0, target_rate=args.target_rate, listen_mode=args.mode,
                           source_rate=args.rate, on_call=on_call)
     async with server:
@@ -108,17 +106,25 @@ async def demo_command(args: argparse.Namespace) -> int:
         sim = Simulator(server.url, calls=args.calls, listen_mode=args.mode,
                         sample_rate=args.rate, seconds=args.seconds, realtime=not args.fast,
                         seed=args.seed)
+        sim.prepare()  # the synthetic audio is made before the clocks start
+        cpu_start = time.process_time()
+        wall_start = time.perf_counter()
+        stop = asyncio.Event()
+        install_stop_signals(stop)
         task = asyncio.ensure_future(sim.run())
-        await show_progress(task, lambda: _progress(server))
-        report = task.result()
+        progress = asyncio.ensure_future(show_progress(task, lambda: _progress(server)))
+        if await until_stopped(task, stop):
+            out("stopped early: checking what was sent so far")
+        await progress
+        report = sim.report()
         # The simulator has closed every connection; let the receiver finish the calls.
         expected = sum(1 for c in report.calls if c.error is None)
         deadline = time.monotonic() + 10.0
         while (len(finished) < expected or server.active_calls) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
+        wall = time.perf_counter() - wall_start
+        cpu = time.process_time() - cpu_start
         stats = server.stats
-    wall = time.perf_counter() - wall_start
-    cpu = time.process_time() - cpu_start
 
     rows = [check_call(sent, finished.get(sent.call_id), args.target_rate)
             for sent in report.calls]
@@ -128,7 +134,7 @@ async def demo_command(args: argparse.Namespace) -> int:
     out(f"received {audio:,.1f} s of call audio from {len(rows)} calls in {wall:.2f} s: "
         f"{audio / wall:,.1f}x real time; {frames:,} frames ({frames / wall:,.0f}/s), "
         f"{stats.bytes / 1e6:,.2f} MB ({stats.bytes / 1e6 / wall:,.2f} MB/s)")
-    out(f"process CPU {cpu:.2f} s for receiver and simulator together "
+    out(f"process CPU {cpu:.2f} s for receiver, recorder and simulator together "
         f"({cpu / max(frames, 1) * 1e6:,.0f} us per frame)")
     files = sum(r.files for r in rows)
     out(f"recordings: {files} WAV files (mono, 16-bit, {args.target_rate} Hz) in {directory}")

@@ -181,6 +181,7 @@ class Simulator:
         self.open_timeout = open_timeout
         self._wav = None if wav is None else load_wav(wav, sample_rate, seconds)
         self._sent: list[SentCall] = []
+        self._started = time.perf_counter()
 
     def call_id(self, index: int) -> str:
         return f"{self.call_id_prefix}-{index + 1:03d}"
@@ -200,14 +201,25 @@ class Simulator:
         finished = sum(1 for c in self._sent if c.finished is not None)
         return finished, sum(c.seconds for c in self._sent)
 
-    async def run(self) -> SimulationReport:
-        """Run every call concurrently; return what was sent."""
+    def prepare(self) -> None:
+        """Make every call's audio now (``run`` does it otherwise)."""
         self._sent = [SentCall(self.call_id(i), self.format.listen_mode,
                                self.format.sample_rate, self.audio_for(i))
                       for i in range(self.calls)]
-        started = time.perf_counter()
+
+    async def run(self) -> SimulationReport:
+        """Run every call concurrently; return what was sent."""
+        if len(self._sent) != self.calls or any(c.started for c in self._sent):
+            self.prepare()
+        self._started = time.perf_counter()
         await asyncio.gather(*(self._run_call(call) for call in self._sent))
-        return SimulationReport(list(self._sent), time.perf_counter() - started, self.realtime)
+        return self.report()
+
+    def report(self) -> SimulationReport:
+        """What has been sent so far (all of it once ``run`` has returned; after a
+        cancelled run, everything up to the cancellation)."""
+        return SimulationReport(list(self._sent), time.perf_counter() - self._started,
+                                self.realtime)
 
     async def _run_call(self, call: SentCall) -> None:
         names = CHANNEL_ORDER[call.listen_mode]
@@ -240,14 +252,20 @@ class Simulator:
                         if delay > 0:
                             await asyncio.sleep(delay)
                     frame = payload[position:position + size * step]
-                    try:
-                        await ws.send(frame)
-                    except ConnectionClosedOK:
-                        break  # the server ended the call normally: not a failure
-                    position += len(frame)
-                    sent_samples += len(frame) // step
+                    # Counted before the await: a send cancelled while it waits for the
+                    # socket to drain has already handed its frame to the transport.
                     call.frames += 1
                     call.bytes += len(frame)
+                    try:
+                        await ws.send(frame)
+                    except ConnectionClosed as closed:
+                        call.frames -= 1  # refused before anything was written
+                        call.bytes -= len(frame)
+                        if isinstance(closed, ConnectionClosedOK):
+                            break  # the server ended the call normally: not a failure
+                        raise
+                    position += len(frame)
+                    sent_samples += len(frame) // step
                 await ws.close()
                 await reader
         except Exception as exc:  # refused, reset, timed out, answered 401/403/503...
