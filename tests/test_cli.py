@@ -168,3 +168,14 @@ def test_console_script(tmp_path):
                             timeout=40 * UNIT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all 2 calls received complete" in result.stdout
+
+
+def test_demo_stops_cleanly_on_sigint(tmp_path):
+    demo = Running("demo", "--calls", "3", "--seconds", "30", "--record", str(tmp_path))
+    demo.wait_for(r"receiver listening on ")
+    time.sleep(1.0)
+    assert demo.finish(signal.SIGINT) == 0
+    assert "stopped early: checking what was sent so far" in demo.lines
+    rows = [line.split() for line in demo.lines if line.startswith("sim-")]
+    assert len(rows) == 3 and all(row[-1] == "yes" for row in rows)
+    assert all(0 < float(row[2]) < 30 and row[2] == row[3] for row in rows)
