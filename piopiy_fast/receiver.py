@@ -75,7 +75,10 @@ class StreamServer:
     live calls (more get HTTP 503), ``max_frame_bytes`` bounds one message (a larger
     one ends that call). ``on_call(call)`` runs when a call connects; when it returns an
     awaitable, that runs as a task, and shutdown waits up to ``drain_timeout`` seconds
-    for such tasks (recorders, say) to finish with the audio.
+    for such tasks (recorders, say) to finish with the audio. Timeouts:
+    ``ping_interval``/``ping_timeout`` end a call whose peer stopped answering;
+    a frame arriving more than ``late_after`` seconds behind the real-time schedule
+    counts as late. ``transport`` replaces the default :class:`WebsocketsTransport`.
     """
 
     def __init__(
