@@ -212,7 +212,7 @@ cdef class RingBuffer:
         cdef Py_ssize_t want = n
         cdef double deadline = -1.0
         cdef double step
-        cdef int ready = 0
+        cdef int ready
         cdef size_t avail
         if want < 0:
             raise ValueError(f"n must be >= 0, got {n}")

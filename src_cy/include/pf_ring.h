@@ -43,6 +43,12 @@
 
 enum { PF_DROP_OLDEST = 0, PF_DROP_NEWEST = 1 };
 
+/* Test hook: runs when a read is redone because the producer moved the read
+ * index during the copy. */
+#ifndef PF_RING_ON_RETRY
+#define PF_RING_ON_RETRY() ((void)0)
+#endif
+
 /* Distance kept between fields written by different threads: two cache lines,
  * as adjacent-line prefetchers fetch lines in pairs. Padding rather than
  * alignas, because the struct is embedded in objects allocated with malloc. */
@@ -256,6 +262,7 @@ static inline size_t pf_ring_read(pf_ring *r, int16_t *dst, size_t max)
                                                     memory_order_acquire))
             return k;
         /* h now holds the producer's new head: copy again from there */
+        PF_RING_ON_RETRY();
     }
 }
 
