@@ -42,3 +42,34 @@ def test_baseline_numpy_deinterleave_two_soxr_streams(benchmark, both_frame_8k):
         right.resample_chunk(np.ascontiguousarray(pairs[:, 1]))
 
     benchmark(one_frame)
+
+
+@pytest.mark.benchmark(group="ingest beside a busy Python thread (the application's own work)")
+def test_fused_ingest_beside_a_busy_python_thread(benchmark, both_frame_8k):
+    """A receiver shares the GIL with the application's threads. Giving the GIL
+    away on every frame would cost a switch interval each time; the core keeps
+    it for frame-sized work, so this stays close to the lone figure."""
+    import threading
+
+    call = CallIngest(8000, 2, 16000, ring_capacity=1 << 16)
+    caller, callee = call.rings
+    out = np.empty(1 << 16, np.int16)
+    stop = threading.Event()
+
+    def application_work():
+        while not stop.is_set():
+            sum(range(100))
+
+    worker = threading.Thread(target=application_work)
+    worker.start()
+    try:
+        def one_frame():
+            call.ingest(both_frame_8k)
+            if caller.available > 60000:
+                caller.read_into(out)
+                callee.read_into(out)
+
+        benchmark(one_frame)
+    finally:
+        stop.set()
+        worker.join()

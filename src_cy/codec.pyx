@@ -26,10 +26,7 @@ from piopiy_fast.errors import FrameError
 
 cnp.import_array()
 
-# Samples from which a conversion releases the GIL.
-cdef enum:
-    _NOGIL_MIN = 16384
-NOGIL_MIN = _NOGIL_MIN
+NOGIL_MIN = NOGIL_MIN_SAMPLES   # from codec.pxd, shared by the whole core
 
 cdef float _I16_TO_F32 = 1.0 / 32768.0
 cdef float _F32_TO_I16 = 32768.0
@@ -73,7 +70,7 @@ def l16_to_int16(data):
             raise FrameError(f"L16 data must hold whole 16-bit samples, got {view.len} bytes")
         n = <size_t>view.len >> 1
         out = _new_1d(<Py_ssize_t>n, cnp.NPY_INT16)
-        if n >= _NOGIL_MIN:
+        if n >= NOGIL_MIN_SAMPLES:
             with nogil:
                 pf_l16le_to_i16(<const uint8_t *>view.buf,
                                 <int16_t *>cnp.PyArray_DATA(<cnp.ndarray>out), n)
@@ -95,7 +92,7 @@ def l16_to_float32(data):
             raise FrameError(f"L16 data must hold whole 16-bit samples, got {view.len} bytes")
         n = <size_t>view.len >> 1
         out = _new_1d(<Py_ssize_t>n, cnp.NPY_FLOAT32)
-        if n >= _NOGIL_MIN:
+        if n >= NOGIL_MIN_SAMPLES:
             with nogil:
                 pf_l16le_to_f32(<const uint8_t *>view.buf,
                                 <float *>cnp.PyArray_DATA(<cnp.ndarray>out), n, _I16_TO_F32)
@@ -121,7 +118,7 @@ def l16_deinterleave(data):
         n = <size_t>view.len >> 2
         left = _new_1d(<Py_ssize_t>n, cnp.NPY_INT16)
         right = _new_1d(<Py_ssize_t>n, cnp.NPY_INT16)
-        if n >= _NOGIL_MIN:
+        if n >= NOGIL_MIN_SAMPLES:
             with nogil:
                 pf_l16le_deinterleave_i16(<const uint8_t *>view.buf,
                                           <int16_t *>cnp.PyArray_DATA(<cnp.ndarray>left),
@@ -142,7 +139,7 @@ def int16_to_l16(samples):
     out = _new_bytes(<Py_ssize_t>(2 * n))
     cdef const int16_t *src = <const int16_t *>cnp.PyArray_DATA(a)
     cdef uint8_t *dst = <uint8_t *>PyBytes_AS_STRING(out)
-    if n >= _NOGIL_MIN:
+    if n >= NOGIL_MIN_SAMPLES:
         with nogil:
             pf_i16_to_l16le(src, dst, n)
     else:
@@ -157,7 +154,7 @@ def float32_to_l16(samples):
     cdef size_t n = <size_t>cnp.PyArray_SIZE(a)
     out = _new_bytes(<Py_ssize_t>(2 * n))
     cdef char *dst = PyBytes_AS_STRING(out)
-    if n >= _NOGIL_MIN:
+    if n >= NOGIL_MIN_SAMPLES:
         with nogil:
             _f32_to_l16(<const float *>cnp.PyArray_DATA(a), <uint8_t *>dst, n)
     else:
@@ -189,7 +186,7 @@ def ulaw_decode(data):
     try:
         n = <size_t>view.len
         out = _new_1d(<Py_ssize_t>n, cnp.NPY_INT16)
-        if n >= _NOGIL_MIN:
+        if n >= NOGIL_MIN_SAMPLES:
             with nogil:
                 pf_ulaw_decode(<const uint8_t *>view.buf,
                                <int16_t *>cnp.PyArray_DATA(<cnp.ndarray>out), n)
@@ -209,7 +206,7 @@ def alaw_decode(data):
     try:
         n = <size_t>view.len
         out = _new_1d(<Py_ssize_t>n, cnp.NPY_INT16)
-        if n >= _NOGIL_MIN:
+        if n >= NOGIL_MIN_SAMPLES:
             with nogil:
                 pf_alaw_decode(<const uint8_t *>view.buf,
                                <int16_t *>cnp.PyArray_DATA(<cnp.ndarray>out), n)
@@ -228,7 +225,7 @@ def ulaw_encode(samples):
     out = _new_bytes(<Py_ssize_t>n)
     cdef const int16_t *src = <const int16_t *>cnp.PyArray_DATA(a)
     cdef uint8_t *dst = <uint8_t *>PyBytes_AS_STRING(out)
-    if n >= _NOGIL_MIN:
+    if n >= NOGIL_MIN_SAMPLES:
         with nogil:
             pf_ulaw_encode(src, dst, n)
     else:
@@ -243,7 +240,7 @@ def alaw_encode(samples):
     out = _new_bytes(<Py_ssize_t>n)
     cdef const int16_t *src = <const int16_t *>cnp.PyArray_DATA(a)
     cdef uint8_t *dst = <uint8_t *>PyBytes_AS_STRING(out)
-    if n >= _NOGIL_MIN:
+    if n >= NOGIL_MIN_SAMPLES:
         with nogil:
             pf_alaw_encode(src, dst, n)
     else:
@@ -272,7 +269,7 @@ def deinterleave(samples):
                          f"got {samples.shape}")
     left = _new_1d(<Py_ssize_t>n, cnp.NPY_INT16)
     right = _new_1d(<Py_ssize_t>n, cnp.NPY_INT16)
-    if n >= _NOGIL_MIN:
+    if n >= NOGIL_MIN_SAMPLES:
         with nogil:
             pf_deinterleave_i16(<const int16_t *>cnp.PyArray_DATA(a),
                                 <int16_t *>cnp.PyArray_DATA(<cnp.ndarray>left),
@@ -295,7 +292,7 @@ def interleave(left, right):
         raise ValueError(f"left and right must have the same size, "
                          f"got {cnp.PyArray_SIZE(lft)} and {cnp.PyArray_SIZE(rgt)}")
     out = _new_1d(<Py_ssize_t>(2 * n), cnp.NPY_INT16)
-    if n >= _NOGIL_MIN:
+    if n >= NOGIL_MIN_SAMPLES:
         with nogil:
             pf_interleave_i16(<const int16_t *>cnp.PyArray_DATA(lft),
                               <const int16_t *>cnp.PyArray_DATA(rgt),

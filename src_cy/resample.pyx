@@ -14,6 +14,8 @@ from libc.stdint cimport int16_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
+from piopiy_fast._core.codec cimport NOGIL_MIN_SAMPLES
+
 
 from piopiy_fast import filters
 from piopiy_fast.errors import PiopiyValidationError
@@ -134,8 +136,7 @@ cdef class Resampler:
                 block_i16 = block
                 for c in range(self.channels):
                     planar[c] = &block_i16[c, 0]
-                with nogil:
-                    got = self.tail_block_i16_planar(planar)
+                got = self.tail_block_i16_planar(planar)
             else:
                 got = self._tail_block_f32(block)
             if got == 0:
@@ -173,37 +174,54 @@ cdef class Resampler:
     cdef void _run_i16(self, const int16_t[::1] flat_in, int16_t[::1] flat_out, Py_ssize_t n):
         cdef const int16_t *src = &flat_in[0] if flat_in.shape[0] else NULL
         cdef int16_t *dst = &flat_out[0] if flat_out.shape[0] else NULL
+        cdef Py_ssize_t written
+        if n * self.channels >= NOGIL_MIN_SAMPLES:
+            with nogil:
+                written = self._interleaved_i16(src, n, dst)
+        else:
+            written = self._interleaved_i16(src, n, dst)
+        self.consumed += n
+        self.produced += written
+
+    cdef Py_ssize_t _interleaved_i16(self, const int16_t *src, Py_ssize_t n,
+                                     int16_t *dst) noexcept nogil:
         cdef const int16_t *inp[2]
         cdef Py_ssize_t done = 0, written = 0, take, got
         cdef int c, ch = self.channels
-        with nogil:
-            while done < n:
-                take = min(n - done, <Py_ssize_t>PF_RS_BLOCK)
-                for c in range(ch):
-                    inp[c] = src + done * ch + c
-                got = pf_rs_block_i16(&self.state, inp, ch, take, self.scratch, 1, ch)
-                pf_rs_to_i16(self.scratch, dst + written * ch, got * ch)
-                written += got
-                done += take
-        self.consumed += n
-        self.produced += written
+        while done < n:
+            take = min(n - done, <Py_ssize_t>PF_RS_BLOCK)
+            for c in range(ch):
+                inp[c] = src + done * ch + c
+            got = pf_rs_block_i16(&self.state, inp, ch, take, self.scratch, 1, ch)
+            pf_rs_to_i16(self.scratch, dst + written * ch, got * ch)
+            written += got
+            done += take
+        return written
 
     cdef void _run_f32(self, const float[::1] flat_in, float[::1] flat_out, Py_ssize_t n):
         cdef const float *src = &flat_in[0] if flat_in.shape[0] else NULL
         cdef float *dst = &flat_out[0] if flat_out.shape[0] else NULL
+        cdef Py_ssize_t written
+        if n * self.channels >= NOGIL_MIN_SAMPLES:
+            with nogil:
+                written = self._interleaved_f32(src, n, dst)
+        else:
+            written = self._interleaved_f32(src, n, dst)
+        self.consumed += n
+        self.produced += written
+
+    cdef Py_ssize_t _interleaved_f32(self, const float *src, Py_ssize_t n,
+                                     float *dst) noexcept nogil:
         cdef const float *inp[2]
         cdef Py_ssize_t done = 0, written = 0, take
         cdef int c, ch = self.channels
-        with nogil:
-            while done < n:
-                take = min(n - done, <Py_ssize_t>PF_RS_BLOCK)
-                for c in range(ch):
-                    inp[c] = src + done * ch + c
-                written += pf_rs_block_f32(&self.state, inp, ch, take,
-                                           dst + written * ch, 1, ch)
-                done += take
-        self.consumed += n
-        self.produced += written
+        while done < n:
+            take = min(n - done, <Py_ssize_t>PF_RS_BLOCK)
+            for c in range(ch):
+                inp[c] = src + done * ch + c
+            written += pf_rs_block_f32(&self.state, inp, ch, take, dst + written * ch, 1, ch)
+            done += take
+        return written
 
     cdef Py_ssize_t _tail_block_f32(self, float[:, ::1] out):
         cdef const float *inp[2]

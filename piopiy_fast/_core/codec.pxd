@@ -8,6 +8,14 @@ Byte input may be unaligned; int16/float pointers must be aligned.
 """
 from libc.stdint cimport int16_t, uint8_t
 
+# Samples from which the core releases the GIL around its work. Below it,
+# releasing costs more than the work: about 30 ns alone, and when another
+# thread is waiting for the GIL, getting it back can take a whole switch
+# interval (5 ms), so a receiver that released it on every 20 ms frame would
+# crawl as soon as the application ran a Python thread of its own.
+cdef enum:
+    NOGIL_MIN_SAMPLES = 16384
+
 
 cdef extern from "pf_codec.h" nogil:
     void pf_l16le_to_i16(const uint8_t *src, int16_t *dst, size_t n)
