@@ -138,7 +138,7 @@ def _check_voice_quality(value: object) -> int:
             "voice_quality must be one of 8000, 12000, 16000, 32000 "
             f"(an int or a numeric str), got {value!r}"
         )
-    return rate  # type: ignore[return-value]
+    return rate
 
 
 def _signer(secret: object) -> SignedURL:

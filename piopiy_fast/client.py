@@ -156,7 +156,7 @@ class _Transport:
         self._opener = urllib.request.build_opener(_NoRedirect)
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
-        delay = self._backoff * 2**attempt
+        delay = self._backoff * 2.0**attempt
         if retry_after is not None:
             try:
                 delay = max(delay, float(retry_after))

@@ -129,7 +129,7 @@ def _half_band(fs: int, pass_hz: float, stop_hz: float) -> np.ndarray:
     # Taps that are zero in exact arithmetic come out of the design as
     # rounding noise; make them exactly zero so they cost nothing.
     taps[np.abs(taps) < 1e-10 * np.abs(taps).max()] = 0.0
-    return taps
+    return np.asarray(taps, dtype=np.float64)
 
 
 def _equiripple(fs: int, pass_hz: float, stop_hz: float) -> np.ndarray:
@@ -142,5 +142,5 @@ def _equiripple(fs: int, pass_hz: float, stop_hz: float) -> np.ndarray:
                             weight=[1, STOPBAND_WEIGHT], fs=fs, maxiter=100)
         ripple, rejection = measure(taps.astype(np.float32), fs, pass_hz, stop_hz)
         if ripple <= DESIGN_RIPPLE_DB and rejection >= DESIGN_REJECTION_DB:
-            return taps
+            return np.asarray(taps, dtype=np.float64)
         numtaps = (numtaps + max(4, numtaps // 25)) | 1

@@ -8,7 +8,8 @@ C-contiguous, aligned and native-endian is copied first. Results are new objects
 The GIL is released for conversions of at least ``NOGIL_MIN`` samples."""
 import numpy as np
 import numpy.typing as npt
-from collections.abc import Buffer
+
+Buffer = bytes | bytearray | memoryview
 
 Int16Array = npt.NDArray[np.int16]
 Float32Array = npt.NDArray[np.float32]

@@ -1,0 +1,30 @@
+"""The typed surface: the package and the stubs of its compiled modules pass
+mypy --strict (configured in pyproject.toml)."""
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+import piopiy_fast
+
+pytest.importorskip("mypy")
+
+
+def test_package_and_stubs_pass_mypy_strict(tmp_path):
+    package = pathlib.Path(piopiy_fast.__file__).parent
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--ignore-missing-imports",
+         "--cache-dir", str(tmp_path / "cache"), str(package)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_compiled_module_ships_a_stub():
+    core = pathlib.Path(piopiy_fast.__file__).parent / "_core"
+    compiled = {p.name.split(".")[0] for p in core.glob("*.so")} | {
+        p.name.split(".")[0] for p in core.glob("*.pyd")}
+    stubs = {p.stem for p in core.glob("*.pyi")}
+    assert compiled == {"codec", "resample", "ringbuffer", "ingest"}
+    assert compiled <= stubs
