@@ -178,74 +178,61 @@ cdef inline void _f32_to_l16(const float *src, uint8_t *dst, size_t n) noexcept 
 
 # ---- G.711 ---------------------------------------------------------------
 
-def ulaw_decode(data):
-    """G.711 mu-law bytes -> (n,) int16."""
+ctypedef void (*g711_decoder)(const uint8_t *src, int16_t *dst, size_t n) noexcept nogil
+ctypedef void (*g711_encoder)(const int16_t *src, uint8_t *dst, size_t n) noexcept nogil
+
+
+cdef object _g711_decode(data, g711_decoder decode):
     cdef Py_buffer view
     cdef size_t n
+    cdef int16_t *dst
     PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
     try:
         n = <size_t>view.len
         out = _new_1d(<Py_ssize_t>n, cnp.NPY_INT16)
+        dst = <int16_t *>cnp.PyArray_DATA(<cnp.ndarray>out)
         if n >= NOGIL_MIN_SAMPLES:
             with nogil:
-                pf_ulaw_decode(<const uint8_t *>view.buf,
-                               <int16_t *>cnp.PyArray_DATA(<cnp.ndarray>out), n)
+                decode(<const uint8_t *>view.buf, dst, n)
         else:
-            pf_ulaw_decode(<const uint8_t *>view.buf,
-                           <int16_t *>cnp.PyArray_DATA(<cnp.ndarray>out), n)
+            decode(<const uint8_t *>view.buf, dst, n)
         return out
     finally:
         PyBuffer_Release(&view)
+
+
+cdef object _g711_encode(samples, g711_encoder encode):
+    cdef cnp.ndarray a = _samples(samples, cnp.NPY_INT16, "samples")
+    cdef size_t n = <size_t>cnp.PyArray_SIZE(a)
+    out = _new_bytes(<Py_ssize_t>n)
+    cdef const int16_t *src = <const int16_t *>cnp.PyArray_DATA(a)
+    cdef uint8_t *dst = <uint8_t *>PyBytes_AS_STRING(out)
+    if n >= NOGIL_MIN_SAMPLES:
+        with nogil:
+            encode(src, dst, n)
+    else:
+        encode(src, dst, n)
+    return out
+
+
+def ulaw_decode(data):
+    """G.711 mu-law bytes -> (n,) int16."""
+    return _g711_decode(data, pf_ulaw_decode)
 
 
 def alaw_decode(data):
     """G.711 A-law bytes -> (n,) int16."""
-    cdef Py_buffer view
-    cdef size_t n
-    PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-    try:
-        n = <size_t>view.len
-        out = _new_1d(<Py_ssize_t>n, cnp.NPY_INT16)
-        if n >= NOGIL_MIN_SAMPLES:
-            with nogil:
-                pf_alaw_decode(<const uint8_t *>view.buf,
-                               <int16_t *>cnp.PyArray_DATA(<cnp.ndarray>out), n)
-        else:
-            pf_alaw_decode(<const uint8_t *>view.buf,
-                           <int16_t *>cnp.PyArray_DATA(<cnp.ndarray>out), n)
-        return out
-    finally:
-        PyBuffer_Release(&view)
+    return _g711_decode(data, pf_alaw_decode)
 
 
 def ulaw_encode(samples):
     """int16 array -> G.711 mu-law bytes, in C order."""
-    cdef cnp.ndarray a = _samples(samples, cnp.NPY_INT16, "samples")
-    cdef size_t n = <size_t>cnp.PyArray_SIZE(a)
-    out = _new_bytes(<Py_ssize_t>n)
-    cdef const int16_t *src = <const int16_t *>cnp.PyArray_DATA(a)
-    cdef uint8_t *dst = <uint8_t *>PyBytes_AS_STRING(out)
-    if n >= NOGIL_MIN_SAMPLES:
-        with nogil:
-            pf_ulaw_encode(src, dst, n)
-    else:
-        pf_ulaw_encode(src, dst, n)
-    return out
+    return _g711_encode(samples, pf_ulaw_encode)
 
 
 def alaw_encode(samples):
     """int16 array -> G.711 A-law bytes, in C order."""
-    cdef cnp.ndarray a = _samples(samples, cnp.NPY_INT16, "samples")
-    cdef size_t n = <size_t>cnp.PyArray_SIZE(a)
-    out = _new_bytes(<Py_ssize_t>n)
-    cdef const int16_t *src = <const int16_t *>cnp.PyArray_DATA(a)
-    cdef uint8_t *dst = <uint8_t *>PyBytes_AS_STRING(out)
-    if n >= NOGIL_MIN_SAMPLES:
-        with nogil:
-            pf_alaw_encode(src, dst, n)
-    else:
-        pf_alaw_encode(src, dst, n)
-    return out
+    return _g711_encode(samples, pf_alaw_encode)
 
 
 # ---- channels ------------------------------------------------------------
