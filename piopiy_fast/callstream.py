@@ -23,9 +23,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import FrameError, PiopiyValidationError
-from .protocol import (INTERRUPT, PAUSE, RESUME, STOP, FormatHint, StreamFormat,
-                       call_id_from_params, format_from_params, parse_text_frame,
-                       resolve_format, stream_audio_message)
+from .protocol import (
+    INTERRUPT,
+    PAUSE,
+    RESUME,
+    STOP,
+    FormatHint,
+    StreamFormat,
+    call_id_from_params,
+    format_from_params,
+    parse_text_frame,
+    resolve_format,
+    stream_audio_message,
+)
 
 if TYPE_CHECKING:
     from ._core.ingest import CallIngest
@@ -57,13 +67,13 @@ class CallSettings:
 class CallStats:
     """A snapshot of one call's counters.
 
-    ``frames``/``bytes`` count the binary frames used; ``decode_errors`` the frames
-    dropped because they held no whole samples (or sample pairs); ``overruns`` the samples lost because a
-    ring was full; ``late_frames`` the frames that arrived more than ``late_after``
-    seconds behind the real-time schedule of the audio before them. Times are wall-clock
-    seconds (``time.time()``), None before the first frame. ``received_seconds`` is the
-    audio received, measured at the source rate. ``callback_errors`` counts exceptions
-    raised by the application's ``on_chunk`` / ``on_event`` callbacks.
+    ``frames``/``bytes`` count the binary frames used; ``decode_errors`` the frames dropped
+    because they held no whole samples (or sample pairs); ``overruns`` the samples lost
+    because a ring was full; ``late_frames`` the frames that arrived more than
+    ``late_after`` seconds behind the real-time schedule of the audio before them. Times are
+    wall-clock seconds (``time.time()``), None before the first frame. ``received_seconds``
+    is the audio received, measured at the source rate. ``callback_errors`` counts
+    exceptions raised by the application's ``on_chunk`` / ``on_event`` callbacks.
     """
 
     frames: int
@@ -509,7 +519,7 @@ class CallStream:
         rings = ingest.rings
         pairs: Iterable[tuple[str, RingBuffer]]
         if fmt.listen_mode == "both":
-            pairs = zip(CHANNELS[::-1] if swap else CHANNELS, rings)
+            pairs = zip(CHANNELS[::-1] if swap else CHANNELS, rings, strict=True)
         else:
             pairs = ((fmt.listen_mode, rings[0]),)
         with self._changed:

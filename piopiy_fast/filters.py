@@ -22,7 +22,7 @@ Two designs serve them:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from math import gcd
 
 import numpy as np
@@ -88,7 +88,7 @@ def check_quality(quality: object) -> str:
     return quality
 
 
-@lru_cache(maxsize=None)
+@cache
 def design(in_rate: int, out_rate: int, quality: str = "speech") -> FilterSpec:
     """The prototype filter for converting ``in_rate`` to ``out_rate``."""
     check_rate("in_rate", in_rate)

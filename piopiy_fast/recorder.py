@@ -1,11 +1,11 @@
 """One WAV file per call and channel, written as the audio arrives.
 
-Files are mono 16-bit PCM at the receiver's target rate, named
-``<call id>.<channel>.wav`` from a sanitised call id. The header is rewritten after
-every write (stdlib ``wave`` does so) and flushed to the OS, so a file is a valid WAV holding everything
-written so far at any moment: after a normal end, after an abrupt disconnect, after a
-server shutdown, even after the process is killed. A file is never overwritten: a
-second call with the same id, or a file left by an earlier run, gets ``-2``, ``-3``...
+Files are mono 16-bit PCM at the receiver's target rate, named ``<call id>.<channel>.wav``
+from a sanitised call id. The header is rewritten after every write (stdlib ``wave`` does
+so) and flushed to the OS, so a file is a valid WAV holding everything written so far at any
+moment: after a normal end, after an abrupt disconnect, after a server shutdown, even after
+the process is killed. A file is never overwritten: a second call with the same id, or a
+file left by an earlier run, gets ``-2``, ``-3``...
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ def subsets(options):
     """Every sub-dict of ``options``: each key present or absent."""
     keys = list(options)
     for mask in itertools.product((False, True), repeat=len(keys)):
-        yield {k: options[k] for k, keep in zip(keys, mask) if keep}
+        yield {k: options[k] for k, keep in zip(keys, mask, strict=False) if keep}
 
 
 @pytest.fixture(params=[Action, StreamAction])
@@ -176,9 +176,9 @@ def stream_option_dicts():
     yield {}
     names = list(STREAM_VALUES)
     for mask in itertools.product((False, True), repeat=len(names)):
-        present = [n for n, keep in zip(names, mask) if keep]
+        present = [n for n, keep in zip(names, mask, strict=False) if keep]
         for values in itertools.product(*(STREAM_VALUES[n] for n in present)):
-            yield dict(zip(present, values))
+            yield dict(zip(present, values, strict=False))
 
 
 STREAM_CASES = list(stream_option_dicts())
@@ -414,8 +414,8 @@ def test_play_stream(audio_type, rate):
     b64 = "UklGRhQAAABXQVZFZm10IBAAAAABAAEAgD4AAAB9AAACABAAZGF0YQAAAAA="
     text = StreamAction().playStream(audio_base64=b64, audio_type=audio_type, sample_rate=rate)
     assert text == (
-        '{"type": "streamAudio", "data": {"audioDataType": "%s", "sampleRate": %d, '
-        '"audioData": "%s"}}' % (audio_type, rate, b64)
+        f'{{"type": "streamAudio", "data": {{"audioDataType": "{audio_type}", '
+        f'"sampleRate": {rate}, "audioData": "{b64}"}}}}'
     )
 
 

@@ -107,9 +107,9 @@ def test_serve_and_simulate(tmp_path):
                              "--sent-dir", str(tmp_path / "sent"), env=env)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "sent 1.5 s of audio" in result.stdout and "0 failed" in result.stdout
-        for n in (1, 2, 3):
-            server.wait_for(rf"- call sim-00\d 0.50 s, 25 frames, 0 decode errors, "
-                            rf"0 overruns, 0 late, close 1000, 2 file\(s\)")
+        for _ in range(3):
+            server.wait_for(r"- call sim-00\d 0.50 s, 25 frames, 0 decode errors, "
+                            r"0 overruns, 0 late, close 1000, 2 file\(s\)")
         server.wait_for(r"totals: 0 live, 3 calls, 1 refused, 0 failed, 75 frames")
     finally:
         code = server.finish(signal.SIGINT)

@@ -83,7 +83,7 @@ def ref_bridge(numbers, piopiy_no, options):
 def subsets(options):
     keys = list(options)
     for mask in itertools.product((False, True), repeat=len(keys)):
-        yield {k: options[k] for k, keep in zip(keys, mask) if keep}
+        yield {k: options[k] for k, keep in zip(keys, mask, strict=False) if keep}
 
 
 CALL_OPTIONS = {

@@ -165,9 +165,9 @@ def test_large_input_releases_gil_and_is_exact():
         codes = enc(a)
         np.testing.assert_array_equal(np.frombuffer(codes, dtype=np.uint8), table[idx])
         np.testing.assert_array_equal(dec(codes), dec(table.tobytes())[idx])
-    l, r = codec.deinterleave(a[:-1])
-    np.testing.assert_array_equal(l, a[:-1][0::2])
-    np.testing.assert_array_equal(codec.interleave(l, r), a[:-1])
+    left, right = codec.deinterleave(a[:-1])
+    np.testing.assert_array_equal(left, a[:-1][0::2])
+    np.testing.assert_array_equal(codec.interleave(left, right), a[:-1])
 
 
 # ---- channels -------------------------------------------------------------

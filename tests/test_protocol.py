@@ -5,9 +5,22 @@ import pytest
 
 from piopiy_fast.errors import PiopiyValidationError
 from piopiy_fast.protocol import (
-    INTERRUPT, PAUSE, RESUME, STOP, FormatHint, StreamFormat, call_id_from_params,
-    control_message, format_from_params, parse_stream_webhook, parse_text_frame, query_params,
-    resolve_format, start_event, stream_audio_message)
+    INTERRUPT,
+    PAUSE,
+    RESUME,
+    STOP,
+    FormatHint,
+    StreamFormat,
+    call_id_from_params,
+    control_message,
+    format_from_params,
+    parse_stream_webhook,
+    parse_text_frame,
+    query_params,
+    resolve_format,
+    start_event,
+    stream_audio_message,
+)
 
 DEFAULT = StreamFormat("caller", 8000)
 

@@ -4,7 +4,7 @@ import wave
 import numpy as np
 import pytest
 from scipy.io import wavfile
-from stream_testing import masked_frame_header, mask, offline, run
+from stream_testing import mask, masked_frame_header, offline, run
 from websockets.asyncio.client import connect
 
 from piopiy_fast.errors import PiopiyValidationError

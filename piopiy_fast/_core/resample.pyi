@@ -2,6 +2,8 @@
 import numpy as np
 import numpy.typing as npt
 
+Samples = npt.NDArray[np.int16] | npt.NDArray[np.float32]
+
 RATES: tuple[int, ...]
 QUALITIES: tuple[str, ...]
 DTYPES: tuple[str, ...]
@@ -30,12 +32,11 @@ class Resampler:
     quality: str
     dtype: str
     delay: float
-    def process(self, samples: npt.NDArray[np.int16] | npt.NDArray[np.float32]) -> npt.NDArray[np.int16] | npt.NDArray[np.float32]: ...
-    def flush(self) -> npt.NDArray[np.int16] | npt.NDArray[np.float32]:
+    def process(self, samples: Samples) -> Samples: ...
+    def flush(self) -> Samples:
         """Drain the tail (the last ``delay`` samples) and reset to a fresh state."""
     def clear(self) -> None:
         """Forget all history, as if newly built."""
 
-def resample(samples: npt.NDArray[np.int16] | npt.NDArray[np.float32], in_rate: int,
-             out_rate: int, quality: str = "speech") -> npt.NDArray[np.int16] | npt.NDArray[np.float32]:
+def resample(samples: Samples, in_rate: int, out_rate: int, quality: str = "speech") -> Samples:
     """One shot: ``process`` then ``flush`` on a new Resampler."""
