@@ -16,7 +16,6 @@ from libc.string cimport memset
 
 from piopiy_fast._core.codec cimport NOGIL_MIN_SAMPLES
 
-
 from piopiy_fast import filters
 from piopiy_fast.errors import PiopiyValidationError
 
@@ -39,6 +38,10 @@ def simd_kernel():
 
 
 cdef class FilterBank:
+    """A designed filter (``spec``, a filters.FilterSpec) laid out as the C
+    engine's polyphase sub-filters; immutable, shared by every Resampler of its
+    rate pair and preset."""
+
     def __cinit__(self, spec):
         cdef const double[::1] taps = np.ascontiguousarray(spec.taps, dtype=np.float64)
         if pf_fir_bank_init(&self.bank, &taps[0], taps.shape[0], spec.up, spec.down) != 0:
@@ -75,6 +78,8 @@ cdef class Resampler:
         self.fir = None
 
     def __init__(self, in_rate, out_rate, channels=1, dtype="int16", quality="speech"):
+        if self.fir is not None:
+            raise RuntimeError("Resampler is already initialised")
         self.in_rate = filters.check_rate("in_rate", in_rate)
         self.out_rate = filters.check_rate("out_rate", out_rate)
         self.quality = filters.check_quality(quality)
@@ -82,8 +87,6 @@ cdef class Resampler:
             raise PiopiyValidationError(f"channels must be 1 or 2, got {channels!r}")
         if dtype not in DTYPES:
             raise PiopiyValidationError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-        if self.fir is not None:
-            raise RuntimeError("Resampler is already initialised")
         self.channels = channels
         self.dtype = dtype
         self.delay = 0.0
