@@ -78,7 +78,9 @@ class StreamServer:
     for such tasks (recorders, say) to finish with the audio. Timeouts:
     ``ping_interval``/``ping_timeout`` end a call whose peer stopped answering;
     a frame arriving more than ``late_after`` seconds behind the real-time schedule
-    counts as late. ``transport`` replaces the default :class:`WebsocketsTransport`.
+    counts as late. Transport: ``"websockets"`` (the default), ``"picows"`` (the fast
+    option, from the ``fast`` extra; run it on uvloop), or any object with the
+    :class:`~piopiy_fast.transport.Transport` interface.
     """
 
     def __init__(
@@ -107,7 +109,7 @@ class StreamServer:
         ping_timeout: float | None = 20.0,
         drain_timeout: float = 5.0,
         late_after: float = 0.2,
-        transport: Transport | None = None,
+        transport: Transport | str = "websockets",
     ) -> None:
         _check("target_rate", target_rate, SAMPLE_RATES)
         _check("source_rate", source_rate, SAMPLE_RATES)
@@ -137,9 +139,9 @@ class StreamServer:
         self._max_calls = max_calls
         self._on_call = on_call
         self._drain_timeout = drain_timeout
-        self._transport: Transport = transport or WebsocketsTransport(
-            max_message_bytes=max_frame_bytes, ping_interval=ping_interval,
-            ping_timeout=ping_timeout)
+        self._transport = _make_transport(transport, max_message_bytes=max_frame_bytes,
+                                          ping_interval=ping_interval,
+                                          ping_timeout=ping_timeout)
         self._listener: Listener | None = None
         self._active: dict[CallStream, None] = {}  # insertion-ordered set
         self._app_tasks: set[asyncio.Task[Any]] = set()
@@ -265,7 +267,13 @@ class StreamServer:
             logger.warning("stream %s from %s refused: %d calls already", handshake.route,
                            handshake.remote, len(self._active))
             return SERVER_BUSY
-        verdict = await self._auth(handshake)
+        try:
+            verdict = await self._auth(handshake)
+        except BaseException:
+            # No verdict: the handshake was abandoned (cancelled, or a transport that
+            # cannot wait gave up on the check). It was not let in.
+            self._rejected += 1
+            raise
         if isinstance(verdict, Rejection):
             self._rejected += 1
         return verdict
@@ -341,6 +349,23 @@ class StreamServer:
                     s.decode_errors, s.overruns,
                     close_info.code if close_info is not None else None,
                     f" ({error})" if error else "")
+
+
+TRANSPORTS = ("websockets", "picows")
+
+
+def _make_transport(transport: Transport | str, **options: Any) -> Transport:
+    if not isinstance(transport, str):
+        return transport
+    _check("transport", transport, TRANSPORTS)
+    if transport == "websockets":
+        return WebsocketsTransport(**options)
+    try:
+        from .transport_picows import PicowsTransport
+    except ImportError as exc:
+        raise PiopiyValidationError(
+            "transport 'picows' needs picows: pip install 'piopiy-fast[fast]'") from exc
+    return PicowsTransport(**options)
 
 
 def _design_filters(settings: CallSettings) -> None:

@@ -3,9 +3,10 @@
 The receiver needs little from a transport: admit or reject an opening handshake,
 then, per accepted connection, hand every binary message to one callable and every
 text message to another, send text back, and close. :class:`WebsocketsTransport`
-(the default) does this with ``websockets``' asyncio server; a faster library can
-take its place by offering the same three methods (``listen``, and ``Link.pump`` /
-``send_text`` / ``close``).
+(the default) does this with ``websockets``' asyncio server;
+:class:`~piopiy_fast.transport_picows.PicowsTransport` does it with picows, the fast
+option. Any other library can take their place by offering the same methods
+(``listen``, and ``Link.pump`` / ``send_text`` / ``close``).
 """
 
 from __future__ import annotations

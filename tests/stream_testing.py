@@ -17,11 +17,25 @@ import numpy as np
 UNIT = float(os.environ.get("PIOPIY_FAST_TEST_UNIT", "1.0"))
 
 
-def run(coro: Awaitable[Any], timeout: float = 20) -> Any:
-    """Run a coroutine on a fresh event loop, failing after ``timeout`` UNITs."""
+TRANSPORTS = ("websockets", "picows")
+
+
+def run(coro: Awaitable[Any], timeout: float = 20, transport: str = "websockets") -> Any:
+    """Run a coroutine on a fresh event loop, failing after ``timeout`` UNITs.
+
+    The picows transport runs on uvloop when it is installed, as it would in production.
+    """
     async def bounded() -> Any:
         return await asyncio.wait_for(coro, timeout * UNIT)
-    return asyncio.run(bounded())
+    loop_factory = None
+    if transport == "picows":
+        try:
+            import uvloop
+            loop_factory = uvloop.new_event_loop
+        except ImportError:
+            pass
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(bounded())
 
 
 def offline(samples: np.ndarray, in_rate: int, out_rate: int) -> np.ndarray:

@@ -28,16 +28,16 @@ def check_exact(sent, received, target_rate=16000):
 
 @pytest.mark.parametrize("rate", [8000, 12000, 16000])
 @pytest.mark.parametrize("mode", ["caller", "callee", "both"])
-def test_sample_exact(mode, rate):
+def test_sample_exact(mode, rate, transport):
     async def main():
         collector = Collector()
-        async with StreamServer("127.0.0.1", 0, on_call=collector) as server:
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=collector) as server:
             report = await simulate(server.url, listen_mode=mode, sample_rate=rate,
                                     seconds=0.5, frame_samples=AWKWARD_FRAMES, seed=rate)
             await collector.wait_for(1)
         return report.calls[0], collector
 
-    sent, collector = run(main())
+    sent, collector = run(main(), transport=transport)
     call = collector.done[sent.call_id]
     assert (call.listen_mode, call.source_rate, call.target_rate) == (mode, rate, 16000)
     check_exact(sent, collector.audio[sent.call_id])
@@ -48,17 +48,17 @@ def test_sample_exact(mode, rate):
     assert call.close_info.code == 1000
 
 
-def test_hundred_concurrent_calls_lose_nothing():
+def test_hundred_concurrent_calls_lose_nothing(transport):
     async def main():
         collector = Collector()
-        async with StreamServer("127.0.0.1", 0, on_call=collector) as server:
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=collector) as server:
             report = await simulate(server.url, calls=100, listen_mode="both",
                                     sample_rate=8000, seconds=0.4, seed=7)
             await collector.wait_for(100)
             stats = server.stats
         return report, collector, stats
 
-    report, collector, stats = run(main())
+    report, collector, stats = run(main(), transport=transport)
     assert not report.failed
     assert len(collector.done) == 100
     for sent in report.calls:
@@ -68,60 +68,62 @@ def test_hundred_concurrent_calls_lose_nothing():
         100, 0, report.frames, report.bytes, 0, 0)
 
 
-def test_format_from_query_parameters():
+def test_format_from_query_parameters(transport):
     async def main():
         collector = Collector()
-        async with StreamServer("127.0.0.1", 0, on_call=collector) as server:
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=collector) as server:
             url = f"{server.url}/stream?listen_mode=both&voice_quality=12000&call_id=q-7"
             report = await simulate(url, listen_mode="both", sample_rate=12000, seconds=0.3,
                                     start_event=False)
             await collector.wait_for(1)
         return report.calls[0], collector
 
-    sent, collector = run(main())
+    sent, collector = run(main(), transport=transport)
     call = collector.done["q-7"]
     assert (call.listen_mode, call.source_rate, call.route) == ("both", 12000, "/stream")
     check_exact(sent, collector.audio["q-7"])
 
 
-def test_format_from_server_defaults():
+def test_format_from_server_defaults(transport):
     async def main():
         collector = Collector()
-        async with StreamServer("127.0.0.1", 0, listen_mode="callee", source_rate=16000,
+        async with StreamServer("127.0.0.1", 0, transport=transport,
+                                listen_mode="callee", source_rate=16000,
                                 target_rate=8000, on_call=collector) as server:
             report = await simulate(server.url, listen_mode="callee", sample_rate=16000,
                                     seconds=0.3, start_event=False)
             await collector.wait_for(1)
         return report.calls[0], collector
 
-    sent, collector = run(main())
+    sent, collector = run(main(), transport=transport)
     [call] = collector.done.values()
     assert (call.listen_mode, call.source_rate, call.call_id) == ("callee", 16000, "call-1")
     check_exact(sent, collector.audio[call.call_id], target_rate=8000)
 
 
-def test_start_event_beats_query_parameters():
+def test_start_event_beats_query_parameters(transport):
     async def main():
         collector = Collector()
-        async with StreamServer("127.0.0.1", 0, on_call=collector) as server:
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=collector) as server:
             url = f"{server.url}/s?listen_mode=both&voice_quality=8000"
             report = await simulate(url, listen_mode="caller", sample_rate=16000,
                                     seconds=0.2)
             await collector.wait_for(1)
         return report.calls[0], collector
 
-    sent, collector = run(main())
+    sent, collector = run(main(), transport=transport)
     call = collector.done[sent.call_id]
     assert (call.listen_mode, call.source_rate) == ("caller", 16000)
     check_exact(sent, collector.audio[sent.call_id])
 
 
-def test_signed_url_gives_the_format():
+def test_signed_url_gives_the_format(transport):
     signer = SignedURL("s" * 32)
 
     async def main():
         collector = Collector()
-        async with StreamServer("127.0.0.1", 0, auth=signer, on_call=collector) as server:
+        async with StreamServer("127.0.0.1", 0, transport=transport,
+                                auth=signer, on_call=collector) as server:
             url = signer.sign(f"{server.url}/media",
                               {"listen_mode": "both", "voice_quality": 16000,
                                "call_ref": "order-42"}, 60)
@@ -130,27 +132,28 @@ def test_signed_url_gives_the_format():
             await collector.wait_for(1)
         return report.calls[0], collector
 
-    sent, collector = run(main())
+    sent, collector = run(main(), transport=transport)
     call = collector.done["order-42"]
     assert (call.listen_mode, call.source_rate, call.ref) == ("both", 16000, "order-42")
     check_exact(sent, collector.audio["order-42"])
 
 
-def test_swap_channels():
+def test_swap_channels(transport):
     async def main():
         collector = Collector()
-        async with StreamServer("127.0.0.1", 0, swap_channels=True, on_call=collector) as server:
+        async with StreamServer("127.0.0.1", 0, transport=transport,
+                                swap_channels=True, on_call=collector) as server:
             report = await simulate(server.url, listen_mode="both", seconds=0.2)
             await collector.wait_for(1)
         return report.calls[0], collector
 
-    sent, collector = run(main())
+    sent, collector = run(main(), transport=transport)
     got = collector.audio[sent.call_id]
     assert np.array_equal(got["callee"], offline(sent.sent("caller"), 8000, 16000))
     assert np.array_equal(got["caller"], offline(sent.sent("callee"), 8000, 16000))
 
 
-def test_blocking_reader_in_a_worker_thread():
+def test_blocking_reader_in_a_worker_thread(transport):
     received = {}
 
     def read_all(call):
@@ -160,18 +163,18 @@ def test_blocking_reader_in_a_worker_thread():
         received[call.call_id] = await asyncio.to_thread(read_all, call)
 
     async def main():
-        async with StreamServer("127.0.0.1", 0, on_call=on_call) as server:
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=on_call) as server:
             report = await simulate(server.url, calls=3, seconds=0.3, frame_samples=(160, 7))
             while len(received) < 3:
                 await asyncio.sleep(0.005)
         return report
 
-    report = run(main())
+    report = run(main(), transport=transport)
     for sent in report.calls:
         assert np.array_equal(received[sent.call_id], offline(sent.sent("caller"), 8000, 16000))
 
 
-def test_read_blocking_times_out_and_reports_the_end():
+def test_read_blocking_times_out_and_reports_the_end(transport):
     results = []
 
     def reader(call):
@@ -185,7 +188,7 @@ def test_read_blocking_times_out_and_reports_the_end():
         results.append(call.callee.ended)
 
     async def main():
-        async with StreamServer("127.0.0.1", 0, on_call=on_call) as server:
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=on_call) as server:
             async with connect(server.url) as ws:
                 while len(results) < 2:
                     await asyncio.sleep(0.005)
@@ -193,27 +196,27 @@ def test_read_blocking_times_out_and_reports_the_end():
             while len(results) < 4:
                 await asyncio.sleep(0.005)
 
-    run(main())
+    run(main(), transport=transport)
     assert results[0].size == 0 and results[1] is False
     assert results[2].size == 0 and results[3] is True
 
 
-def test_callback_reader():
+def test_callback_reader(transport):
     chunks = []
 
     def on_call(call):
         call.caller.on_chunk(chunks.append)
 
     async def main():
-        async with StreamServer("127.0.0.1", 0, on_call=on_call) as server:
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=on_call) as server:
             report = await simulate(server.url, seconds=0.3, sample_rate=12000)
         return report.calls[0]
 
-    sent = run(main())
+    sent = run(main(), transport=transport)
     assert np.array_equal(np.concatenate(chunks), offline(sent.sent("caller"), 12000, 16000))
 
 
-def test_fixed_size_chunks():
+def test_fixed_size_chunks(transport):
     sizes = []
     parts = []
 
@@ -223,23 +226,23 @@ def test_fixed_size_chunks():
             parts.append(chunk)
 
     async def main():
-        async with StreamServer("127.0.0.1", 0, on_call=on_call) as server:
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=on_call) as server:
             report = await simulate(server.url, seconds=0.3, frame_samples=AWKWARD_FRAMES)
         return report.calls[0]
 
-    sent = run(main())
+    sent = run(main(), transport=transport)
     expected = offline(sent.sent("caller"), 8000, 16000)
     assert np.array_equal(np.concatenate(parts), expected)
     assert sizes == [320] * (expected.size // 320) + [expected.size % 320]
 
 
-def test_format_change_mid_call():
+def test_format_change_mid_call(transport):
     first = speech_like(0.2, 8000, 1)
     second = speech_like(0.2, 16000, 2)
     collector = Collector()
 
     async def main():
-        async with StreamServer("127.0.0.1", 0, on_call=collector) as server:
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=collector) as server:
             async with connect(server.url) as ws:
                 await ws.send(json.dumps({"event": "start", "call_id": "fc",
                                           "sample_rate": 8000, "listen_mode": "caller"}))
@@ -250,7 +253,7 @@ def test_format_change_mid_call():
                     await ws.send(second[i:i + 320].tobytes())
             await collector.wait_for(1)
 
-    run(main())
+    run(main(), transport=transport)
     call = collector.done["fc"]
     expected = np.concatenate([offline(first, 8000, 16000), second])
     assert np.array_equal(collector.audio["fc"]["caller"], expected)
@@ -260,12 +263,12 @@ def test_format_change_mid_call():
     assert call.source_rate == 16000
 
 
-def test_bad_frame_is_contained():
+def test_bad_frame_is_contained(transport):
     signal = speech_like(0.2, 8000, 3)
     collector = Collector()
 
     async def main():
-        async with StreamServer("127.0.0.1", 0, on_call=collector) as server:
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=collector) as server:
             neighbour = asyncio.ensure_future(simulate(server.url, seconds=0.3, seed=5))
             async with connect(server.url) as ws:
                 await ws.send('{"call_id": "bad", "listen_mode": "both"}')
@@ -278,7 +281,7 @@ def test_bad_frame_is_contained():
             await collector.wait_for(2)
         return report.calls[0]
 
-    neighbour = run(main())
+    neighbour = run(main(), transport=transport)
     call = collector.done["bad"]
     expected = offline(signal, 8000, 16000)
     assert np.array_equal(collector.audio["bad"]["caller"], expected)
@@ -289,12 +292,12 @@ def test_bad_frame_is_contained():
     check_exact(neighbour, collector.audio[neighbour.call_id])
 
 
-def test_call_that_drops_mid_frame():
+def test_call_that_drops_mid_frame(transport):
     signal = speech_like(0.2, 8000, 4)
     collector = Collector()
 
     async def main():
-        async with StreamServer("127.0.0.1", 0, on_call=collector) as server:
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=collector) as server:
             ws = await connect(server.url)
             await ws.send('{"event": "start", "call_id": "cut"}')
             for i in range(0, signal.size, 160):
@@ -310,7 +313,7 @@ def test_call_that_drops_mid_frame():
             stats = server.stats
         return report.calls[0], stats
 
-    after, stats = run(main())
+    after, stats = run(main(), transport=transport)
     call = collector.done["cut"]
     assert np.array_equal(collector.audio["cut"]["caller"], offline(signal, 8000, 16000))
     assert call.close_info.code == 1006 and not call.close_info.clean
@@ -319,7 +322,7 @@ def test_call_that_drops_mid_frame():
     assert (stats.total_calls, stats.failed_calls) == (2, 1)
 
 
-def test_text_only_call():
+def test_text_only_call(transport):
     seen = []
     collector = Collector()
 
@@ -330,7 +333,7 @@ def test_text_only_call():
         collector.audio[call.call_id]["streamed"] = streamed
 
     async def main():
-        async with StreamServer("127.0.0.1", 0, on_call=on_call) as server:
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=on_call) as server:
             async with connect(server.url) as ws:
                 await ws.send("metadata:v1")
                 await ws.send('{"event": "start", "cmiuuid": "t-1", "from": "9100"}')
@@ -338,7 +341,7 @@ def test_text_only_call():
                 await ws.send('{"event": "stop"}')
             await collector.wait_for(1)
 
-    run(main())
+    run(main(), transport=transport)
     call = collector.done["t-1"]
     expected = ["metadata:v1", {"event": "start", "cmiuuid": "t-1", "from": "9100"},
                 {"something": "else"}, {"event": "stop"}]
@@ -353,16 +356,16 @@ def test_text_only_call():
     assert call.close_info.code == 1000
 
 
-def test_one_real_time_call():
+def test_one_real_time_call(transport):
     collector = Collector()
 
     async def main():
-        async with StreamServer("127.0.0.1", 0, on_call=collector) as server:
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=collector) as server:
             report = await simulate(server.url, seconds=0.4, realtime=True)
             await collector.wait_for(1)
         return report
 
-    report = run(main())
+    report = run(main(), transport=transport)
     sent = report.calls[0]
     s = collector.done[sent.call_id].stats
     # 20 frames of 20 ms: the last one leaves 380 ms after the first.
@@ -370,3 +373,69 @@ def test_one_real_time_call():
     assert report.wall_seconds >= 0.38
     assert s.late_frames == 0
     check_exact(sent, collector.audio[sent.call_id])
+
+
+def test_a_burst_cannot_outrun_its_readers(transport):
+    """300 frames in one TCP write, rings of about 50 frames: the receiver lets the
+    waiting readers run before the rings fill, so nothing is lost."""
+    signal = speech_like(6.0, 8000, 6)
+    pairs = np.repeat(signal, 2)
+    collector = Collector()
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, ring_seconds=1.0,
+                                on_call=collector) as server:
+            async with connect(f"{server.url}/?listen_mode=both&call_id=burst") as ws:
+                while not collector.calls:
+                    await asyncio.sleep(0.005)
+                burst = b"".join(
+                    masked_frame_header(0x2, 640) + mask(pairs[i:i + 320].tobytes())
+                    for i in range(0, pairs.size, 320))
+                ws.transport.write(burst)
+            await collector.wait_for(1)
+
+    run(main(), transport=transport)
+    call = collector.done["burst"]
+    assert (call.stats.frames, call.stats.overruns) == (300, 0)
+    expected = offline(signal, 8000, 16000)
+    assert np.array_equal(collector.audio["burst"]["caller"], expected)
+    assert np.array_equal(collector.audio["burst"]["callee"], expected)
+
+
+def test_fragmented_messages(transport):
+    signal = speech_like(0.1, 8000, 8)
+    collector = Collector()
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport,
+                                on_call=collector) as server:
+            async with connect(server.url) as ws:
+                await ws.send(['{"call_id": ', '"frag"}'])
+                data = signal.tobytes()
+                await ws.send([data[:101], data[101:1001], data[1001:]])
+            await collector.wait_for(1)
+
+    run(main(), transport=transport)
+    call = collector.done["frag"]
+    assert call.events == [{"call_id": "frag"}]
+    assert call.stats.frames == 1
+    assert np.array_equal(collector.audio["frag"]["caller"], offline(signal, 8000, 16000))
+
+
+def test_picows_on_the_default_event_loop():
+    """uvloop is optional: picows on asyncio's own loop is exact too."""
+    pytest.importorskip("picows")
+    collector = Collector()
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport="picows",
+                                on_call=collector) as server:
+            report = await simulate(server.url, calls=10, listen_mode="both", seconds=0.3,
+                                    frame_samples=AWKWARD_FRAMES, seed=9)
+            await collector.wait_for(10)
+        return report
+
+    report = run(main())
+    assert not report.failed
+    for sent in report.calls:
+        check_exact(sent, collector.audio[sent.call_id])
