@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,9 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ring-seconds", type=float, default=2.0,
                    help="audio buffered per channel (default 2)")
     p.add_argument("--max-calls", type=int, help="refuse calls beyond this many (HTTP 503)")
+    p.add_argument("--transport", default="websockets", choices=("websockets", "picows"),
+                   help="WebSocket library (default websockets; picows is the fast option, "
+                        "run on uvloop when installed)")
     p.add_argument("--token", default=os.environ.get(TOKEN_ENV),
                    help=f"require this bearer token or ?token= (default ${TOKEN_ENV})")
     p.add_argument("--signing-secret", default=os.environ.get(SECRET_ENV),
@@ -119,9 +122,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .demo import demo_command
         run = demo_command(args)
     try:
-        return asyncio.run(run)
+        with asyncio.Runner(loop_factory=_loop_factory(args)) as runner:
+            return runner.run(run)
     except KeyboardInterrupt:
         return 0
+
+
+def _loop_factory(args: argparse.Namespace) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop for the picows transport when it is installed (most of picows' gain
+    comes from it); asyncio's own loop otherwise."""
+    if getattr(args, "transport", "websockets") != "picows":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def out(*parts: Any) -> None:
@@ -191,7 +208,7 @@ async def serve_command(args: argparse.Namespace) -> int:
     server = StreamServer(
         args.host, args.port, target_rate=args.target_rate, ring_seconds=args.ring_seconds,
         listen_mode=args.listen_mode, source_rate=args.source_rate, auth=auth,
-        max_calls=args.max_calls, ssl=ssl_context, on_call=on_call)
+        max_calls=args.max_calls, ssl=ssl_context, on_call=on_call, transport=args.transport)
     stop = asyncio.Event()
     install_stop_signals(stop)
     await server.start()

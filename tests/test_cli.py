@@ -82,7 +82,8 @@ def test_arguments():
     serve = parser.parse_args(["serve", "--port", "0", "--record", "out", "--listen-mode",
                                "both", "--source-rate", "16000"])
     assert (serve.host, serve.port, serve.record, serve.listen_mode, serve.source_rate,
-            serve.target_rate) == ("127.0.0.1", 0, Path("out"), "both", 16000, 16000)
+            serve.target_rate, serve.transport) == (
+        "127.0.0.1", 0, Path("out"), "both", 16000, 16000, "websockets")
     record = parser.parse_args(["record", "dir", "--port", "9000"])
     assert (record.command, record.record, record.port) == ("record", Path("dir"), 9000)
     sim = parser.parse_args(["simulate", "ws://h:1/x", "--calls", "5", "--fast"])
@@ -92,10 +93,10 @@ def test_arguments():
         parser.parse_args(["simulate", "ws://h", "--rate", "11025"])
 
 
-def test_serve_and_simulate(tmp_path):
+def test_serve_and_simulate(tmp_path, transport):
     env = dict(os.environ, PIOPIY_FAST_TOKEN="cli-token")
     server = Running("serve", "--port", "0", "--record", str(tmp_path / "rec"),
-                     "--stats-interval", "0.2", env=env)
+                     "--stats-interval", "0.2", "--transport", transport, env=env)
     try:
         url = server.wait_for(r"listening on (ws://\S+)").group(1)
         server.wait_for(r"recording to ")
