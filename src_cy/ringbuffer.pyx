@@ -99,9 +99,10 @@ cdef class RingBuffer:
     """Fixed capacity (a power of two), one producer thread, one consumer thread.
 
     ``write`` never blocks. When the ring is full, ``policy`` decides what is
-    lost: ``"drop_oldest"`` (default) overwrites the oldest unread samples,
-    ``"drop_newest"`` discards what does not fit. ``overruns`` counts every
-    lost sample exactly.
+    lost: ``"drop_oldest"`` (default) overwrites the oldest unread samples (but
+    keeps only what fits of a write that comes while the reader is copying
+    them, so that no slot is ever written and read at once), ``"drop_newest"``
+    discards what does not fit. ``overruns`` counts every lost sample exactly.
     """
 
     def __cinit__(self, capacity, policy="drop_oldest"):

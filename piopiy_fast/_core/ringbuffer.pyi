@@ -18,7 +18,8 @@ class RingBuffer:
     """Fixed capacity (a power of two), one producer thread, one consumer thread.
 
     ``write`` never blocks. When the ring is full, ``policy`` decides what is lost:
-    ``"drop_oldest"`` (default) overwrites the oldest unread samples,
+    ``"drop_oldest"`` (default) overwrites the oldest unread samples (but keeps
+    only what fits of a write that comes while the reader is copying them),
     ``"drop_newest"`` discards what does not fit. ``overruns`` counts every lost
     sample exactly. ``capacity`` must be a power of two from 1 to 2**30, else
     PiopiyValidationError (also for an unknown policy).

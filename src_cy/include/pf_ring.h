@@ -11,16 +11,18 @@
  *   PF_DROP_OLDEST  make room by advancing the read index past the oldest
  *                   unread samples (with a CAS, counting exactly what it
  *                   skipped); a write longer than the capacity keeps its
- *                   newest `capacity` samples.
+ *                   newest `capacity` samples. While the consumer is copying
+ *                   the oldest samples, a write keeps what fits instead.
  * Every lost sample is counted in pf_ring_overruns.
  *
- * Under drop-oldest the producer may move the read index, and overwrite the
- * slots behind it, while the consumer is copying them. The consumer therefore
- * commits each read with a CAS from the index it started at; if the index
- * moved, the copy may be torn and is thrown away and redone from the new
- * index, so a read returns only samples that were intact. (The copy itself
- * may race with the producer's stores, as in a seqlock; the fences below give
- * the ordering that makes the check sound.)
+ * Under drop-oldest the producer moves the read index, so the two must never
+ * touch the same slots at once. The consumer claims each read by setting
+ * PF_RING_READING in the read index with a CAS from the index it will copy
+ * from, and clears it (with the index advanced) when its copy is done. A
+ * producer that needs room while the flag is set cannot move the index: for
+ * that one write it keeps what fits and counts the rest, as drop-newest
+ * would. So every slot is written or read by one thread at a time, with
+ * release/acquire on the index between them: no data race, no torn read.
  *
  * All functions are static inline and never allocate except pf_ring_init; all
  * may run without the GIL. pf_ring_wait needs POSIX threads.
@@ -43,8 +45,11 @@
 
 enum { PF_DROP_OLDEST = 0, PF_DROP_NEWEST = 1 };
 
-/* Test hook: runs when a read is redone because the producer moved the read
- * index during the copy. */
+/* The consumer's claim on the read index (indices never reach 2**63). */
+#define PF_RING_READING ((uint64_t)1 << 63)
+
+/* Test hook: runs when a read's claim fails because the producer moved the
+ * read index first, and the read starts again from the new index. */
 #ifndef PF_RING_ON_RETRY
 #define PF_RING_ON_RETRY() ((void)0)
 #endif
@@ -62,7 +67,8 @@ typedef struct pf_ring {
     uint64_t mask;
     int policy;
     char pad1_[PF_RING_PAD];
-    /* Read index: written by the consumer, and by the producer when dropping. */
+    /* Read index, with PF_RING_READING while the consumer copies: written by
+     * the consumer, and by the producer when it drops the oldest samples. */
     _Atomic uint64_t head;
     char pad2_[PF_RING_PAD];
     /* Written by the producer only. */
@@ -176,7 +182,7 @@ static inline void pf__ring_wake(pf_ring *r, uint64_t tail)
     if (atomic_load_explicit(&r->waiters, memory_order_acquire) == 0)
         return;
     /* The waiting consumer is not reading, so only this producer moves head. */
-    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed) & ~PF_RING_READING;
     size_t want = atomic_load_explicit(&r->wait_for, memory_order_relaxed);
     if (tail - head < want)
         return;
@@ -186,7 +192,8 @@ static inline void pf__ring_wake(pf_ring *r, uint64_t tail)
 }
 
 /* Producer only; never blocks. Returns the samples stored: under drop-newest
- * what fitted, under drop-oldest min(n, capacity). */
+ * what fitted; under drop-oldest min(n, capacity), or what fitted if the
+ * consumer was copying the oldest samples at that moment. */
 static inline size_t pf_ring_write(pf_ring *r, const int16_t *src, size_t n)
 {
     uint64_t wr = atomic_load_explicit(&r->written, memory_order_relaxed);
@@ -213,15 +220,19 @@ static inline size_t pf_ring_write(pf_ring *r, const int16_t *src, size_t n)
             n = cap;
         }
         /* need head >= t + n - cap; the consumer may advance it meanwhile */
-        while (t + n - h > cap) {
+        while (t + n - (h & ~PF_RING_READING) > cap) {
+            if (h & PF_RING_READING) {
+                /* The consumer is copying from head: leave it, keep what fits. */
+                size_t room = cap - (size_t)(t - (h & ~PF_RING_READING));
+                lost += n - room;
+                n = room;
+                break;
+            }
             uint64_t need = t + n - cap;
             if (atomic_compare_exchange_weak_explicit(&r->head, &h, need,
                                                       memory_order_acq_rel,
                                                       memory_order_acquire)) {
                 lost += need - h;
-                /* A consumer that read any sample stored below after this
-                 * fence will see head moved when it commits. */
-                atomic_thread_fence(memory_order_release);
                 break;
             }
         }
@@ -241,6 +252,7 @@ static inline size_t pf_ring_write(pf_ring *r, const int16_t *src, size_t n)
 /* Consumer only; never blocks. Copies up to max samples, oldest first. */
 static inline size_t pf_ring_read(pf_ring *r, int16_t *dst, size_t max)
 {
+    /* Only this consumer sets PF_RING_READING, and it is clear between reads. */
     uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire);
     for (;;) {
         uint64_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
@@ -253,23 +265,26 @@ static inline size_t pf_ring_read(pf_ring *r, int16_t *dst, size_t max)
         size_t k = avail < max ? (size_t)avail : max;
         if (k == 0)
             return 0;
+        /* Claim [h, h + k): from here the producer cannot move head, and it
+         * only writes slots at or past t, outside what we copy. */
+        if (!atomic_compare_exchange_strong_explicit(&r->head, &h, h | PF_RING_READING,
+                                                     memory_order_acquire,
+                                                     memory_order_acquire)) {
+            PF_RING_ON_RETRY();   /* h now holds the producer's new head */
+            continue;
+        }
         pf__ring_get(r, h, dst, k);
-        /* Our loads of the slots are ordered before the check below: if one
-         * saw a store the producer made after moving head, the CAS fails. */
-        atomic_thread_fence(memory_order_acquire);
-        if (atomic_compare_exchange_strong_explicit(&r->head, &h, h + k,
-                                                    memory_order_acq_rel,
-                                                    memory_order_acquire))
-            return k;
-        /* h now holds the producer's new head: copy again from there */
-        PF_RING_ON_RETRY();
+        /* release: our copies out of the slots happen before the producer,
+         * acquiring head, writes into them again */
+        atomic_store_explicit(&r->head, h + k, memory_order_release);
+        return k;
     }
 }
 
 /* Samples ready to read, at most capacity. Any thread (a snapshot). */
 static inline size_t pf_ring_available(pf_ring *r)
 {
-    uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire);
+    uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire) & ~PF_RING_READING;
     uint64_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
     uint64_t avail = t - h; /* head is loaded first, so t >= h */
     return avail > r->capacity ? r->capacity : (size_t)avail;
