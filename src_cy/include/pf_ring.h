@@ -208,7 +208,7 @@ static inline size_t pf_ring_write(pf_ring *r, const int16_t *src, size_t n)
     uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire);
 
     if (r->policy == PF_DROP_NEWEST) {
-        size_t room = cap - (size_t)(t - h);
+        size_t room = cap - (size_t)(t - (h & ~PF_RING_READING));
         if (n > room) {
             lost = n - room;
             n = room;
