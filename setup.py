@@ -5,6 +5,7 @@ Build switches (environment):
   PIOPIY_FAST_ANNOTATE=1  write Cython's HTML annotation next to each .pyx
   PIOPIY_FAST_WERROR=1    turn compiler warnings into errors
 """
+import glob
 import os
 
 import numpy
@@ -15,6 +16,10 @@ MODULES = ("codec", "resample", "ringbuffer", "ingest")
 # C kernels linked into the module that calls them.
 C_SOURCES = {"resample": ["src_cy/kernels/fir.c", "src_cy/kernels/fir_generic.c",
                            "src_cy/kernels/fir_avx2.c"]}
+
+# Every module includes some of these: a change to one must rebuild them all,
+# which setuptools only knows if it is told.
+HEADERS = sorted(glob.glob("src_cy/include/*.h") + glob.glob("src_cy/kernels/*.h"))
 
 debug = os.environ.get("PIOPIY_FAST_DEBUG") == "1"
 
@@ -40,7 +45,8 @@ extensions = [
     Extension(
         f"piopiy_fast._core.{name}",
         [f"src_cy/{name}.pyx", *C_SOURCES.get(name, [])],
-        include_dirs=["src_cy/include", numpy.get_include()],
+        include_dirs=["src_cy/include", "src_cy/kernels", numpy.get_include()],
+        depends=HEADERS,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
     )
