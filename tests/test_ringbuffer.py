@@ -410,9 +410,10 @@ def test_stress_lossless_drop_newest_with_retry(always_release_gil):
                 pos += rb.write(data[pos:end])
         stop.set()
 
-    consumer = threading.Thread(target=_consumer_reads,
+    # daemons: a ring that lost samples must fail the test, not hang the run
+    consumer = threading.Thread(target=_consumer_reads, daemon=True,
                                 args=(rb, np.random.default_rng(2), stop, chunks))
-    producer = threading.Thread(target=produce)
+    producer = threading.Thread(target=produce, daemon=True)
     t0 = time.monotonic()
     consumer.start()
     producer.start()
@@ -430,7 +431,8 @@ def test_stress_lossless_drop_newest_with_retry(always_release_gil):
 
 
 def _run(producer, consumer):
-    threads = [threading.Thread(target=consumer), threading.Thread(target=producer)]
+    threads = [threading.Thread(target=consumer, daemon=True),
+               threading.Thread(target=producer, daemon=True)]
     for th in threads:
         th.start()
     for th in threads:
