@@ -1,7 +1,8 @@
 """piopiy_fast: Piopiy (TeleCMI) call API, WebSocket stream receiver and native audio core."""
 
 from .actions import Action, StreamAction
-from .callstream import CallStats, CallStream, ChannelReader
+from .callstream import CallStats, CallStream
+from .channel import ChannelReader
 from .client import RestClient
 from .errors import (
     FrameError,
