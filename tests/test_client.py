@@ -10,6 +10,7 @@ import time
 
 import pytest
 from http_recorder import HttpRecorder, Reply
+from test_actions import ref_bridge
 
 from piopiy_fast.actions import Action, StreamAction
 from piopiy_fast.client import RestClient
@@ -61,23 +62,6 @@ def call_payload(to, piopiy_no, pcmo, duration=5400, extra_params=None):
             "to": to,
         }
     ).encode()
-
-
-def ref_bridge(numbers, piopiy_no, options):
-    out = {
-        "action": "bridge",
-        "from": piopiy_no,
-        "connect": [{"type": "pstn", "number": n} for n in numbers],
-        "duration": 5400,
-        "timeout": 40,
-        "loop": 1,
-    }
-    if options is not None:
-        for key, default in (("duration", 5400), ("timeout", 40), ("loop", 1)):
-            out[key] = options.get(key, default)
-        if options.get("ring_type") == "group":
-            out["ring_type"] = "group"
-    return out
 
 
 def subsets(options):
