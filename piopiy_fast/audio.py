@@ -24,7 +24,7 @@ from ._core.ingest import ENCODINGS, CallIngest
 from ._core.resample import Resampler, resample, simd_kernel
 from ._core.ringbuffer import RingBuffer
 from .errors import PiopiyValidationError
-from .filters import QUALITIES, RATES, FilterSpec, design
+from .filters import QUALITIES, RATES, FilterSpec, check_channels, check_rate, design
 
 __all__ = [
     "AudioFormat", "CallIngest", "ENCODINGS", "FilterSpec", "QUALITIES", "RATES", "Resampler",
@@ -43,10 +43,8 @@ class AudioFormat:
     encoding: str = "l16"
 
     def __post_init__(self) -> None:
-        if self.rate not in RATES or isinstance(self.rate, bool):
-            raise PiopiyValidationError(f"rate must be one of {RATES} Hz, got {self.rate!r}")
-        if self.channels not in (1, 2) or isinstance(self.channels, bool):
-            raise PiopiyValidationError(f"channels must be 1 or 2, got {self.channels!r}")
+        check_rate("rate", self.rate)
+        check_channels(self.channels)
         if self.encoding not in ENCODINGS:
             raise PiopiyValidationError(
                 f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")

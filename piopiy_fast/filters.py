@@ -81,6 +81,13 @@ def check_rate(name: str, rate: object) -> int:
     return rate
 
 
+def check_channels(channels: object) -> int:
+    """``channels`` itself when it is 1 or 2; otherwise a PiopiyValidationError."""
+    if not isinstance(channels, int) or isinstance(channels, bool) or channels not in (1, 2):
+        raise PiopiyValidationError(f"channels must be 1 or 2, got {channels!r}")
+    return channels
+
+
 def check_quality(quality: object) -> str:
     """``quality`` itself when it is one of QUALITIES; otherwise a PiopiyValidationError."""
     if not isinstance(quality, str) or quality not in QUALITIES:

@@ -58,8 +58,7 @@ cdef class CallIngest:
             raise RuntimeError("CallIngest is already initialised")
         self.source_rate = filters.check_rate("source_rate", source_rate)
         self.target_rate = filters.check_rate("target_rate", target_rate)
-        if channels not in (1, 2) or isinstance(channels, bool):
-            raise PiopiyValidationError(f"channels must be 1 or 2, got {channels!r}")
+        filters.check_channels(channels)
         if encoding not in ENCODINGS:
             raise PiopiyValidationError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
         self.channels = channels
