@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+cimport numpy as cnp
 from libc.stdint cimport int16_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
@@ -18,6 +19,8 @@ from piopiy_fast._core.codec cimport NOGIL_MIN_SAMPLES
 
 from piopiy_fast import filters
 from piopiy_fast.errors import PiopiyValidationError
+
+cnp.import_array()
 
 RATES = filters.RATES
 QUALITIES = filters.QUALITIES
@@ -83,8 +86,7 @@ cdef class Resampler:
         self.in_rate = filters.check_rate("in_rate", in_rate)
         self.out_rate = filters.check_rate("out_rate", out_rate)
         self.quality = filters.check_quality(quality)
-        if channels not in (1, 2) or isinstance(channels, bool):
-            raise PiopiyValidationError(f"channels must be 1 or 2, got {channels!r}")
+        filters.check_channels(channels)
         if dtype not in DTYPES:
             raise PiopiyValidationError(f"dtype must be one of {DTYPES}, got {dtype!r}")
         self.channels = channels
@@ -119,10 +121,17 @@ cdef class Resampler:
         cdef Py_ssize_t n = arr.shape[0]
         cdef Py_ssize_t count = pf_rs_out_count(&self.state, n)
         out = np.empty(self._shape(count), dtype=self.dtype)
-        if self.dtype == "int16":
-            self._run_i16(arr.reshape(-1), out.reshape(-1), n)
+        cdef bint int16 = self.dtype == "int16"
+        cdef const void *src = cnp.PyArray_DATA(<cnp.ndarray>arr)
+        cdef void *dst = cnp.PyArray_DATA(<cnp.ndarray>out)
+        cdef Py_ssize_t written
+        if n * self.channels >= NOGIL_MIN_SAMPLES:
+            with nogil:
+                written = run_interleaved(self, int16, src, n, dst)
         else:
-            self._run_f32(arr.reshape(-1), out.reshape(-1), n)
+            written = run_interleaved(self, int16, src, n, dst)
+        self.consumed += n
+        self.produced += written
         return out
 
     def flush(self):
@@ -173,58 +182,6 @@ cdef class Resampler:
                 f"samples must have shape {expected} for {self.channels} channel(s), "
                 f"got {samples.shape}")
         return samples
-
-    cdef void _run_i16(self, const int16_t[::1] flat_in, int16_t[::1] flat_out, Py_ssize_t n):
-        cdef const int16_t *src = &flat_in[0] if flat_in.shape[0] else NULL
-        cdef int16_t *dst = &flat_out[0] if flat_out.shape[0] else NULL
-        cdef Py_ssize_t written
-        if n * self.channels >= NOGIL_MIN_SAMPLES:
-            with nogil:
-                written = self._interleaved_i16(src, n, dst)
-        else:
-            written = self._interleaved_i16(src, n, dst)
-        self.consumed += n
-        self.produced += written
-
-    cdef Py_ssize_t _interleaved_i16(self, const int16_t *src, Py_ssize_t n,
-                                     int16_t *dst) noexcept nogil:
-        cdef const int16_t *inp[2]
-        cdef Py_ssize_t done = 0, written = 0, take, got
-        cdef int c, ch = self.channels
-        while done < n:
-            take = min(n - done, <Py_ssize_t>PF_RS_BLOCK)
-            for c in range(ch):
-                inp[c] = src + done * ch + c
-            got = pf_rs_block_i16(&self.state, inp, ch, take, self.scratch, 1, ch)
-            pf_rs_to_i16(self.scratch, dst + written * ch, got * ch)
-            written += got
-            done += take
-        return written
-
-    cdef void _run_f32(self, const float[::1] flat_in, float[::1] flat_out, Py_ssize_t n):
-        cdef const float *src = &flat_in[0] if flat_in.shape[0] else NULL
-        cdef float *dst = &flat_out[0] if flat_out.shape[0] else NULL
-        cdef Py_ssize_t written
-        if n * self.channels >= NOGIL_MIN_SAMPLES:
-            with nogil:
-                written = self._interleaved_f32(src, n, dst)
-        else:
-            written = self._interleaved_f32(src, n, dst)
-        self.consumed += n
-        self.produced += written
-
-    cdef Py_ssize_t _interleaved_f32(self, const float *src, Py_ssize_t n,
-                                     float *dst) noexcept nogil:
-        cdef const float *inp[2]
-        cdef Py_ssize_t done = 0, written = 0, take
-        cdef int c, ch = self.channels
-        while done < n:
-            take = min(n - done, <Py_ssize_t>PF_RS_BLOCK)
-            for c in range(ch):
-                inp[c] = src + done * ch + c
-            written += pf_rs_block_f32(&self.state, inp, ch, take, dst + written * ch, 1, ch)
-            done += take
-        return written
 
     cdef Py_ssize_t _tail_block_f32(self, float[:, ::1] out):
         cdef const float *inp[2]
@@ -278,6 +235,39 @@ cdef class Resampler:
             pf_rs_to_i16(self.scratch + c * bom, out[c], got)
         self.produced += got
         return got
+
+
+ctypedef fused sample_t:
+    int16_t
+    float
+
+
+cdef Py_ssize_t run_blocks(Resampler r, const sample_t *src, Py_ssize_t n,
+                           sample_t *dst) noexcept nogil:
+    """n frames of r.channels interleaved samples through r, block by block, into
+    dst (interleaved, sized by pf_rs_out_count); returns the frames written."""
+    cdef const sample_t *inp[2]
+    cdef Py_ssize_t done = 0, written = 0, take, got
+    cdef int c, ch = r.channels
+    while done < n:
+        take = min(n - done, <Py_ssize_t>PF_RS_BLOCK)
+        for c in range(ch):
+            inp[c] = src + done * ch + c
+        if sample_t is int16_t:
+            got = pf_rs_block_i16(&r.state, inp, ch, take, r.scratch, 1, ch)
+            pf_rs_to_i16(r.scratch, dst + written * ch, got * ch)
+        else:
+            got = pf_rs_block_f32(&r.state, inp, ch, take, dst + written * ch, 1, ch)
+        written += got
+        done += take
+    return written
+
+
+cdef Py_ssize_t run_interleaved(Resampler r, bint int16, const void *src, Py_ssize_t n,
+                                void *dst) noexcept nogil:
+    if int16:
+        return run_blocks(r, <const int16_t *>src, n, <int16_t *>dst)
+    return run_blocks(r, <const float *>src, n, <float *>dst)
 
 
 def resample(samples, in_rate, out_rate, quality="speech"):

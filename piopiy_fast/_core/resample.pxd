@@ -46,10 +46,4 @@ cdef class Resampler:
     cdef Py_ssize_t tail_block_i16_planar(self, int16_t **out) noexcept nogil
     cdef Py_ssize_t tail_remaining(self) noexcept nogil
     cdef object _checked(self, samples)
-    cdef void _run_i16(self, const int16_t[::1] flat_in, int16_t[::1] flat_out, Py_ssize_t n)
-    cdef void _run_f32(self, const float[::1] flat_in, float[::1] flat_out, Py_ssize_t n)
-    cdef Py_ssize_t _interleaved_i16(self, const int16_t *src, Py_ssize_t n,
-                                     int16_t *dst) noexcept nogil
-    cdef Py_ssize_t _interleaved_f32(self, const float *src, Py_ssize_t n,
-                                     float *dst) noexcept nogil
     cdef Py_ssize_t _tail_block_f32(self, float[:, ::1] out)
