@@ -40,6 +40,7 @@ cdef class CallIngest:
     cdef readonly int source_rate, target_rate, channels
     cdef readonly str encoding, quality
     cdef Encoding enc
+    cdef Py_ssize_t unit              # bytes of one sample on every channel
     cdef Resampler resampler          # None when the rates are equal
     cdef tuple _rings
     cdef pf_ring *ring_ptr[2]
@@ -64,6 +65,7 @@ cdef class CallIngest:
         self.channels = channels
         self.encoding = encoding
         self.enc = <Encoding><int>ENCODINGS.index(encoding)
+        self.unit = (2 if self.enc == L16 else 1) * channels
         self.quality = filters.check_quality(quality)
         self._rings = tuple(RingBuffer(ring_capacity, policy) for _ in range(channels))
         cdef RingBuffer ring
@@ -140,8 +142,7 @@ cdef class CallIngest:
         return written
 
     cdef Py_ssize_t _ingest_checked(self, const uint8_t *data, Py_ssize_t nbytes) except -1:
-        cdef Py_ssize_t unit = (2 if self.enc == L16 else 1) * self.channels
-        cdef Py_ssize_t written
+        cdef Py_ssize_t unit = self.unit, written
         if nbytes % unit:
             self.n_errors += 1
             raise FrameError(
@@ -159,7 +160,6 @@ cdef class CallIngest:
 
     cdef Py_ssize_t _ingest(self, const uint8_t *data, Py_ssize_t per_channel) noexcept nogil:
         cdef Py_ssize_t done = 0, take, got, written = 0
-        cdef Py_ssize_t unit = (2 if self.enc == L16 else 1) * self.channels
         cdef int16_t *planar[2]
         cdef int16_t *out[2]
         cdef int c
@@ -169,7 +169,7 @@ cdef class CallIngest:
         out[1] = self.resampled + self.out_block
         while done < per_channel:
             take = min(per_channel - done, <Py_ssize_t>PF_RS_BLOCK)
-            self._decode(data + done * unit, take, planar)
+            self._decode(data + done * self.unit, take, planar)
             if self.resampler is None:
                 got = take
                 for c in range(self.channels):
