@@ -1,27 +1,51 @@
-"""piopiy_fast: Piopiy (TeleCMI) call API, WebSocket stream receiver and native audio core."""
+"""piopiy_fast: Piopiy (TeleCMI) call API, WebSocket stream receiver and native audio core.
 
-from .actions import Action, StreamAction
-from .callstream import CallStats, CallStream
-from .channel import ChannelReader
-from .client import RestClient
-from .errors import (
-    FrameError,
-    PiopiyAPIError,
-    PiopiyError,
-    PiopiyNetworkError,
-    PiopiyValidationError,
-    SignatureError,
-    SignatureExpiredError,
-    SignatureMismatchError,
-    SignatureMissingError,
-)
-from .protocol import StreamWebhook, parse_stream_webhook
-from .receiver import ServerStats, StreamServer
-from .recorder import Recorder
-from .signing import SignedURL
-from .simulate import SimulationReport, Simulator
+The package is layered; each layer is a subpackage:
+
+- :mod:`.sdk`: PCMO builders (``Action``, ``StreamAction``), ``RestClient``, webhooks;
+- :mod:`.wire`: the stream protocol's vocabulary and messages, shared by all layers;
+- :mod:`.receiver`: ``StreamServer``, ``CallStream`` and its readers, auth, recording,
+  and the WebSocket transports behind one seam;
+- :mod:`.audio`: the native core (decode, resample, ring buffers);
+- :mod:`.simulator` and :mod:`.cli`: Piopiy's side of a call, and the command line.
+
+The names below load on first use (PEP 562), so ``from piopiy_fast import RestClient``
+loads neither numpy nor a WebSocket library.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it.
+_LAZY = {
+    "Action": ".sdk.actions",
+    "StreamAction": ".sdk.actions",
+    "RestClient": ".sdk.client",
+    "StreamWebhook": ".sdk.webhooks",
+    "parse_stream_webhook": ".sdk.webhooks",
+    "SignedURL": ".signing",
+    "PiopiyError": ".errors",
+    "PiopiyValidationError": ".errors",
+    "PiopiyNetworkError": ".errors",
+    "PiopiyAPIError": ".errors",
+    "SignatureError": ".errors",
+    "SignatureMissingError": ".errors",
+    "SignatureMismatchError": ".errors",
+    "SignatureExpiredError": ".errors",
+    "FrameError": ".errors",
+    "StreamServer": ".receiver.server",
+    "ServerStats": ".receiver.server",
+    "CallStream": ".receiver.call",
+    "CallStats": ".receiver.call",
+    "ChannelReader": ".receiver.channel",
+    "Recorder": ".receiver.recorder",
+    "Simulator": ".simulator.simulator",
+    "SimulationReport": ".simulator.simulator",
+}
 
 __all__ = [
     "Action",
@@ -48,3 +72,38 @@ __all__ = [
     "StreamWebhook",
     "parse_stream_webhook",
 ]
+
+if TYPE_CHECKING:
+    from .errors import (
+        FrameError,
+        PiopiyAPIError,
+        PiopiyError,
+        PiopiyNetworkError,
+        PiopiyValidationError,
+        SignatureError,
+        SignatureExpiredError,
+        SignatureMismatchError,
+        SignatureMissingError,
+    )
+    from .receiver.call import CallStats, CallStream
+    from .receiver.channel import ChannelReader
+    from .receiver.recorder import Recorder
+    from .receiver.server import ServerStats, StreamServer
+    from .sdk.actions import Action, StreamAction
+    from .sdk.client import RestClient
+    from .sdk.webhooks import StreamWebhook, parse_stream_webhook
+    from .signing import SignedURL
+    from .simulator.simulator import SimulationReport, Simulator
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'piopiy_fast' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -20,7 +20,6 @@ from piopiy_fast._core.codec cimport (
 from piopiy_fast._core.resample cimport PF_RS_BLOCK, Resampler
 from piopiy_fast._core.ringbuffer cimport RingBuffer, pf_ring, pf_ring_close, pf_ring_overruns, pf_ring_write
 
-from piopiy_fast import filters
 from piopiy_fast.errors import FrameError, PiopiyValidationError
 
 ENCODINGS = ("l16", "pcmu", "pcma")
@@ -55,6 +54,8 @@ cdef class CallIngest:
 
     def __init__(self, source_rate, channels, target_rate, *, encoding="l16",
                  ring_capacity=65536, policy="drop_oldest", quality="speech"):
+        # Imported here, not at module level: piopiy_fast.audio imports this module.
+        from piopiy_fast.audio import filters
         if self.decoded != NULL:
             raise RuntimeError("CallIngest is already initialised")
         self.source_rate = filters.check_rate("source_rate", source_rate)

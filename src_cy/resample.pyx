@@ -1,7 +1,7 @@
 # cython: language_level=3, embedsignature=True
 """Streaming polyphase resampler between 8, 12, 16, 24, 32 and 48 kHz.
 
-The filters come from ``piopiy_fast.filters`` (scipy, once per rate pair and
+The filters come from ``piopiy_fast.audio.filters`` (scipy, once per rate pair and
 preset); the inner loops are C (src_cy/kernels), with an AVX2/FMA variant
 picked at import on CPUs that have it. ``PIOPIY_FAST_SIMD=generic`` forces the
 portable loop.
@@ -17,13 +17,10 @@ from libc.string cimport memset
 
 from piopiy_fast._core.codec cimport NOGIL_MIN_SAMPLES
 
-from piopiy_fast import filters
 from piopiy_fast.errors import PiopiyValidationError
 
 cnp.import_array()
 
-RATES = filters.RATES
-QUALITIES = filters.QUALITIES
 DTYPES = ("int16", "float32")
 
 pf_rs_select_kernels(os.environ.get("PIOPIY_FAST_SIMD", "").encode())
@@ -62,6 +59,7 @@ cdef FilterBank bank_for(int in_rate, int out_rate, str quality):
     key = (in_rate, out_rate, quality)
     bank = _banks.get(key)
     if bank is None:
+        from piopiy_fast.audio import filters
         bank = _banks[key] = FilterBank(filters.design(in_rate, out_rate, quality))
     return bank
 
@@ -81,6 +79,8 @@ cdef class Resampler:
         self.fir = None
 
     def __init__(self, in_rate, out_rate, channels=1, dtype="int16", quality="speech"):
+        # Imported here, not at module level: piopiy_fast.audio imports this module.
+        from piopiy_fast.audio import filters
         if self.fir is not None:
             raise RuntimeError("Resampler is already initialised")
         self.in_rate = filters.check_rate("in_rate", in_rate)

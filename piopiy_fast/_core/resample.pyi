@@ -4,8 +4,6 @@ import numpy.typing as npt
 
 Samples = npt.NDArray[np.int16] | npt.NDArray[np.float32]
 
-RATES: tuple[int, ...]
-QUALITIES: tuple[str, ...]
 DTYPES: tuple[str, ...]
 
 def simd_kernel() -> str:

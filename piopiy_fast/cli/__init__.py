@@ -1,0 +1,140 @@
+"""The ``piopiy-fast`` command: ``serve``, ``record``, ``simulate`` and ``demo``.
+
+``serve`` runs a receiver (one line per call start and end, live totals, optional
+recording); ``record DIR`` is ``serve --record DIR``; ``simulate`` drives any server
+with simulated Piopiy calls; ``demo`` runs both in one process and prints what was
+received. SIGINT and SIGTERM shut down cleanly (recordings finalised) with status 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..receiver.transports import TRANSPORTS
+from ..wire import LISTEN_MODES, SAMPLE_RATES
+
+TOKEN_ENV = "PIOPIY_FAST_TOKEN"
+SECRET_ENV = "PIOPIY_FAST_SECRET"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="piopiy-fast",
+        description="Receive, record and simulate Piopiy (TeleCMI) call audio streams.")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log more (-v info, -vv debug)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run a stream receiver")
+    _serve_options(serve)
+    serve.add_argument("--record", metavar="DIR", type=Path,
+                       help="write one WAV per call and channel into DIR")
+
+    record = commands.add_parser("record", help="run a receiver that records every call")
+    record.add_argument("record", metavar="DIR", type=Path, help="directory for the WAV files")
+    _serve_options(record)
+
+    sim = commands.add_parser("simulate", help="send simulated Piopiy calls to a server")
+    sim.add_argument("url", help="ws:// or wss:// URL of the receiver")
+    _call_options(sim, calls=1, mode="caller", seconds=None)
+    sim.add_argument("--wav", type=Path, help="stream this 16-bit WAV instead of synthetic speech")
+    sim.add_argument("--frame-ms", type=float, default=20.0, help="frame length (default 20)")
+    sim.add_argument("--no-start-event", dest="start_event", action="store_false",
+                     help="send no JSON start event (the format must come from the URL)")
+    sim.add_argument("--token", default=os.environ.get(TOKEN_ENV),
+                     help=f"send 'Authorization: Bearer TOKEN' (default ${TOKEN_ENV})")
+    sim.add_argument("--report", type=Path, metavar="FILE",
+                     help="write a JSON report of what was sent (counts, SHA-256 per channel)")
+    sim.add_argument("--sent-dir", type=Path, metavar="DIR",
+                     help="write exactly what was sent as WAV files into DIR")
+
+    demo = commands.add_parser(
+        "demo", help="a receiver fed by simulated calls, then a table of what it received")
+    _call_options(demo, calls=20, mode="both", seconds=10.0)
+    demo.add_argument("--target-rate", type=int, default=16000, choices=SAMPLE_RATES,
+                      help="rate the receiver delivers (default 16000)")
+    demo.add_argument("--record", type=Path, metavar="DIR",
+                      help="where to write the WAV files (default: a new temporary directory)")
+    return parser
+
+
+def _serve_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks one)")
+    p.add_argument("--target-rate", type=int, default=16000, choices=SAMPLE_RATES,
+                   help="rate delivered to readers and recordings (default 16000)")
+    p.add_argument("--listen-mode", default="caller", choices=LISTEN_MODES,
+                   help="format of calls that name none (default caller)")
+    p.add_argument("--source-rate", type=int, default=8000, choices=SAMPLE_RATES,
+                   help="rate of calls that name none (default 8000)")
+    p.add_argument("--ring-seconds", type=float, default=2.0,
+                   help="audio buffered per channel (default 2)")
+    p.add_argument("--max-calls", type=int, help="refuse calls beyond this many (HTTP 503)")
+    p.add_argument("--transport", default="websockets", choices=TRANSPORTS,
+                   help="WebSocket library (default websockets; picows is the fast option, "
+                        "run on uvloop when installed)")
+    p.add_argument("--token", default=os.environ.get(TOKEN_ENV),
+                   help=f"require this bearer token or ?token= (default ${TOKEN_ENV})")
+    p.add_argument("--signing-secret", default=os.environ.get(SECRET_ENV),
+                   help=f"require URLs signed with this secret (default ${SECRET_ENV})")
+    p.add_argument("--certfile", type=Path, help="TLS certificate (PEM) to serve wss://")
+    p.add_argument("--keyfile", type=Path, help="TLS private key (PEM)")
+    p.add_argument("--stats-interval", type=float, default=10.0,
+                   help="seconds between totals lines (default 10; 0 for none)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+
+
+def _call_options(p: argparse.ArgumentParser, *, calls: int, mode: str,
+                  seconds: float | None) -> None:
+    p.add_argument("--calls", type=int, default=calls, help=f"concurrent calls (default {calls})")
+    p.add_argument("--mode", default=mode, choices=LISTEN_MODES,
+                   help=f"listen mode (default {mode})")
+    p.add_argument("--rate", type=int, default=8000, choices=SAMPLE_RATES,
+                   help="source rate, the Piopiy voice_quality (default 8000)")
+    p.add_argument("--seconds", type=float, default=seconds,
+                   help="audio per call (default: "
+                        + (f"{seconds:g})" if seconds else "10, or the whole --wav file)"))
+    p.add_argument("--fast", action="store_true",
+                   help="send as fast as possible instead of in real time")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic audio (default 0)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.command in ("serve", "record"):
+        from .serve import serve_command
+        run = serve_command(args)
+    elif args.command == "simulate":
+        from .simulate import simulate_command
+        run = simulate_command(args)
+    else:
+        from .demo import demo_command
+        run = demo_command(args)
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory(args)) as runner:
+            return runner.run(run)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _loop_factory(args: argparse.Namespace) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop for the picows transport when it is installed (most of picows' gain
+    comes from it); asyncio's own loop otherwise."""
+    if getattr(args, "transport", "websockets") != "picows":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory

@@ -1,0 +1,98 @@
+"""``piopiy-fast serve`` and ``record``: a receiver with one line per call and live totals."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from ._console import install_stop_signals, out
+
+
+async def serve_command(args: argparse.Namespace) -> int:
+    from ..receiver.recorder import Recorder
+    from ..receiver.server import StreamServer
+
+    ssl_context = None
+    if args.certfile:
+        import ssl
+        ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ssl_context.load_cert_chain(args.certfile, args.keyfile)
+    auth: Any = None
+    if args.signing_secret:
+        from ..signing import SignedURL
+        auth = SignedURL(args.signing_secret)
+    elif args.token:
+        auth = args.token
+    recorder = Recorder(args.record) if args.record else None
+
+    async def on_call(call: Any) -> None:
+        consumer = asyncio.ensure_future(
+            recorder.record(call) if recorder is not None else discard(call))
+        if await call.wait_audio():
+            out(f"+ call {call.call_id} {call.listen_mode} {call.source_rate} Hz "
+                f"from {call.remote}")
+        await call.wait_closed()
+        files = await consumer
+        s = call.stats
+        info = call.close_info
+        close = f"close {info.code}" if info is not None else f"error {call.error}"
+        recorded = f", {len(files)} file(s)" if recorder is not None else ""
+        out(f"- call {call.call_id} {s.received_seconds:.2f} s, {s.frames} frames, "
+            f"{s.decode_errors} decode errors, {s.overruns} overruns, {s.late_frames} late, "
+            f"{close}{recorded}")
+
+    server = StreamServer(
+        args.host, args.port, target_rate=args.target_rate, ring_seconds=args.ring_seconds,
+        listen_mode=args.listen_mode, source_rate=args.source_rate, auth=auth,
+        max_calls=args.max_calls, ssl=ssl_context, on_call=on_call, transport=args.transport)
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    await server.start()
+    out(f"listening on {server.url} (delivering {server.target_rate} Hz; calls that name "
+        f"no format: {args.listen_mode} at {args.source_rate} Hz)")
+    if recorder is not None:
+        out(f"recording to {recorder.directory}")
+    ticker = asyncio.ensure_future(print_totals(server, args.stats_interval))
+    try:
+        await asyncio.wait_for(stop.wait(), args.duration)
+    except TimeoutError:
+        pass
+    out("shutting down")
+    ticker.cancel()
+    await server.close()
+    out(totals_line(server.stats, time.monotonic(), None))
+    return 0
+
+
+async def discard(call: Any) -> list[Path]:
+    """Read and drop a call's audio, so its counters show a consumer keeping up."""
+    async def drain(name: str) -> None:
+        async for _ in call.channel(name):
+            pass
+    await asyncio.gather(drain("caller"), drain("callee"))
+    return []
+
+
+def totals_line(stats: Any, now: float, last: tuple[float, int] | None) -> str:
+    rate = ""
+    if last is not None and now > last[0]:
+        rate = f" ({(stats.frames - last[1]) / (now - last[0]):,.0f}/s)"
+    return (f"totals: {stats.active_calls} live, {stats.total_calls} calls, "
+            f"{stats.rejected_calls} refused, {stats.failed_calls} failed, "
+            f"{stats.frames:,} frames{rate}, {stats.received_seconds:,.1f} s of audio, "
+            f"{stats.decode_errors} decode errors, {stats.overruns} overruns")
+
+
+async def print_totals(server: Any, interval: float) -> None:
+    if not interval or interval <= 0:
+        return
+    last = (time.monotonic(), 0)
+    while True:
+        await asyncio.sleep(interval)
+        stats = server.stats
+        now = time.monotonic()
+        out(totals_line(stats, now, last))
+        last = (now, stats.frames)

@@ -1,0 +1,476 @@
+"""One live call: its audio channels, its events, its counters and its controls.
+
+The receive path (``_on_binary``) runs on the event loop and does one native call
+per frame (decode, de-interleave, resample and ring write happen inside
+``CallIngest.ingest``), then wakes a reader only if one is waiting for enough
+samples. The readers, one per channel, and the wake-up state the call shares with
+them are in :mod:`.channel`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from time import monotonic as _monotonic
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..audio import CallIngest, RingBuffer, resample
+from ..errors import FrameError, PiopiyValidationError
+from ..wire import BREAK, CHANNELS, PAUSE, RESUME, STOP, StreamFormat, stream_audio_message
+from .channel import CallWakeups, ChannelReader
+from .events import (
+    FormatHint,
+    call_id_from_params,
+    format_from_params,
+    parse_text_frame,
+    resolve_format,
+)
+
+if TYPE_CHECKING:
+    from .transports.base import CloseInfo, Link
+
+logger = logging.getLogger("piopiy_fast.receiver")
+
+@dataclass(frozen=True, slots=True)
+class CallSettings:
+    """What the server fixes for every call it accepts."""
+
+    target_rate: int = 16000
+    ring_capacity: int = 32768
+    policy: str = "drop_oldest"
+    quality: str = "speech"
+    default_format: StreamFormat = StreamFormat("caller", 8000)
+    swap_channels: bool = False
+    late_after: float = 0.2
+    max_events: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class CallStats:
+    """A snapshot of one call's counters.
+
+    ``frames``/``bytes`` count the binary frames used; ``decode_errors`` the frames dropped
+    because they held no whole samples (or sample pairs); ``overruns`` the samples lost
+    because a ring was full; ``late_frames`` the frames that arrived more than
+    ``late_after`` seconds behind the real-time schedule of the audio before them. Times are
+    wall-clock seconds (``time.time()``), None before the first frame. ``received_seconds``
+    is the audio received, measured at the source rate. ``callback_errors`` counts
+    exceptions raised by the application's ``on_chunk`` / ``on_event`` callbacks.
+    """
+
+    frames: int
+    bytes: int
+    decode_errors: int
+    overruns: int
+    late_frames: int
+    first_frame_time: float | None
+    last_frame_time: float | None
+    events: int
+    unrecognised_events: int
+    format_changes: int
+    received_seconds: float
+    callback_errors: int
+
+
+@dataclass(slots=True)
+class IngestTotals:
+    """Counters of the native ingests a call has finished with (format changes, the end)."""
+
+    frames: int = 0
+    bytes: int = 0
+    decode_errors: int = 0
+    overruns: int = 0
+    seconds: float = 0.0
+
+    def add(self, ingest: CallIngest, seconds_per_byte: float) -> None:
+        self.frames += ingest.frames
+        self.bytes += ingest.bytes
+        self.decode_errors += ingest.decode_errors
+        self.overruns += ingest.overruns
+        self.seconds += ingest.bytes * seconds_per_byte
+
+
+class CallStream:
+    """One Piopiy stream connection: a call's audio, events and controls.
+
+    Created by :class:`~piopiy_fast.receiver.server.StreamServer` for each accepted connection
+    and handed to the application before its first frame. ``listen_mode`` and
+    ``source_rate`` are settled by the first audio frame (a start event, then the
+    query string, then the server's defaults, field by field); until then they show
+    what is known so far. A start event naming another format later starts a new
+    resampler (counted in ``stats.format_changes``); readers go on seamlessly.
+
+    Attributes: ``call_id`` (from the first event that names one, else the query's
+    ``call_id``, else the URL's ``call_ref``, else ``call-<n>``); ``ref`` (the URL's
+    ``call_ref``); ``remote`` (peer address); ``route`` (request path, no query);
+    ``events`` (text frames in order: a dict when JSON, else the raw string);
+    ``close_info`` and ``error`` (how the connection ended, once it has).
+    """
+
+    __slots__ = (
+        "call_id", "ref", "remote", "route", "target_rate", "caller", "callee", "events",
+        "close_info", "error",
+        "_link", "_settings", "_query_hint", "_start_hint", "_format", "_id_from_event",
+        "_ingest", "_retired", "_format_changes", "_sec_per_byte",
+        "_first", "_last", "_due", "_late", "_n_events", "_unrecognised", "_logged",
+        "_wakeups", "_event_waiters", "_event_callbacks", "_done", "_audio", "_callback_errors",
+    )
+
+    def __init__(self, link: Link, params: dict[str, Any], settings: CallSettings,
+                 number: int) -> None:
+        self._link = link
+        self._settings = settings
+        self.remote = link.handshake.remote
+        self.route = link.handshake.route
+        self.target_rate = settings.target_rate
+        self.ref = params.get("call_ref")
+        # Until a start event names it: the query's call id, the app's reference, a number.
+        self.call_id = call_id_from_params(params) or self.ref or f"call-{number}"
+        self._id_from_event = False
+        self._query_hint = format_from_params(params)
+        self._start_hint = FormatHint()
+        self._format = resolve_format(self._query_hint, default=settings.default_format)
+        self._ingest: CallIngest | None = None
+        self._retired = IngestTotals()
+        self._format_changes = 0
+        self._sec_per_byte = 0.0
+        self._first: float | None = None
+        self._last: float | None = None
+        self._due = 0.0
+        self._late = 0
+        self._n_events = 0
+        self._unrecognised = 0
+        self._callback_errors = 0
+        self._logged: set[str] = set()
+        self._wakeups = CallWakeups(self._callback_failed)
+        self.caller = ChannelReader(self._wakeups, "caller", settings.target_rate)
+        self.callee = ChannelReader(self._wakeups, "callee", settings.target_rate)
+        self.events: list[Any] = []
+        self.close_info: CloseInfo | None = None
+        self.error: str | None = None
+        self._event_waiters: list[asyncio.Future[None]] = []
+        self._event_callbacks: list[Callable[[Any], Any]] = []
+        self._done = asyncio.Event()
+        self._audio = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return (f"<CallStream {self.call_id} {self.listen_mode} {self.source_rate}->"
+                f"{self.target_rate} Hz{' ended' if self.ended else ''}>")
+
+    # -- what the call is -----------------------------------------------------------------
+
+    @property
+    def listen_mode(self) -> str:
+        """``caller``, ``callee`` or ``both``."""
+        return self._format.listen_mode
+
+    @property
+    def source_rate(self) -> int:
+        """The rate the platform sends at (its ``voice_quality``)."""
+        return self._format.sample_rate
+
+    @property
+    def format(self) -> StreamFormat:
+        """Listen mode and source rate together."""
+        return self._format
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """Names of the channels the current format fills."""
+        if self._format.listen_mode == "both":
+            return CHANNELS
+        return (self._format.listen_mode,)
+
+    @property
+    def audio_started(self) -> bool:
+        """True once the first audio frame has arrived (the format is settled)."""
+        return self._first is not None
+
+    @property
+    def ended(self) -> bool:
+        """True once the connection is over (readers may still hold unread audio)."""
+        return self._wakeups.ended
+
+    def channel(self, name: str) -> ChannelReader:
+        """The reader of ``caller`` or ``callee``."""
+        if name == "caller":
+            return self.caller
+        if name == "callee":
+            return self.callee
+        raise PiopiyValidationError(f"channel must be caller or callee, not {name!r}")
+
+    @property
+    def stats(self) -> CallStats:
+        """A snapshot of the call's counters (cheap; safe from any thread)."""
+        ingest = self._ingest
+        r = self._retired
+        frames, nbytes, errors, overruns, seconds = (
+            r.frames, r.bytes, r.decode_errors, r.overruns, r.seconds)
+        if ingest is not None:
+            frames += ingest.frames
+            nbytes += ingest.bytes
+            errors += ingest.decode_errors
+            overruns += ingest.overruns
+            seconds += ingest.bytes * self._sec_per_byte
+        offset = time.time() - _monotonic()
+        return CallStats(
+            frames=frames, bytes=nbytes, decode_errors=errors, overruns=overruns,
+            late_frames=self._late,
+            first_frame_time=None if self._first is None else self._first + offset,
+            last_frame_time=None if self._last is None else self._last + offset,
+            events=self._n_events, unrecognised_events=self._unrecognised,
+            format_changes=self._format_changes, received_seconds=seconds,
+            callback_errors=self._callback_errors,
+        )
+
+    # -- receive path (event loop) ------------------------------------------------------
+
+    def _on_binary(self, data: bytes) -> bool:
+        """One audio frame; True when it woke a waiting reader."""
+        ingest = self._ingest
+        if ingest is None:
+            ingest = self._start_audio()
+        try:
+            ingest.ingest(data)
+        except FrameError:
+            self._log_once("frame", "call %s: frame of %d bytes has no whole samples "
+                           "(dropped, counted in decode_errors)", self.call_id, len(data))
+        # Real-time schedule: a frame is late when the audio before it ran out more than
+        # late_after seconds ago; then the schedule restarts from now.
+        now = _monotonic()
+        due = self._due
+        if now > due + self._settings.late_after:
+            self._late += 1
+            due = now
+        self._due = due + len(data) * self._sec_per_byte
+        self._last = now
+        wakeups = self._wakeups
+        if wakeups.taps:
+            wakeups.deliver_taps()
+        if wakeups.waiting:
+            return wakeups.wake_ready()
+        return False
+
+    def _on_text(self, text: str) -> None:
+        event = parse_text_frame(text)
+        self._n_events += 1
+        if not event.recognised:
+            self._unrecognised += 1
+        if event.call_id is not None and not self._id_from_event:
+            self.call_id = event.call_id
+            self._id_from_event = True
+        if event.format:
+            self._use_format_hint(event.format)
+        if len(self.events) < self._settings.max_events:
+            self.events.append(event.data)
+        else:
+            self._log_once("events", "call %s: more than %d events, not keeping the rest",
+                           self.call_id, self._settings.max_events)
+        for callback in self._event_callbacks:
+            try:
+                callback(event.data)
+            except Exception:
+                self._callback_failed("event")
+        if self._event_waiters:
+            self._wake_event_waiters()
+
+    def _use_format_hint(self, hint: FormatHint) -> None:
+        if self._ingest is None:
+            # Before audio: the latest event's fields win over earlier events'.
+            old = self._start_hint
+            self._start_hint = FormatHint(
+                hint.listen_mode if hint.listen_mode is not None else old.listen_mode,
+                hint.sample_rate if hint.sample_rate is not None else old.sample_rate,
+                hint.channels if hint.channels is not None else old.channels,
+            )
+            self._format = resolve_format(self._start_hint, self._query_hint,
+                                          default=self._settings.default_format)
+            return
+        new = resolve_format(hint, default=self._format)
+        if new != self._format:
+            self._change_format(new)
+
+    def _start_audio(self) -> CallIngest:
+        """First frame: settle the format and build the native ingest."""
+        self._format = resolve_format(self._start_hint, self._query_hint,
+                                      default=self._settings.default_format)
+        ingest = self._new_ingest(self._format)
+        self._attach(ingest, self._format)
+        now = _monotonic()
+        self._first = now
+        self._due = now
+        self._audio.set()
+        logger.debug("call %s: audio %s at %d Hz", self.call_id, self.listen_mode,
+                     self.source_rate)
+        return ingest
+
+    def _new_ingest(self, fmt: StreamFormat) -> CallIngest:
+        s = self._settings
+        return CallIngest(fmt.sample_rate, fmt.channels, s.target_rate,
+                              ring_capacity=s.ring_capacity, policy=s.policy,
+                              quality=s.quality)
+
+    def _attach(self, ingest: CallIngest, fmt: StreamFormat) -> None:
+        """Make ``ingest`` the one frames go to, and queue its rings to the readers."""
+        swap = self._settings.swap_channels
+        rings = ingest.rings
+        names: tuple[str, ...] = (fmt.listen_mode,)
+        if fmt.listen_mode == "both":
+            names = CHANNELS[::-1] if swap else CHANNELS
+        pairs: list[tuple[ChannelReader, RingBuffer]] = [
+            (self.channel(name), ring) for name, ring in zip(names, rings, strict=True)]
+        self._ingest = ingest
+        self._sec_per_byte = 1.0 / (fmt.sample_rate * 2 * fmt.channels)
+        self._wakeups.add_rings(pairs)
+
+    def _change_format(self, new: StreamFormat) -> None:
+        """A format change mid-call: finish the old resampler, start a new one (counted)."""
+        old = self._ingest
+        assert old is not None
+        ingest = self._new_ingest(new)  # first: if this fails, nothing has changed
+        self._retire(old)
+        self._format_changes += 1
+        logger.info("call %s: format changed from %s/%d to %s/%d Hz", self.call_id,
+                    self._format.listen_mode, self._format.sample_rate, new.listen_mode,
+                    new.sample_rate)
+        self._format = new
+        # New rings are queued behind the old ones before those close, so a reader
+        # moves on to them without seeing an end.
+        self._attach(ingest, new)
+        old.close()
+        self._wakeups.wake_all()
+
+    def _retire(self, ingest: CallIngest) -> None:
+        ingest.flush()
+        self._wakeups.deliver_taps()
+        self._retired.add(ingest, self._sec_per_byte)
+
+    def _wake_event_waiters(self) -> None:
+        waiters, self._event_waiters = self._event_waiters, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+
+    def _log_once(self, key: str, message: str, *args: Any) -> None:
+        if key not in self._logged:
+            self._logged.add(key)
+            logger.warning(message, *args)
+
+    def _callback_failed(self, what: str) -> None:
+        self._callback_errors += 1
+        if what not in self._logged:
+            self._logged.add(what)
+            logger.exception("call %s: %s callback failed (logged once)", self.call_id, what)
+
+    def _end(self, close_info: CloseInfo | None, error: str | None = None) -> None:
+        """The connection is over: push the resampler tail, close the rings, wake all."""
+        if self._wakeups.ended:
+            return
+        self.close_info = close_info
+        self.error = error
+        ingest = self._ingest
+        if ingest is not None:
+            try:
+                self._retire(ingest)
+            finally:
+                ingest.close()
+            # The final counters stay readable through _retired.
+            self._ingest = None
+        self._wakeups.end()
+        self._wake_event_waiters()
+        self._audio.set()
+        self._done.set()
+
+    # -- events -------------------------------------------------------------------------
+
+    def on_event(self, callback: Callable[[Any], Any]) -> None:
+        """Call ``callback(event)`` on the event loop for each text frame, in order."""
+        self._event_callbacks.append(callback)
+
+    async def iter_events(self) -> AsyncIterator[Any]:
+        """Yield every event (from the first) in order, ending when the call ends."""
+        index = 0
+        while True:
+            while index < len(self.events):
+                yield self.events[index]
+                index += 1
+            if self._wakeups.ended:
+                return
+            future = asyncio.get_running_loop().create_future()
+            self._event_waiters.append(future)
+            await future
+
+    async def wait_audio(self) -> bool:
+        """Wait for the first audio frame (the format is then settled) or the end of the
+        call; True if audio arrived."""
+        await self._audio.wait()
+        return self.audio_started
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is over."""
+        await self._done.wait()
+
+    # -- controls (towards the platform) ------------------------------------------------
+
+    async def send_audio(self, pcm: Any, rate: int | None = None) -> int:
+        """Play audio into the call: a ``streamAudio`` message of raw L16, base64.
+
+        ``pcm`` is mono int16 or float (-1.0..1.0) samples, or L16 bytes, at ``rate``
+        (the call's rate when None); it is resampled to the call's rate first.
+        Returns the number of samples sent.
+        """
+        call_rate = self.source_rate
+        samples = _as_mono_samples(pcm)
+        if rate is not None and rate != call_rate:
+            samples = resample(samples, rate, call_rate)
+        if samples.dtype != np.int16:
+            samples = np.clip(np.rint(samples * 32768.0), -32768, 32767).astype(np.int16)
+        payload = samples.astype("<i2", copy=False).tobytes()
+        await self._link.send_text(stream_audio_message(payload, call_rate))
+        return int(samples.size)
+
+    async def pause(self) -> None:
+        """Ask the platform to pause the stream."""
+        await self._link.send_text(PAUSE)
+
+    async def resume(self) -> None:
+        """Ask the platform to resume a paused stream."""
+        # The gap a pause leaves is not lateness: restart the real-time schedule.
+        self._due = max(self._due, _monotonic())
+        await self._link.send_text(RESUME)
+
+    async def stop(self) -> None:
+        """Ask the platform to stop streaming."""
+        await self._link.send_text(STOP)
+
+    async def interrupt(self) -> None:
+        """Stop the audio being played into the call (the ``break`` action)."""
+        await self._link.send_text(BREAK)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection; the call ends as after a normal close."""
+        await self._link.close(code, reason)
+
+
+def _as_mono_samples(pcm: Any) -> np.ndarray:
+    if isinstance(pcm, (bytes, bytearray, memoryview)):
+        data = bytes(pcm)
+        if len(data) % 2:
+            raise PiopiyValidationError("L16 audio must hold whole 2-byte samples")
+        return np.frombuffer(data, dtype="<i2").astype(np.int16)
+    samples = np.asarray(pcm)
+    if samples.ndim == 2 and 1 in samples.shape:
+        samples = samples.reshape(-1)
+    if samples.ndim != 1:
+        raise PiopiyValidationError(f"audio must be mono (one dimension), not {samples.shape}")
+    if samples.dtype == np.int16:
+        return samples
+    if samples.dtype.kind == "f":
+        return samples.astype(np.float32, copy=False)
+    raise PiopiyValidationError(f"audio must be int16 or float samples, not {samples.dtype}")
+

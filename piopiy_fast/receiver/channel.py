@@ -1,0 +1,277 @@
+"""One channel of a live call, read at the target rate as numpy int16 arrays.
+
+A reader takes the audio out of the call's ring(s) in one of three ways: ``async
+for`` on the event loop, a blocking read from a worker thread, or a callback on
+the event loop. Each channel has one consumer.
+
+A call and its readers share one :class:`CallWakeups`: who is waiting for audio,
+which readers take callbacks, and whether the call has ended. The call's receive
+path asks it to wake readers; readers register with it while they wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from time import monotonic as _monotonic
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import PiopiyValidationError
+
+if TYPE_CHECKING:
+    from ..audio import RingBuffer
+
+_EMPTY = np.empty(0, dtype=np.int16)
+_EMPTY.flags.writeable = False
+
+
+class CallWakeups:
+    """The wake-up state a call shares with its channel readers.
+
+    ``waiting``: readers awaiting audio in a ring they hold; ``ring_waiters``: readers
+    awaiting their first ring; ``taps``: readers with an ``on_chunk`` callback;
+    ``changed``: signalled (for thread readers) when rings are added or the call ends.
+    ``on_callback_error(what)`` is told when an application callback raises.
+    """
+
+    __slots__ = ("ended", "changed", "waiting", "ring_waiters", "taps", "on_callback_error")
+
+    def __init__(self, on_callback_error: Callable[[str], None]) -> None:
+        self.ended = False
+        self.changed = threading.Condition()
+        self.waiting: list[ChannelReader] = []
+        self.ring_waiters: list[ChannelReader] = []
+        self.taps: list[ChannelReader] = []
+        self.on_callback_error = on_callback_error
+
+    def deliver_taps(self) -> None:
+        """Hand each callback reader what its ring holds."""
+        for reader in self.taps:
+            reader._deliver()
+
+    def wake_ready(self) -> bool:
+        """Wake the waiting readers that now have what they wait for; True if any."""
+        woke = False
+        for reader in self.waiting:
+            future = reader._waiter
+            if future is not None and not future.done():
+                ring = reader._segments[0] if reader._segments else None
+                if ring is None or ring.available >= reader._want or ring.closed:
+                    future.set_result(None)
+                    woke = True
+        return woke
+
+    def wake_all(self) -> None:
+        """Wake every waiting reader (rings changed, or the call ended)."""
+        for reader in (*self.waiting, *self.ring_waiters):
+            future = reader._waiter
+            if future is not None and not future.done():
+                future.set_result(None)
+
+    def add_rings(self, pairs: Iterable[tuple[ChannelReader, RingBuffer]]) -> None:
+        """Queue a new ring behind each reader's current ones, then wake them all."""
+        with self.changed:
+            for reader, ring in pairs:
+                reader._segments.append(ring)
+            self.changed.notify_all()
+        self.wake_all()
+
+    def end(self) -> None:
+        """The call is over: thread readers and waiting readers see it."""
+        with self.changed:
+            self.ended = True
+            self.changed.notify_all()
+        self.wake_all()
+
+
+class ChannelReader:
+    """One channel of a call (``call.caller`` or ``call.callee``) at the target rate.
+
+    ``async for chunk in reader`` yields int16 arrays as audio arrives and ends after the
+    call ends and the channel is drained; ``chunks(n)`` yields fixed-size chunks;
+    ``read_blocking`` serves a worker thread; ``on_chunk`` pushes to a callback. Use one
+    of them per channel: the ring behind a reader has a single consumer. ``rate`` is the
+    sample rate of what it returns (the server's target rate).
+    """
+
+    __slots__ = ("name", "rate", "_wakeups", "_segments", "_waiter", "_want", "_callback")
+
+    def __init__(self, wakeups: CallWakeups, name: str, rate: int) -> None:
+        self.name = name
+        self.rate = rate
+        self._wakeups = wakeups
+        # The rings this channel is read from, oldest first; more than one only after
+        # a mid-call format change. The producer appends, the consumer pops.
+        self._segments: deque[RingBuffer] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._want = 1
+        self._callback: Callable[[np.ndarray], Any] | None = None
+
+    @property
+    def available(self) -> int:
+        """Samples that can be read now without waiting."""
+        return sum(ring.available for ring in tuple(self._segments))
+
+    @property
+    def ended(self) -> bool:
+        """True once the call is over and everything has been read."""
+        return self._wakeups.ended and self._head() is None
+
+    def _head(self) -> RingBuffer | None:
+        segments = self._segments
+        while segments:
+            ring = segments[0]
+            # closed first: once closed, nothing more is written, so available is final.
+            if not ring.closed or ring.available:
+                return ring
+            segments.popleft()
+        return None
+
+    # -- async --------------------------------------------------------------------------
+
+    async def _wait(self, want: int) -> RingBuffer | None:
+        """Wait until the head ring holds ``want`` samples or is closed; None at the end."""
+        wakeups = self._wakeups
+        while True:
+            ended = wakeups.ended
+            ring = self._head()
+            if ring is not None:
+                if ring.available >= want or ring.closed:
+                    return ring
+                waiting = wakeups.waiting
+            elif ended:
+                return None
+            else:
+                waiting = wakeups.ring_waiters
+            future = asyncio.get_running_loop().create_future()
+            self._waiter = future
+            self._want = want
+            waiting.append(self)
+            try:
+                await future
+            finally:
+                self._waiter = None
+                waiting.remove(self)
+
+    async def read(self, n: int | None = None) -> np.ndarray:
+        """Wait for audio and return up to ``n`` samples (all available when None).
+
+        An empty array means the channel has ended.
+        """
+        while True:
+            ring = await self._wait(1)
+            if ring is None:
+                return _EMPTY
+            chunk = ring.read(n)
+            if chunk.size:
+                return chunk
+
+    async def read_exactly(self, n: int) -> np.ndarray:
+        """Wait for ``n`` samples; fewer only when the channel ends first."""
+        if n <= 0:
+            raise PiopiyValidationError(f"n must be positive, not {n}")
+        parts = []
+        got = 0
+        while got < n:
+            ring = await self._wait(n - got)
+            if ring is None:
+                break
+            chunk = ring.read(n - got)
+            if chunk.size:
+                parts.append(chunk)
+                got += chunk.size
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate(parts) if parts else _EMPTY
+
+    def __aiter__(self) -> AsyncIterator[np.ndarray]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[np.ndarray]:
+        while True:
+            chunk = await self.read()
+            if not chunk.size:
+                return
+            yield chunk
+
+    async def chunks(self, n: int) -> AsyncIterator[np.ndarray]:
+        """Yield chunks of exactly ``n`` samples (the last one may be shorter)."""
+        while True:
+            chunk = await self.read_exactly(n)
+            if not chunk.size:
+                return
+            yield chunk
+
+    # -- threads ------------------------------------------------------------------------
+
+    def read_blocking(self, n: int, timeout: float | None = None) -> np.ndarray:
+        """From any thread: block until ``n`` samples are there, the channel ends, or
+        ``timeout`` seconds pass; return what is there (at most ``n``).
+
+        The wait on audio releases the GIL. An empty array with ``ended`` True means the
+        channel is over; with ``ended`` False, a timeout.
+        """
+        if n <= 0:
+            raise PiopiyValidationError(f"n must be positive, not {n}")
+        wakeups = self._wakeups
+        deadline = None if timeout is None else _monotonic() + timeout
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - _monotonic())
+            ring = self._head()
+            if ring is None:
+                with wakeups.changed:
+                    while not wakeups.ended and not self._segments:
+                        if remaining is not None and remaining <= 0:
+                            return _EMPTY
+                        wakeups.changed.wait(remaining)
+                        if deadline is not None:
+                            remaining = deadline - _monotonic()
+                    if wakeups.ended and self._head() is None:
+                        return _EMPTY
+                continue
+            chunk = ring.read_wait(n, remaining)
+            if chunk.size:
+                return chunk
+            if not ring.closed:
+                return _EMPTY  # timed out
+
+    def iter_blocking(self, n: int) -> Iterator[np.ndarray]:
+        """From a worker thread: yield chunks of up to ``n`` samples until the channel ends."""
+        while True:
+            chunk = self.read_blocking(n)
+            if chunk.size:
+                yield chunk
+            elif self.ended:
+                return
+
+    # -- callback -----------------------------------------------------------------------
+
+    def on_chunk(self, callback: Callable[[np.ndarray], Any] | None) -> None:
+        """Call ``callback(chunk)`` on the event loop with each frame's new samples.
+
+        It runs inside the receive path, so it must be quick and must not block;
+        its exceptions are logged once per call and counted. None removes it.
+        """
+        taps = self._wakeups.taps
+        if self._callback is not None and callback is None:
+            taps.remove(self)
+        elif self._callback is None and callback is not None:
+            taps.append(self)
+        self._callback = callback
+
+    def _deliver(self) -> None:
+        ring = self._head()
+        while ring is not None:
+            chunk = ring.read()
+            if chunk.size:
+                try:
+                    self._callback(chunk)  # type: ignore[misc]
+                except Exception:
+                    self._wakeups.on_callback_error(self.name)
+            if not ring.closed:
+                return
+            ring = self._head()

@@ -1,0 +1,384 @@
+"""The WebSocket server Piopiy's media server connects to.
+
+Each accepted connection becomes a :class:`~piopiy_fast.receiver.call.CallStream`,
+handed to the application through ``on_call`` or ``async for call in
+server.calls()``. A failure inside one call (a bad frame, an oversize message, a
+dead peer, a bug in a callback) ends at most that call: it is logged once and
+counted, and the server goes on serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import inspect
+import logging
+import ssl as ssl_module
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..audio import POLICIES, QUALITIES, CallIngest
+from ..errors import PiopiyValidationError
+from ..wire import LISTEN_MODES, SAMPLE_RATES, StreamFormat
+from .auth import Authenticator, Verdict
+from .call import CallSettings, CallStats, CallStream
+from .transports import make_transport
+from .transports.base import Handshake, Link, Listener, Rejection, Transport
+
+logger = logging.getLogger("piopiy_fast.receiver")
+
+SERVER_BUSY = Rejection(503, "Too many calls\n")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStats:
+    """Totals over every call the server has seen, live ones included."""
+
+    active_calls: int
+    total_calls: int
+    rejected_calls: int
+    failed_calls: int
+    frames: int
+    bytes: int
+    decode_errors: int
+    overruns: int
+    late_frames: int
+    received_seconds: float
+    app_errors: int
+
+
+@dataclass(slots=True)
+class CallTotals:
+    """Counters summed over calls: the ended ones are kept; live ones are added for stats."""
+
+    frames: int = 0
+    bytes: int = 0
+    decode_errors: int = 0
+    overruns: int = 0
+    late_frames: int = 0
+    received_seconds: float = 0.0
+
+    def add(self, s: CallStats) -> None:
+        self.frames += s.frames
+        self.bytes += s.bytes
+        self.decode_errors += s.decode_errors
+        self.overruns += s.overruns
+        self.late_frames += s.late_frames
+        self.received_seconds += s.received_seconds
+
+    def copy(self) -> CallTotals:
+        return dataclasses.replace(self)
+
+
+def ring_capacity(seconds: float, rate: int) -> int:
+    """The smallest power of two holding ``seconds`` of audio at ``rate`` (at least 1024)."""
+    need = max(1024, int(seconds * rate + 0.5))
+    return 1 << (need - 1).bit_length()
+
+
+class StreamServer:
+    """Receive Piopiy call streams over WebSocket.
+
+    ::
+
+        async def on_call(call):
+            async for chunk in call.caller:    # int16 at target_rate
+                ...
+
+        async with StreamServer("0.0.0.0", 8765, on_call=on_call) as server:
+            await server.serve_forever()
+
+    Audio: ``target_rate`` is what readers get; ``ring_seconds`` of it are buffered per
+    channel, and when a consumer falls further behind, ``policy`` decides what is lost
+    (counted in ``overruns``). Format: calls that name no format in a start event or the
+    query string get ``listen_mode`` at ``source_rate``; ``swap_channels`` takes
+    channel 1 of a ``both`` stream as the caller. Access: ``auth`` is a ``SignedURL``, a
+    token or a callable (see :mod:`piopiy_fast.receiver.auth`), ``max_calls`` bounds the
+    live calls (more get HTTP 503), ``max_frame_bytes`` bounds one message (a larger
+    one ends that call). ``on_call(call)`` runs when a call connects; when it returns an
+    awaitable, that runs as a task, and shutdown waits up to ``drain_timeout`` seconds
+    for such tasks (recorders, say) to finish with the audio. Timeouts:
+    ``ping_interval``/``ping_timeout`` end a call whose peer stopped answering;
+    a frame arriving more than ``late_after`` seconds behind the real-time schedule
+    counts as late. Transport: ``"websockets"`` (the default), ``"picows"`` (the fast
+    option, from the ``fast`` extra; run it on uvloop), or any object with the
+    :class:`~piopiy_fast.receiver.transports.base.Transport` interface.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        *,
+        # audio
+        target_rate: int = 16000,
+        ring_seconds: float = 2.0,
+        policy: str = "drop_oldest",
+        quality: str = "speech",
+        # format defaults
+        listen_mode: str = "caller",
+        source_rate: int = 8000,
+        swap_channels: bool = False,
+        # access and limits
+        auth: Any = None,
+        max_calls: int | None = None,
+        max_frame_bytes: int = 1 << 16,
+        ssl: ssl_module.SSLContext | None = None,
+        # application
+        on_call: Callable[[CallStream], Any] | None = None,
+        # timeouts
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        drain_timeout: float = 5.0,
+        late_after: float = 0.2,
+        transport: Transport | str = "websockets",
+    ) -> None:
+        _check("target_rate", target_rate, SAMPLE_RATES)
+        _check("source_rate", source_rate, SAMPLE_RATES)
+        _check("listen_mode", listen_mode, LISTEN_MODES)
+        _check("policy", policy, POLICIES)
+        _check("quality", quality, QUALITIES)
+        if not ring_seconds > 0:
+            raise PiopiyValidationError(f"ring_seconds must be positive, not {ring_seconds}")
+        if max_calls is not None and max_calls < 1:
+            raise PiopiyValidationError(f"max_calls must be at least 1, not {max_calls}")
+        if max_frame_bytes < 1024:
+            raise PiopiyValidationError(
+                f"max_frame_bytes must be at least 1024, not {max_frame_bytes}")
+        self.host = host
+        self._port = port
+        self._ssl = ssl
+        self._settings = CallSettings(
+            target_rate=target_rate,
+            ring_capacity=ring_capacity(ring_seconds, target_rate),
+            policy=policy,
+            quality=quality,
+            default_format=StreamFormat(listen_mode, source_rate),
+            swap_channels=swap_channels,
+            late_after=late_after,
+        )
+        self._auth = Authenticator(auth)
+        self._max_calls = max_calls
+        self._on_call = on_call
+        self._drain_timeout = drain_timeout
+        self._transport = make_transport(transport, max_message_bytes=max_frame_bytes,
+                                          ping_interval=ping_interval,
+                                          ping_timeout=ping_timeout)
+        self._listener: Listener | None = None
+        self._active: dict[CallStream, None] = {}  # insertion-ordered set
+        self._app_tasks: set[asyncio.Task[Any]] = set()
+        self._queues: list[asyncio.Queue[CallStream | None]] = []
+        self._closing: asyncio.Task[None] | None = None
+        self._closed = asyncio.Event()
+        self._number = 0
+        self._rejected = 0
+        self._failed = 0
+        self._app_errors = 0
+        self._ended = CallTotals()
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    @property
+    def target_rate(self) -> int:
+        return self._settings.target_rate
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when constructed with port 0)."""
+        return self._listener.port if self._listener is not None else self._port
+
+    @property
+    def url(self) -> str:
+        """``ws://host:port`` (``wss`` with TLS) as clients on this machine reach it."""
+        host = self.host if self.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{'wss' if self._ssl else 'ws'}://{host}:{self.port}"
+
+    async def start(self) -> StreamServer:
+        """Bind and start accepting calls."""
+        if self._listener is None:
+            # The first filter design imports scipy.signal (about half a second): do it
+            # now, off the loop, rather than inside the first call's first frame.
+            await asyncio.to_thread(_design_filters, self._settings)
+            self._listener = await self._transport.listen(
+                self.host, self._port, admit=self._admit, session=self._session, ssl=self._ssl)
+            logger.info("listening on %s (target %d Hz)", self.url, self.target_rate)
+        return self
+
+    async def __aenter__(self) -> StreamServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def serve_forever(self) -> None:
+        """Serve until :meth:`close` is called or this coroutine is cancelled."""
+        await self.start()
+        try:
+            await self._closed.wait()
+        except asyncio.CancelledError:
+            await asyncio.shield(self.close())
+            raise
+
+    async def close(self) -> None:
+        """Shut down: stop accepting, end every call cleanly (1001 going away), give the
+        application's call tasks ``drain_timeout`` seconds to finish, then return."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._shutdown())
+        await asyncio.shield(self._closing)
+
+    async def _shutdown(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+        if self._app_tasks:
+            done, pending = await asyncio.wait(set(self._app_tasks), timeout=self._drain_timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                logger.warning("%d call tasks still running after %.1f s: cancelled",
+                               len(pending), self._drain_timeout)
+                await asyncio.wait(pending)
+        for queue in self._queues:
+            queue.put_nowait(None)
+        self._closed.set()
+        logger.info("server closed")
+
+    # -- calls --------------------------------------------------------------------------
+
+    async def calls(self) -> AsyncIterator[CallStream]:
+        """Yield each call as it connects, until the server closes."""
+        queue: asyncio.Queue[CallStream | None] = asyncio.Queue()
+        self._queues.append(queue)
+        try:
+            while not self._closed.is_set():
+                call = await queue.get()
+                if call is None:
+                    return
+                yield call
+        finally:
+            self._queues.remove(queue)
+
+    @property
+    def active_calls(self) -> list[CallStream]:
+        """The calls connected now, oldest first."""
+        return list(self._active)
+
+    @property
+    def stats(self) -> ServerStats:
+        totals = self._ended.copy()
+        for call in self._active:
+            totals.add(call.stats)
+        return ServerStats(
+            active_calls=len(self._active), total_calls=self._number,
+            rejected_calls=self._rejected, failed_calls=self._failed, frames=totals.frames,
+            bytes=totals.bytes, decode_errors=totals.decode_errors, overruns=totals.overruns,
+            late_frames=totals.late_frames, received_seconds=totals.received_seconds,
+            app_errors=self._app_errors)
+
+    def _admit(self, handshake: Handshake) -> Verdict | Awaitable[Verdict]:
+        if self._max_calls is not None and len(self._active) >= self._max_calls:
+            self._rejected += 1
+            logger.warning("stream %s from %s refused: %d calls already", handshake.route,
+                           handshake.remote, len(self._active))
+            return SERVER_BUSY
+        verdict = self._auth(handshake)
+        if inspect.isawaitable(verdict):
+            return self._admit_later(verdict)
+        return self._counted(verdict)
+
+    async def _admit_later(self, pending: Awaitable[Verdict]) -> Verdict:
+        try:
+            verdict = await pending
+        except BaseException:
+            # No verdict: the handshake was abandoned (cancelled, or a transport that
+            # cannot wait gave up on the check). It was not let in.
+            self._rejected += 1
+            raise
+        return self._counted(verdict)
+
+    def _counted(self, verdict: Verdict) -> Verdict:
+        if isinstance(verdict, Rejection):
+            self._rejected += 1
+        return verdict
+
+    async def _session(self, link: Link, params: dict[str, Any]) -> None:
+        if self._max_calls is not None and len(self._active) >= self._max_calls:
+            # Several handshakes raced past the check in _admit: the limit is exact here.
+            self._rejected += 1
+            await link.close(1013, "too many calls")
+            return
+        self._number += 1
+        call = CallStream(link, params, self._settings, self._number)
+        self._active[call] = None
+        logger.info("call %s connected from %s on %s", call.call_id, call.remote, call.route)
+        self._announce(call)
+        close_info = None
+        error = None
+        try:
+            close_info = await link.pump(call._on_binary, call._on_text)
+        except Exception as exc:
+            # Contained: whatever went wrong ends this call only.
+            error = f"{type(exc).__name__}: {exc}"
+            logger.exception("call %s failed", call.call_id)
+        finally:
+            # End the call (readers get everything, then the end) before any closing
+            # handshake, which may wait on the peer.
+            try:
+                call._end(close_info, error)
+            except Exception:
+                error = error or "failed to finish the call"
+                logger.exception("call %s: failed to finish", call.call_id)
+            del self._active[call]
+            self._count_ended(call, close_info, error)
+        if error is not None:
+            with contextlib.suppress(Exception):
+                await link.close(1011, "internal error")
+
+    def _announce(self, call: CallStream) -> None:
+        if self._on_call is not None:
+            try:
+                result = self._on_call(call)
+            except Exception:
+                self._app_errors += 1
+                logger.exception("on_call failed for call %s", call.call_id)
+            else:
+                if inspect.isawaitable(result):
+                    task = asyncio.ensure_future(result)
+                    self._app_tasks.add(task)
+                    task.add_done_callback(self._app_task_done)
+        for queue in self._queues:
+            queue.put_nowait(call)
+
+    def _app_task_done(self, task: asyncio.Task[Any]) -> None:
+        self._app_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._app_errors += 1
+            logger.error("call task failed", exc_info=task.exception())
+
+    def _count_ended(self, call: CallStream, close_info: Any, error: str | None) -> None:
+        s = call.stats
+        self._ended.add(s)
+        clean = error is None and close_info is not None and close_info.clean
+        if not clean:
+            self._failed += 1
+        logger.info("call %s ended: %.2f s of audio, %d frames, %d decode errors, "
+                    "%d overruns, close %s%s", call.call_id, s.received_seconds, s.frames,
+                    s.decode_errors, s.overruns,
+                    close_info.code if close_info is not None else None,
+                    f" ({error})" if error else "")
+
+
+def _design_filters(settings: CallSettings) -> None:
+    for rate in SAMPLE_RATES:
+        if rate != settings.target_rate:
+            CallIngest(rate, 1, settings.target_rate, ring_capacity=1024,
+                       quality=settings.quality).close()
+
+
+def _check(name: str, value: Any, allowed: tuple[Any, ...]) -> None:
+    if value not in allowed:
+        raise PiopiyValidationError(
+            f"{name} must be one of {', '.join(map(str, allowed))}, not {value!r}")

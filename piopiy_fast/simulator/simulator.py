@@ -1,0 +1,302 @@
+"""Play Piopiy's side of a stream: N concurrent calls into any WebSocket server.
+
+Each simulated call connects, sends a JSON start event, then streams L16 audio
+(speech-like synthetic audio, or a WAV file) in the chosen listen mode and rate,
+either in real time (20 ms frames on a steady clock) or as fast as the socket takes
+it, and closes normally. The report keeps exactly what was sent, sample for sample,
+so a receiver's output can be checked against it; text messages the server sends
+back (control messages, ``streamAudio``) are kept too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import time
+import wave
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
+
+from ..errors import PiopiyValidationError
+from ..wire import CHANNELS, LISTEN_MODES, SAMPLE_RATES, StreamFormat, start_event
+from .synthetic import speech_like
+
+# What each channel of a stream is called, in the order it is interleaved.
+CHANNEL_ORDER = {"caller": ("caller",), "callee": ("callee",), "both": CHANNELS}
+
+
+@dataclass
+class SentCall:
+    """What one simulated call sent (and received back).
+
+    ``audio`` maps each channel name to the int16 samples sent, in order; in ``both``
+    mode they went out interleaved, caller first.
+    """
+
+    call_id: str
+    listen_mode: str
+    sample_rate: int
+    audio: dict[str, np.ndarray]
+    frames: int = 0
+    bytes: int = 0
+    started: float | None = None
+    finished: float | None = None
+    error: str | None = None
+    received: list[str] = field(default_factory=list)
+
+    @property
+    def samples_sent(self) -> int:
+        """Samples sent per channel (the audio may be longer if the call failed)."""
+        channels = len(self.audio)
+        return self.bytes // (2 * channels) if channels else 0
+
+    @property
+    def seconds(self) -> float:
+        """Audio sent, in seconds."""
+        return self.samples_sent / self.sample_rate
+
+    def sent(self, channel: str) -> np.ndarray:
+        """The samples of ``channel`` that actually went out."""
+        return self.audio[channel][: self.samples_sent]
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and a SHA-256 of each channel's sent samples (int16 little-endian)."""
+        return {
+            "call_id": self.call_id, "listen_mode": self.listen_mode,
+            "sample_rate": self.sample_rate, "frames": self.frames, "bytes": self.bytes,
+            "samples": self.samples_sent, "seconds": round(self.seconds, 6),
+            "error": self.error, "received_messages": len(self.received),
+            "sha256": {name: hashlib.sha256(self.sent(name).astype("<i2").tobytes()).hexdigest()
+                       for name in self.audio},
+        }
+
+
+@dataclass
+class SimulationReport:
+    """Everything a simulation sent: one :class:`SentCall` per connection."""
+
+    calls: list[SentCall]
+    wall_seconds: float
+    realtime: bool
+
+    @property
+    def frames(self) -> int:
+        return sum(c.frames for c in self.calls)
+
+    @property
+    def bytes(self) -> int:
+        return sum(c.bytes for c in self.calls)
+
+    @property
+    def seconds(self) -> float:
+        """Audio seconds sent, all calls together."""
+        return sum(c.seconds for c in self.calls)
+
+    @property
+    def failed(self) -> list[SentCall]:
+        return [c for c in self.calls if c.error is not None]
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "realtime": self.realtime, "wall_seconds": round(self.wall_seconds, 6),
+            "frames": self.frames, "bytes": self.bytes,
+            "calls": [c.summary() for c in self.calls],
+        }, indent=2)
+
+
+def load_wav(path: str | Path, sample_rate: int, seconds: float | None = None) -> list[np.ndarray]:
+    """The channels of a 16-bit WAV file at ``sample_rate`` (resampled when needed),
+    cut to ``seconds`` when given."""
+    with wave.open(str(path), "rb") as wav:
+        if wav.getsampwidth() != 2:
+            raise PiopiyValidationError(f"{path}: only 16-bit WAV files can be streamed")
+        channels = wav.getnchannels()
+        rate = wav.getframerate()
+        frames = wav.getnframes()
+        if seconds is not None:
+            frames = min(frames, int(round(seconds * rate)))
+        data = np.frombuffer(wav.readframes(frames), dtype="<i2").astype(np.int16)
+    samples = data.reshape(-1, channels)
+    out = [np.ascontiguousarray(samples[:, c]) for c in range(channels)]
+    if rate != sample_rate:
+        from ..audio import resample
+        if rate not in SAMPLE_RATES:
+            raise PiopiyValidationError(
+                f"{path}: rate {rate} cannot be resampled; use one of "
+                f"{', '.join(map(str, SAMPLE_RATES))}")
+        out = [resample(ch, rate, sample_rate).astype(np.int16, copy=False) for ch in out]
+    return out
+
+
+class Simulator:
+    """N concurrent simulated Piopiy streams into ``url``.
+
+    ``frame_samples`` (per channel) defaults to ``frame_ms`` of audio; a sequence of
+    sizes is used in turn, to send frames of awkward sizes. ``start_event`` sends a
+    JSON start event naming the call id and format first. ``headers`` are added to
+    each opening request (an ``Authorization`` header, say). ``wav`` streams a file
+    instead of synthetic audio (all its length when ``seconds`` is None).
+    """
+
+    def __init__(self, url: str, *, calls: int = 1, listen_mode: str = "caller",
+                 sample_rate: int = 8000, seconds: float | None = 1.0, realtime: bool = False,
+                 frame_ms: float = 20.0, frame_samples: int | Sequence[int] | None = None,
+                 wav: str | Path | None = None, seed: int = 0, start_event: bool = True,
+                 call_id_prefix: str = "sim", headers: Mapping[str, str] | None = None,
+                 open_timeout: float = 10.0) -> None:
+        if listen_mode not in LISTEN_MODES:
+            raise PiopiyValidationError(
+                f"listen_mode must be one of {', '.join(LISTEN_MODES)}, not {listen_mode!r}")
+        if sample_rate not in SAMPLE_RATES:
+            raise PiopiyValidationError(
+                f"sample_rate must be one of {', '.join(map(str, SAMPLE_RATES))}, "
+                f"not {sample_rate!r}")
+        if calls < 1:
+            raise PiopiyValidationError(f"calls must be at least 1, not {calls}")
+        if seconds is None and wav is None:
+            raise PiopiyValidationError("seconds is needed for synthetic audio")
+        if frame_samples is None:
+            frame_samples = max(1, int(round(sample_rate * frame_ms / 1000)))
+        sizes = [frame_samples] if isinstance(frame_samples, int) else list(frame_samples)
+        if not sizes or min(sizes) < 1:
+            raise PiopiyValidationError("frame sizes must be positive")
+        self.url = url
+        self.calls = calls
+        self.format = StreamFormat(listen_mode, sample_rate)
+        self.seconds = seconds
+        self.realtime = realtime
+        self.frame_sizes = sizes
+        self.seed = seed
+        self.start_event = start_event
+        self.call_id_prefix = call_id_prefix
+        self.headers = dict(headers or {})
+        self.open_timeout = open_timeout
+        self._wav = None if wav is None else load_wav(wav, sample_rate, seconds)
+        self._sent: list[SentCall] = []
+        self._started = time.perf_counter()
+
+    def call_id(self, index: int) -> str:
+        return f"{self.call_id_prefix}-{index + 1:03d}"
+
+    def audio_for(self, index: int) -> dict[str, np.ndarray]:
+        """The channels call ``index`` will send (deterministic: seed, call, channel)."""
+        names = CHANNEL_ORDER[self.format.listen_mode]
+        if self._wav is not None:
+            return {name: self._wav[min(i, len(self._wav) - 1)] for i, name in enumerate(names)}
+        assert self.seconds is not None  # checked in __init__
+        return {name: speech_like(self.seconds, self.format.sample_rate, (self.seed, index, i))
+                for i, name in enumerate(names)}
+
+    @property
+    def progress(self) -> tuple[int, float]:
+        """(calls finished, audio seconds sent so far), readable while running."""
+        finished = sum(1 for c in self._sent if c.finished is not None)
+        return finished, sum(c.seconds for c in self._sent)
+
+    def prepare(self) -> None:
+        """Make every call's audio now (``run`` does it otherwise)."""
+        self._sent = [SentCall(self.call_id(i), self.format.listen_mode,
+                               self.format.sample_rate, self.audio_for(i))
+                      for i in range(self.calls)]
+
+    async def run(self) -> SimulationReport:
+        """Run every call concurrently; return what was sent."""
+        if len(self._sent) != self.calls or any(c.started for c in self._sent):
+            self.prepare()
+        self._started = time.perf_counter()
+        await asyncio.gather(*(self._run_call(call) for call in self._sent))
+        return self.report()
+
+    def report(self) -> SimulationReport:
+        """What has been sent so far (all of it once ``run`` has returned; after a
+        cancelled run, everything up to the cancellation)."""
+        return SimulationReport(list(self._sent), time.perf_counter() - self._started,
+                                self.realtime)
+
+    async def _run_call(self, call: SentCall) -> None:
+        names = CHANNEL_ORDER[call.listen_mode]
+        if len(names) == 2:
+            interleaved = np.empty(2 * len(call.audio["caller"]), dtype="<i2")
+            interleaved[0::2] = call.audio["caller"]
+            interleaved[1::2] = call.audio["callee"]
+        else:
+            interleaved = call.audio[names[0]].astype("<i2")
+        payload = memoryview(interleaved.tobytes())
+        step = 2 * len(names)  # bytes per sample of every channel
+        rate = call.sample_rate
+        call.started = time.time()
+        try:
+            async with connect(self.url, additional_headers=self.headers, compression=None,
+                               open_timeout=self.open_timeout, max_size=None) as ws:
+                reader = asyncio.ensure_future(_collect(ws, call.received))
+                if self.start_event:
+                    await ws.send(start_event(call.call_id, self.format))
+                loop = asyncio.get_running_loop()
+                t0 = loop.time()
+                sent_samples = 0
+                position = 0
+                for size in itertools.cycle(self.frame_sizes):
+                    if position >= len(payload) or ws.close_code is not None:
+                        break
+                    if self.realtime:
+                        # Absolute deadlines on the loop's monotonic clock: no drift.
+                        delay = t0 + sent_samples / rate - loop.time()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                    frame = payload[position:position + size * step]
+                    # Counted before the await: a send cancelled while it waits for the
+                    # socket to drain has already handed its frame to the transport.
+                    call.frames += 1
+                    call.bytes += len(frame)
+                    try:
+                        await ws.send(frame)
+                    except ConnectionClosed as closed:
+                        call.frames -= 1  # refused before anything was written
+                        call.bytes -= len(frame)
+                        if isinstance(closed, ConnectionClosedOK):
+                            break  # the server ended the call normally: not a failure
+                        raise
+                    position += len(frame)
+                    sent_samples += len(frame) // step
+                await ws.close()
+                await reader
+        except Exception as exc:  # refused, reset, timed out, answered 401/403/503...
+            call.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            call.finished = time.time()
+
+
+async def _collect(ws: Any, into: list[str]) -> None:
+    try:
+        async for message in ws:
+            if isinstance(message, str):
+                into.append(message)
+    except ConnectionClosed:
+        pass
+
+
+async def simulate(url: str, **options: Any) -> SimulationReport:
+    """Run a :class:`Simulator` with ``options`` and return its report."""
+    return await Simulator(url, **options).run()
+
+
+def write_sent(report: SimulationReport, directory: str | Path) -> list[Path]:
+    """Write what each call sent as mono WAVs (``<call id>.<channel>.wav``)."""
+    from ..receiver.recorder import Recorder
+    recorder = Recorder(directory)
+    paths = []
+    for call in report.calls:
+        for name in call.audio:
+            with recorder.open(call.call_id, name, call.sample_rate) as sink:
+                sink.write(call.sent(name))
+            paths.append(sink.path)
+    return paths
+

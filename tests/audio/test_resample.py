@@ -1,0 +1,221 @@
+"""The streaming resampler against scipy, and its streaming properties."""
+import itertools
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from piopiy_fast._core.resample import Resampler, resample, simd_kernel
+from piopiy_fast.audio import RATES, filters
+from piopiy_fast.errors import PiopiyValidationError
+
+PAIRS = [(a, b) for a, b in itertools.permutations(RATES, 2)]
+FAST_PAIRS = [(8000, 16000), (16000, 8000), (8000, 12000), (48000, 16000), (12000, 32000),
+              (16000, 12000)]
+
+
+def speechlike(n, rate, seed=0, amplitude=8000.0, channels=1):
+    """Noise shaped like speech: most energy below 1 kHz, some up to Nyquist."""
+    rng = np.random.default_rng(seed)
+    b, a = signal.butter(2, 0.25)
+    x = signal.lfilter(b, a, rng.standard_normal((n, channels)), axis=0)
+    x *= amplitude / max(1e-9, np.abs(x).max())
+    return x[:, 0] if channels == 1 else x
+
+
+def reference(x, spec):
+    """The whole stream, process + flush, computed by scipy in float64."""
+    y = signal.upfirdn(spec.taps, x, spec.up, spec.down, axis=0)
+    total = -(-(len(x) * spec.up + spec.center) // spec.down)
+    return y[:total]
+
+
+def random_splits(n, rng):
+    cuts, at = [0], 0
+    while at < n:
+        at = min(n, at + int(rng.choice([0, 1, 2, 17, 160, 509, 1000, 2000])))
+        cuts.append(at)
+    return list(zip(cuts[:-1], cuts[1:], strict=True))
+
+
+@pytest.mark.parametrize("in_rate,out_rate", PAIRS)
+@pytest.mark.parametrize("quality", filters.QUALITIES)
+def test_float32_matches_scipy_upfirdn(in_rate, out_rate, quality):
+    x = speechlike(3000, in_rate, seed=in_rate + out_rate) / 32768.0
+    r = Resampler(in_rate, out_rate, dtype="float32", quality=quality)
+    got = np.concatenate([r.process(x.astype(np.float32)), r.flush()])
+    spec = filters.design(in_rate, out_rate, quality)
+    want = reference(x.astype(np.float32).astype(np.float64), spec)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-6)
+
+
+@pytest.mark.parametrize("in_rate,out_rate", FAST_PAIRS)
+def test_int16_stereo_matches_scipy_within_rounding(in_rate, out_rate):
+    x = speechlike(4000, in_rate, channels=2, seed=3).astype(np.int16)
+    got = resample(x, in_rate, out_rate)
+    want = np.clip(np.rint(reference(x.astype(np.float64), filters.design(in_rate, out_rate))),
+                   -32768, 32767)
+    assert got.shape == want.shape and got.dtype == np.int16
+    # float32 arithmetic may land on the other side of a rounding boundary
+    assert np.abs(got.astype(np.int64) - want).max() <= 1
+
+
+@pytest.mark.parametrize("in_rate,out_rate", PAIRS)
+@pytest.mark.parametrize("channels,dtype", [(1, "int16"), (2, "int16"), (2, "float32")])
+def test_streaming_equals_one_shot_for_any_split(in_rate, out_rate, channels, dtype):
+    rng = np.random.default_rng(in_rate * 7 + out_rate)
+    x = speechlike(5000, in_rate, channels=channels, seed=1)
+    x = x.astype(np.int16) if dtype == "int16" else (x / 32768).astype(np.float32)
+    whole = Resampler(in_rate, out_rate, channels, dtype)
+    want = np.concatenate([whole.process(x), whole.flush()])
+    for _ in range(3):
+        r = Resampler(in_rate, out_rate, channels, dtype)
+        pieces = [r.process(x[a:b]) for a, b in random_splits(len(x), rng)]
+        got = np.concatenate(pieces + [r.flush()])
+        assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 99, 100, 101])
+def test_edge_lengths_give_the_promised_output_count(n):
+    for in_rate, out_rate in FAST_PAIRS:
+        spec = filters.design(in_rate, out_rate)
+        r = Resampler(in_rate, out_rate)
+        head = r.process(np.ones(n, np.int16))
+        tail = r.flush()
+        assert len(head) + len(tail) == -(-(n * spec.up + spec.center) // spec.down)
+
+
+def test_flush_resets_to_a_fresh_state():
+    x = speechlike(1000, 8000).astype(np.int16)
+    r = Resampler(8000, 16000)
+    first = np.concatenate([r.process(x), r.flush()])
+    second = np.concatenate([r.process(x), r.flush()])
+    assert np.array_equal(first, second)
+
+
+def test_clear_forgets_history():
+    x = speechlike(1000, 8000).astype(np.int16)
+    r = Resampler(8000, 16000)
+    r.process(x[::-1].copy())
+    r.clear()
+    assert np.array_equal(np.concatenate([r.process(x), r.flush()]), resample(x, 8000, 16000))
+
+
+@pytest.mark.parametrize("in_rate,out_rate", [(8000, 16000), (16000, 8000), (12000, 32000)])
+def test_delay_places_an_impulse(in_rate, out_rate):
+    r = Resampler(in_rate, out_rate, dtype="float32")
+    x = np.zeros(2000, np.float32)
+    at = 1000
+    x[at] = 1.0
+    y = np.concatenate([r.process(x), r.flush()])
+    # the impulse's centre of mass sits `delay` output samples late
+    centre = np.sum(np.arange(len(y)) * y) / np.sum(y)
+    assert centre == pytest.approx(at * out_rate / in_rate + r.delay, abs=1e-3)
+
+
+def test_int16_output_saturates_instead_of_wrapping():
+    # A full-scale square wave overshoots (Gibbs) once band-limited.
+    x = np.tile(np.r_[np.full(20, 32767), np.full(20, -32768)], 50).astype(np.int16)
+    y = resample(x, 8000, 16000)
+    assert y.max() == 32767 and y.min() == -32768
+    want = np.clip(np.rint(reference(x.astype(np.float64), filters.design(8000, 16000))),
+                   -32768, 32767)
+    assert np.abs(y.astype(np.int64) - want).max() <= 1
+
+
+def test_equal_rates_pass_through():
+    x = speechlike(500, 16000, channels=2).astype(np.int16)
+    r = Resampler(16000, 16000, 2)
+    assert r.delay == 0
+    assert np.array_equal(r.process(x), x)
+    assert r.flush().shape == (0, 2)
+
+
+def tone_level_db(y, rate, freq):
+    """Level of one frequency in y relative to full scale 1.0, windowed."""
+    w = signal.windows.blackmanharris(len(y))
+    spectrum = np.fft.rfft(y * w) / (w.sum() / 2)
+    freqs = np.fft.rfftfreq(len(y), 1 / rate)
+    k = np.argmin(np.abs(freqs - freq))
+    return 20 * np.log10(np.abs(spectrum[k - 3:k + 4]).max() + 1e-30)
+
+
+@pytest.mark.parametrize("in_rate,out_rate", PAIRS)
+@pytest.mark.parametrize("quality", filters.QUALITIES)
+def test_filter_meets_the_quality_promise(in_rate, out_rate, quality):
+    """Ripple <= 0.1 dB to 0.45 x the lower rate; >= 90 dB rejection from the
+    stop edge; measured on the float32 taps the core runs."""
+    spec = filters.design(in_rate, out_rate, quality)
+    taps = spec.taps.astype(np.float32).astype(np.float64) / spec.up
+    freqs, response = signal.freqz(taps, worN=1 << 15, fs=spec.up * in_rate)
+    level = 20 * np.log10(np.abs(response) + 1e-300)
+    assert np.abs(level[freqs <= spec.pass_edge_hz]).max() <= 0.1
+    assert level[freqs >= spec.stop_edge_hz].max() <= -90.0
+
+
+@pytest.mark.parametrize("in_rate,out_rate", [(16000, 8000), (48000, 16000), (32000, 12000)])
+def test_streaming_path_rejects_aliases(in_rate, out_rate):
+    """A tone above the stop edge, through the real streaming path, leaves
+    nothing at its alias frequency."""
+    spec = filters.design(in_rate, out_rate, "strict")
+    freq = spec.stop_edge_hz + 300.0
+    alias = abs(out_rate - freq)
+    t = np.arange(in_rate) / in_rate
+    x = (0.9 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    r = Resampler(in_rate, out_rate, dtype="float32", quality="strict")
+    y = np.concatenate([r.process(x[i:i + 160]) for i in range(0, len(x), 160)]).astype(np.float64)
+    steady = y[len(y) // 4: len(y) // 4 + out_rate // 2]
+    assert tone_level_db(steady, out_rate, alias) - 20 * np.log10(0.9) <= -90.0
+
+
+def test_passband_tone_keeps_its_level_through_the_stream():
+    t = np.arange(8000) / 8000
+    x = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    y = resample(x, 8000, 16000).astype(np.float64)
+    steady = y[2000:2000 + 8000]
+    assert tone_level_db(steady, 16000, 1000) == pytest.approx(20 * np.log10(0.5), abs=0.1)
+
+
+def test_a_kernel_is_picked_and_the_generic_one_agrees():
+    assert simd_kernel() in ("avx2", "generic")
+    code = ("import numpy as np, sys; from piopiy_fast._core.resample import resample, simd_kernel;"
+            "x = np.frombuffer(sys.stdin.buffer.read(), np.int16);"
+            "y = resample(x, 8000, 16000);"
+            "sys.stdout.buffer.write(simd_kernel().encode() + b'|' + y.tobytes())")
+    x = speechlike(4000, 8000).astype(np.int16)
+    env = dict(os.environ, PIOPIY_FAST_SIMD="generic")
+    out = subprocess.run([sys.executable, "-c", code], input=x.tobytes(), env=env,
+                         capture_output=True, check=True).stdout
+    name, _, data = out.partition(b"|")
+    assert name == b"generic"
+    generic = np.frombuffer(data, np.int16)
+    # different instruction sequences may round differently, by one step at most
+    assert np.abs(generic.astype(np.int64) - resample(x, 8000, 16000)).max() <= 1
+
+
+@pytest.mark.parametrize("args,message", [
+    ((8000, 11025), "out_rate must be one of"),
+    ((44100, 8000), "in_rate must be one of"),
+    ((8000, 16000, 3), "channels must be 1 or 2"),
+    ((8000, 16000, 1, "int32"), "dtype must be one of"),
+    ((8000, 16000, 1, "int16", "best"), "quality must be one of"),
+])
+def test_bad_arguments_name_what_is_allowed(args, message):
+    with pytest.raises(PiopiyValidationError, match=message):
+        Resampler(*args)
+
+
+def test_bad_samples_are_refused_clearly():
+    r = Resampler(8000, 16000, 2)
+    with pytest.raises(TypeError, match="numpy array"):
+        r.process(b"\x00\x00\x00\x00")
+    with pytest.raises(TypeError, match="int16"):
+        r.process(np.zeros((4, 2), np.float32))
+    with pytest.raises(PiopiyValidationError, match=r"shape \(n, 2\)"):
+        r.process(np.zeros(8, np.int16))
+    with pytest.raises(PiopiyValidationError, match="C-contiguous"):
+        r.process(np.zeros((8, 4), np.int16)[:, :2])

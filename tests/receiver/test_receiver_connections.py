@@ -1,0 +1,289 @@
+"""Connection handling: who gets in, what the app can send back, failures that stay
+inside one call, and shutdown."""
+
+import asyncio
+import base64
+import json
+
+import numpy as np
+import pytest
+from stream_testing import Collector, run
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from piopiy_fast import SignedURL
+from piopiy_fast._core.resample import resample
+from piopiy_fast.errors import PiopiyValidationError
+from piopiy_fast.receiver.server import StreamServer, ring_capacity
+from piopiy_fast.simulator.simulator import simulate
+
+TOKEN = "tok-3f9a0c"
+
+
+async def status_of(url, **kwargs):
+    """The HTTP status of a handshake: 101 when accepted, else the refusal's."""
+    try:
+        async with connect(url, **kwargs):
+            return 101
+    except InvalidStatus as exc:
+        return exc.response.status_code
+
+
+def test_token_auth(transport):
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, auth=TOKEN) as server:
+            return [
+                await status_of(server.url),
+                await status_of(f"{server.url}/?token=wrong"),
+                await status_of(server.url, additional_headers={"Authorization": "Bearer x"}),
+                await status_of(f"{server.url}/?token={TOKEN}"),
+                await status_of(server.url,
+                                additional_headers={"Authorization": f"Bearer {TOKEN}"}),
+            ], server.stats.rejected_calls
+
+    assert run(main(), transport=transport) == ([401, 403, 403, 101, 101], 3)
+
+
+def test_signed_url_auth(transport):
+    signer = SignedURL("k" * 32)
+    clock = [1000.0]
+    expiring = SignedURL("k" * 32, clock=lambda: clock[0])
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, auth=signer) as server:
+            good = signer.sign(f"{server.url}/s", {"listen_mode": "both"}, 60)
+            tampered = good.replace("listen_mode=both", "listen_mode=caller")
+            expired = expiring.sign(f"{server.url}/s", {}, 1)  # expired long ago
+            return [await status_of(f"{server.url}/s?listen_mode=both"),
+                    await status_of(tampered), await status_of(expired),
+                    await status_of(good)]
+
+    assert run(main(), transport=transport) == [401, 403, 403, 101]
+
+
+def test_callable_auth(transport):
+    seen = []
+
+    def sync_hook(handshake):
+        seen.append((handshake.route, handshake.headers.get("X-Key")))
+        return handshake.headers.get("X-Key") == "yes"
+
+    async def async_hook(handshake):
+        return {"listen_mode": "callee", "voice_quality": "16000", "call_id": "from-hook"}
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, auth=sync_hook) as server:
+            refused = await status_of(f"{server.url}/a")
+            accepted = await status_of(f"{server.url}/b", additional_headers={"X-Key": "yes"})
+        collector = Collector()
+        async with StreamServer("127.0.0.1", 0, transport=transport,
+                                auth=async_hook, on_call=collector) as server:
+            await simulate(server.url, listen_mode="callee", sample_rate=16000, seconds=0.1,
+                           start_event=False)
+            await collector.wait_for(1)
+        return refused, accepted, collector
+
+    refused, accepted, collector = run(main(), transport=transport)
+    assert (refused, accepted) == (403, 101)
+    assert seen == [("/a", None), ("/b", "yes")]
+    call = collector.done["from-hook"]
+    assert (call.listen_mode, call.source_rate) == ("callee", 16000)
+
+
+def test_picows_refuses_an_auth_hook_that_waits():
+    """picows admits inside the socket read: a hook that awaits I/O cannot be waited
+    for, and the call is refused rather than let in unchecked."""
+    pytest.importorskip("picows")
+
+    async def slow_hook(handshake):
+        await asyncio.sleep(0.01)
+        return True
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport="picows", auth=slow_hook) as server:
+            return await status_of(server.url), server.stats.rejected_calls
+
+    assert run(main(), transport="picows") == (500, 1)
+
+
+def test_secrets_never_logged(caplog, transport):
+    caplog.set_level(1)  # picows traces raw request bytes below DEBUG
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, auth=TOKEN) as server:
+            await status_of(f"{server.url}/x?token=not-{TOKEN}")
+            await status_of(f"{server.url}/x?token={TOKEN}")
+            await status_of(f"{server.url}/x",
+                            additional_headers={"Authorization": f"Bearer {TOKEN}"})
+
+    run(main(), transport=transport)
+    # The server's records only: the test's own client logs what it sends.
+    logged = "\n".join(record.getMessage() for record in caplog.records
+                       if record.name.startswith("piopiy_fast"))
+    assert "refused: wrong token" in logged
+    if transport == "websockets":  # picows logs no request lines
+        assert "< GET /x?<redacted> HTTP/1.1" in logged
+        assert "< Authorization: <redacted>" in logged
+    assert TOKEN not in logged
+
+
+def test_max_calls(transport):
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, max_calls=1) as server:
+            async with connect(server.url):
+                while not server.active_calls:
+                    await asyncio.sleep(0.005)
+                busy = await status_of(server.url)
+            while server.active_calls:
+                await asyncio.sleep(0.005)
+            free = await status_of(server.url)
+            return busy, free
+
+    assert run(main(), transport=transport) == (503, 101)
+
+
+def test_controls_and_send_audio(transport):
+    tone = np.round(8000 * np.sin(np.arange(400) / 7)).astype(np.int16)
+    sent = {}
+
+    async def on_call(call):
+        await call.wait_audio()
+        await call.pause()
+        await call.resume()
+        sent["same"] = await call.send_audio(tone)
+        sent["resampled"] = await call.send_audio(tone, rate=8000)
+        sent["float"] = await call.send_audio(tone.astype(np.float32) / 32768, rate=16000)
+        sent["bytes"] = await call.send_audio(tone.tobytes())
+        await call.interrupt()
+        await call.stop()
+        await call.close()
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=on_call) as server:
+            report = await simulate(server.url, sample_rate=16000, seconds=1.0, realtime=True)
+        return report.calls[0]
+
+    call = run(main(), transport=transport)
+    messages = [json.loads(m) for m in call.received]
+    assert messages[0] == {"action": "pause"}
+    assert messages[1] == {"action": "resume"}
+    assert messages[6] == {"action": "break"}
+    assert messages[7] == {"action": "stop"}
+    audio = [m for m in messages if m.get("type") == "streamAudio"]
+    assert [m["data"]["sampleRate"] for m in audio] == [16000] * 4
+    assert {m["data"]["audioDataType"] for m in audio} == {"raw"}
+    payloads = [np.frombuffer(base64.b64decode(m["data"]["audioData"]), "<i2") for m in audio]
+    assert np.array_equal(payloads[0], tone)
+    assert np.array_equal(payloads[1], resample(tone, 8000, 16000))
+    assert np.array_equal(payloads[2], tone)  # float -> int16 is exact for these values
+    assert np.array_equal(payloads[3], tone)
+    assert sent == {"same": 400, "resampled": payloads[1].size, "float": 400, "bytes": 400}
+    assert call.error is None and call.seconds < 1.0  # the server closed the call early
+
+
+def test_send_audio_validation(transport):
+    errors = []
+
+    async def on_call(call):
+        for pcm in (np.zeros((2, 10), np.int16), np.zeros(4, np.int32), b"\x00"):
+            try:
+                await call.send_audio(pcm)
+            except PiopiyValidationError as exc:
+                errors.append(str(exc))
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=on_call) as server:
+            await simulate(server.url, seconds=0.1)
+
+    run(main(), transport=transport)
+    assert errors == ["audio must be mono (one dimension), not (2, 10)",
+                      "audio must be int16 or float samples, not int32",
+                      "L16 audio must hold whole 2-byte samples"]
+
+
+def test_oversize_message_ends_only_that_call(transport):
+    collector = Collector()
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, max_frame_bytes=2048,
+                                on_call=collector) as server:
+            async with connect(server.url) as ws:
+                await ws.send('{"call_id": "big"}')
+                await ws.send(b"\x00" * 640)
+                await ws.send(b"\x00" * 4096)
+                await ws.wait_closed()
+            report = await simulate(server.url, seconds=0.2)
+            await collector.wait_for(2)
+            return report.calls[0], server.stats
+
+    sent, stats = run(main(), transport=transport)
+    big = collector.done["big"]
+    assert big.close_info.code == 1009
+    assert big.stats.frames == 1
+    assert collector.done[sent.call_id].close_info.code == 1000
+    assert (stats.total_calls, stats.failed_calls) == (2, 1)
+
+
+def test_app_failures_are_contained(transport):
+    calls = []
+
+    def on_call(call):
+        calls.append(call)
+        call.caller.on_chunk(lambda chunk: 1 / 0)
+        call.on_event(lambda event: [][1])
+        if len(calls) == 1:
+            raise RuntimeError("app bug")
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=on_call) as server:
+            report = await simulate(server.url, calls=2, seconds=0.2)
+            while server.active_calls:
+                await asyncio.sleep(0.005)
+            return report, server.stats
+
+    report, stats = run(main(), transport=transport)
+    assert not report.failed
+    assert stats.app_errors == 1
+    assert [c.stats.frames for c in calls] == [10, 10]
+    # Each call: 10 frames, the resampler tail at the end, and 1 event.
+    assert [c.stats.callback_errors for c in calls] == [12, 12]
+    assert [c.close_info.code for c in calls] == [1000, 1000]
+
+
+def test_calls_iterator_and_shutdown(transport):
+    got = []
+
+    async def main():
+        server = StreamServer("127.0.0.1", 0, transport=transport, ring_seconds=0.5)
+        await server.start()
+
+        async def consume():
+            async for call in server.calls():
+                got.append(call)
+
+        consumer = asyncio.ensure_future(consume())
+        sim = asyncio.ensure_future(simulate(server.url, calls=2, seconds=5.0, realtime=True))
+        while len(got) < 2 or not all(c.audio_started for c in got):
+            await asyncio.sleep(0.005)
+        await server.close()
+        await consumer  # the iterator ends when the server closes
+        return await sim
+
+    report = run(main(), transport=transport)
+    assert [c.close_info.code for c in got] == [1001, 1001]
+    assert all(c.ended and c.caller.ended is False for c in got)  # unread audio stays
+    assert all(0 < c.seconds < 5.0 for c in report.calls)
+    assert all(c.error is None for c in report.calls)
+
+
+def test_validation():
+    with pytest.raises(PiopiyValidationError, match="target_rate must be one of"):
+        StreamServer(target_rate=44100)
+    with pytest.raises(PiopiyValidationError, match="listen_mode must be one of"):
+        StreamServer(listen_mode="all")
+    with pytest.raises(TypeError):
+        StreamServer(auth=42)
+    with pytest.raises(PiopiyValidationError, match="transport must be one of"):
+        StreamServer(transport="aiohttp")
+    assert ring_capacity(2.0, 16000) == 32768
+    assert ring_capacity(0.001, 8000) == 1024
