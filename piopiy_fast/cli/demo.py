@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import Resampler
+from ..audio import resample
 from ..receiver.call import CallStream
 from ..receiver.recorder import Recorder
 from ..receiver.server import StreamServer
@@ -43,15 +43,6 @@ class CallCheck:
     problem: str | None = None
 
 
-def offline_resample(samples: np.ndarray, in_rate: int, out_rate: int,
-                     quality: str = "speech") -> np.ndarray:
-    """What a call's ring holds after the end: the streaming output plus the tail."""
-    if in_rate == out_rate:
-        return samples
-    resampler = Resampler(in_rate, out_rate, channels=1, quality=quality)
-    return np.concatenate([resampler.process(samples), resampler.flush()])
-
-
 def read_wav(path: Path) -> tuple[int, np.ndarray]:
     """(rate, int16 samples) of a mono 16-bit WAV."""
     with wave.open(str(path), "rb") as wav:
@@ -75,7 +66,7 @@ def check_call(sent: SentCall, received: tuple[CallStream, list[Path]] | None,
             continue
         rate, samples = read_wav(path)
         recorded = max(recorded, samples.size / rate)
-        expected = offline_resample(sent.sent(name), sent.sample_rate, target_rate)
+        expected = resample(sent.sent(name), sent.sample_rate, target_rate)
         if rate != target_rate or not np.array_equal(samples, expected):
             exact, problem = False, problem or f"{name} recording differs from the oracle"
     return CallCheck(

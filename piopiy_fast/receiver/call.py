@@ -107,13 +107,14 @@ class CallStream:
 
     Attributes: ``call_id`` (from the first event that names one, else the query's
     ``call_id``, else the URL's ``call_ref``, else ``call-<n>``); ``ref`` (the URL's
-    ``call_ref``); ``remote`` (peer address); ``route`` (request path, no query);
+    ``call_ref``); ``from_number`` and ``to_number`` (from the first event naming
+    them, None until then); ``remote`` (peer address); ``route`` (request path, no query);
     ``events`` (text frames in order: a dict when JSON, else the raw string);
     ``close_info`` and ``error`` (how the connection ended, once it has).
     """
 
     __slots__ = (
-        "call_id", "ref", "remote", "route", "target_rate", "caller", "callee", "events",
+        "call_id", "from_number", "to_number", "ref", "remote", "route", "target_rate", "caller", "callee", "events",
         "close_info", "error",
         "_link", "_settings", "_query_hint", "_start_hint", "_format", "_id_from_event",
         "_ingest", "_retired", "_format_changes", "_sec_per_byte",
@@ -132,6 +133,8 @@ class CallStream:
         # Until a start event names it: the query's call id, the app's reference, a number.
         self.call_id = call_id_from_params(params) or self.ref or f"call-{number}"
         self._id_from_event = False
+        self.from_number: str | None = None
+        self.to_number: str | None = None
         self._query_hint = format_from_params(params)
         self._start_hint = FormatHint()
         self._format = resolve_format(self._query_hint, default=settings.default_format)
@@ -264,6 +267,10 @@ class CallStream:
         if event.call_id is not None and not self._id_from_event:
             self.call_id = event.call_id
             self._id_from_event = True
+        if event.from_ is not None and self.from_number is None:
+            self.from_number = event.from_
+        if event.to is not None and self.to_number is None:
+            self.to_number = event.to
         if event.format:
             self._use_format_hint(event.format)
         if len(self.events) < self._settings.max_events:

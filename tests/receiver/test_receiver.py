@@ -337,14 +337,14 @@ def test_text_only_call(transport):
             async with connect(server.url) as ws:
                 await ws.send("metadata:v1")
                 await ws.send('{"event": "start", "cmiuuid": "t-1", "from": "9100"}')
-                await ws.send('{"something": "else"}')
+                await ws.send('{"something": "else", "to": 9200, "from": "9999"}')
                 await ws.send('{"event": "stop"}')
             await collector.wait_for(1)
 
     run(main(), transport=transport)
     call = collector.done["t-1"]
     expected = ["metadata:v1", {"event": "start", "cmiuuid": "t-1", "from": "9100"},
-                {"something": "else"}, {"event": "stop"}]
+                {"something": "else", "to": 9200, "from": "9999"}, {"event": "stop"}]
     assert call.events == expected
     assert seen == expected
     assert collector.audio["t-1"]["streamed"] == expected
@@ -352,7 +352,9 @@ def test_text_only_call(transport):
     assert collector.audio["t-1"]["callee"].size == 0
     assert not call.audio_started
     s = call.stats
-    assert (s.frames, s.events, s.unrecognised_events, s.first_frame_time) == (0, 4, 2, None)
+    assert (s.frames, s.events, s.unrecognised_events, s.first_frame_time) == (0, 4, 1, None)
+    # The first event naming each number wins, as for the call id.
+    assert (call.from_number, call.to_number) == ("9100", "9200")
     assert call.close_info.code == 1000
 
 
