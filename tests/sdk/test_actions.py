@@ -41,7 +41,8 @@ def builder(request):
 
 
 # --- reference shapes ----------------------------------------------------------------------
-# What the official SDK builds, as docs/protocol.md describes it (stream_on_answer defaults to True).
+# What the official SDK builds, as docs/protocol.md describes it
+# (stream_on_answer defaults to True).
 
 
 def ref_bridge(numbers, piopiy_no, options=None):
