@@ -114,8 +114,8 @@ class CallStream:
     """
 
     __slots__ = (
-        "call_id", "from_number", "to_number", "ref", "remote", "route", "target_rate", "caller", "callee", "events",
-        "close_info", "error",
+        "call_id", "from_number", "to_number", "ref", "remote", "route", "target_rate",
+        "caller", "callee", "events", "close_info", "error",
         "_link", "_settings", "_query_hint", "_start_hint", "_format", "_id_from_event",
         "_ingest", "_retired", "_format_changes", "_sec_per_byte",
         "_first", "_last", "_due", "_late", "_n_events", "_unrecognised", "_logged",
