@@ -1,0 +1,168 @@
+"""Every program in examples/ runs as a user would run it: a subprocess, fed by the
+simulator playing Piopiy (or, for the SDK example, a recording HTTP server standing in
+for the REST API), stopped with Ctrl-C. What each prints is checked to the sample."""
+import json
+import pathlib
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import wave
+
+import numpy as np
+import pytest
+from http_recorder import HttpRecorder, Reply
+from stream_testing import UNIT, offline, run
+
+from piopiy_fast import Simulator
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
+if not EXAMPLES.is_dir():
+    pytest.skip("needs the source tree (examples/)", allow_module_level=True)
+
+CALLS = 2
+SECONDS = 1.3
+
+
+class Program:
+    """An example running in a subprocess, its output read line by line."""
+
+    def __init__(self, name: str, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(EXAMPLES / name), *args], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def next_line(self) -> str:
+        return self.lines.get(timeout=20 * UNIT)
+
+    def url(self) -> str:
+        line = self.next_line()
+        assert line.startswith("listening on ws://127.0.0.1:"), line
+        return line.split()[2].rstrip(",")
+
+    def lines_until(self, count: int, match: str) -> list[str]:
+        found = []
+        while len(found) < count:
+            line = self.next_line()
+            if match in line:
+                found.append(line)
+        return found
+
+    def interrupt(self) -> str:
+        """Ctrl-C; the program must end by itself with status 0 and no traceback."""
+        self.proc.send_signal(signal.SIGINT)
+        _, err = self.proc.communicate(timeout=20 * UNIT)
+        assert self.proc.returncode == 0, err
+        assert "Traceback" not in err, err
+        return err
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+@pytest.fixture
+def program():
+    started = []
+
+    def start(name: str, *args: str) -> Program:
+        started.append(Program(name, *args))
+        return started[-1]
+
+    yield start
+    for p in started:
+        p.kill()
+
+
+def simulate(url: str):
+    report = run(Simulator(url + "/stream", calls=CALLS, listen_mode="both",
+                           sample_rate=8000, seconds=SECONDS).run())
+    assert not report.failed
+    return {call.call_id: call for call in report.calls}
+
+
+def expected_16k(sent, channel: str) -> np.ndarray:
+    return offline(sent.sent(channel), 8000, 16000)
+
+
+def test_receive(program):
+    p = program("receive.py", "--port", "0")
+    sent = simulate(p.url())
+    lines = sorted(p.lines_until(CALLS, "samples"))
+    assert lines == sorted(
+        f"{cid}: both at 8000 Hz, caller {expected_16k(call, 'caller').size} samples, "
+        f"callee {expected_16k(call, 'callee').size} samples, 0 overruns"
+        for cid, call in sent.items())
+    p.interrupt()
+
+
+def test_transcribe_chunks(program):
+    p = program("transcribe_chunks.py", "--port", "0")
+    sent = simulate(p.url())
+    seen: dict[str, list[str]] = {}
+    ends = 0
+    while ends < CALLS:
+        line = p.next_line()
+        if line.endswith(": ended"):
+            ends += 1
+            continue
+        call_channel, rest = line.split(": ")
+        seen.setdefault(call_channel, []).append(rest.split(",")[0])
+    p.interrupt()
+    for cid, call in sent.items():
+        for channel in ("caller", "callee"):
+            n = expected_16k(call, channel).size
+            rest = [f"{n % 16000 / 16000:.2f} s"] if n % 16000 else []
+            sizes = ["1.00 s"] * (n // 16000) + rest
+            assert seen[f"{cid} {channel}"] == sizes
+
+
+def test_thread_reader(program):
+    p = program("thread_reader.py", "--port", "0")
+    sent = simulate(p.url())
+    lines = sorted(line.split(", loudest")[0] for line in p.lines_until(CALLS, "samples"))
+    assert lines == sorted(
+        f"{cid}: caller {expected_16k(call, 'caller').size} samples, "
+        f"callee {expected_16k(call, 'callee').size} samples" for cid, call in sent.items())
+    p.interrupt()
+
+
+def test_record(program, tmp_path):
+    p = program("record.py", str(tmp_path), "--port", "0")
+    sent = simulate(p.url())
+    p.lines_until(CALLS, ".wav")
+    p.interrupt()
+    for cid, call in sent.items():
+        for channel in ("caller", "callee"):
+            with wave.open(str(tmp_path / f"{cid}.{channel}.wav"), "rb") as wav:
+                assert wav.getframerate() == 16000
+                got = np.frombuffer(wav.readframes(wav.getnframes()), "<i2")
+            assert np.array_equal(got, expected_16k(call, channel))
+
+
+def test_place_call():
+    with HttpRecorder(default=Reply(200, {"code": 200, "msg": "Call initiated"})) as api:
+        result = subprocess.run(
+            [sys.executable, str(EXAMPLES / "place_call.py"), "919999999999", "918888888888",
+             "wss://example.com/stream", "--api", api.url],
+            env={"PIOPIY_APP_ID": "2222222", "PIOPIY_APP_TOKEN": "tok", "PATH": "/usr/bin"},
+            capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == {"code": 200, "msg": "Call initiated"}
+        request = api.requests[0]
+    assert request.path == "/v2/ind_pcmo_make_call"  # the caller ID is an Indian mobile
+    assert request.json == {
+        "appid": 2222222, "secret": "tok", "extra_params": {}, "from": 918888888888,
+        "duration": 300,
+        "pcmo": [{"action": "stream",
+                  "ws_url": "wss://example.com/stream?listen_mode=both&voice_quality=8000",
+                  "listen_mode": "both", "voice_quality": 8000, "stream_on_answer": True}],
+        "to": 919999999999}
