@@ -76,6 +76,9 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
                    help="rate of calls that name none (default 8000)")
     p.add_argument("--ring-seconds", type=float, default=2.0,
                    help="audio buffered per channel (default 2)")
+    p.add_argument("--latency", type=float, default=0.05,
+                   help="longest wait, in seconds, before audio is handed to readers "
+                        "(default 0.05; readers are woken together on this clock)")
     p.add_argument("--max-calls", type=int, help="refuse calls beyond this many (HTTP 503)")
     p.add_argument("--transport", default="websockets", choices=TRANSPORTS,
                    help="WebSocket library (default websockets; picows is the fast option, "

@@ -47,7 +47,8 @@ async def serve_command(args: argparse.Namespace) -> int:
     server = StreamServer(
         args.host, args.port, target_rate=args.target_rate, ring_seconds=args.ring_seconds,
         listen_mode=args.listen_mode, source_rate=args.source_rate, auth=auth,
-        max_calls=args.max_calls, ssl=ssl_context, on_call=on_call, transport=args.transport)
+        max_calls=args.max_calls, latency=args.latency, ssl=ssl_context, on_call=on_call,
+        transport=args.transport)
     stop = asyncio.Event()
     install_stop_signals(stop)
     await server.start()

@@ -2,8 +2,10 @@
 
 The receive path (``_on_binary``) runs on the event loop and does one native call
 per frame (decode, de-interleave, resample and ring write happen inside
-``CallIngest.ingest``), then wakes a reader only if one is waiting for enough
-samples. The readers, one per channel, and the wake-up state the call shares with
+``CallIngest.ingest``). Readers are woken by the server's delivery clock, not
+here, except a reader that asked for every frame (``latency = 0``) and, in a burst
+of frames faster than real time, every ``BURST_FRAMES`` frames, so that readers run
+before their rings fill. The readers, one per channel, and the wake-up state the call shares with
 them are in :mod:`.channel`.
 """
 
@@ -22,7 +24,7 @@ import numpy as np
 from ..audio import CallIngest, RingBuffer, resample
 from ..errors import FrameError, PiopiyValidationError
 from ..wire import BREAK, CHANNELS, PAUSE, RESUME, STOP, StreamFormat, stream_audio_message
-from .channel import CallWakeups, ChannelReader
+from .channel import ChannelReader
 from .events import (
     FormatHint,
     call_id_from_params,
@@ -30,11 +32,17 @@ from .events import (
     parse_text_frame,
     resolve_format,
 )
+from .wakeups import CallWakeups, DeliveryClocks
 
 if TYPE_CHECKING:
     from .transports.base import CloseInfo, Link
 
 logger = logging.getLogger("piopiy_fast.receiver")
+
+# Frames arriving while a reader waits that wake it without waiting for the clock:
+# 16 frames of 20 ms is 0.32 s, which only a burst brings within one clock interval.
+BURST_FRAMES = 16
+
 
 @dataclass(frozen=True, slots=True)
 class CallSettings:
@@ -123,7 +131,7 @@ class CallStream:
     )
 
     def __init__(self, link: Link, params: dict[str, Any], settings: CallSettings,
-                 number: int) -> None:
+                 number: int, clocks: DeliveryClocks) -> None:
         self._link = link
         self._settings = settings
         self.remote = link.handshake.remote
@@ -150,7 +158,7 @@ class CallStream:
         self._unrecognised = 0
         self._callback_errors = 0
         self._logged: set[str] = set()
-        self._wakeups = CallWakeups(self._callback_failed)
+        self._wakeups = CallWakeups(clocks, self._callback_failed)
         self.caller = ChannelReader(self._wakeups, "caller", settings.target_rate)
         self.callee = ChannelReader(self._wakeups, "callee", settings.target_rate)
         self.events: list[Any] = []
@@ -256,7 +264,9 @@ class CallStream:
         if wakeups.taps:
             wakeups.deliver_taps()
         if wakeups.waiting:
-            return wakeups.wake_ready()
+            wakeups.unseen_frames += 1
+            if wakeups.per_frame or wakeups.unseen_frames >= BURST_FRAMES:
+                return wakeups.wake_ready()
         return False
 
     def _on_text(self, text: str) -> None:

@@ -4,88 +4,28 @@ A reader takes the audio out of the call's ring(s) in one of three ways: ``async
 for`` on the event loop, a blocking read from a worker thread, or a callback on
 the event loop. Each channel has one consumer.
 
-A call and its readers share one :class:`CallWakeups`: who is waiting for audio,
-which readers take callbacks, and whether the call has ended. The call's receive
-path asks it to wake readers; readers register with it while they wait.
+How ``async`` readers are woken (by a clock shared by every call, not by each frame)
+is in :mod:`.wakeups`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import PiopiyValidationError
+from .wakeups import CallWakeups, check_latency
 
 if TYPE_CHECKING:
     from ..audio import RingBuffer
 
 _EMPTY = np.empty(0, dtype=np.int16)
 _EMPTY.flags.writeable = False
-
-
-class CallWakeups:
-    """The wake-up state a call shares with its channel readers.
-
-    ``waiting``: readers awaiting audio in a ring they hold; ``ring_waiters``: readers
-    awaiting their first ring; ``taps``: readers with an ``on_chunk`` callback;
-    ``changed``: signalled (for thread readers) when rings are added or the call ends.
-    ``on_callback_error(what)`` is told when an application callback raises.
-    """
-
-    __slots__ = ("ended", "changed", "waiting", "ring_waiters", "taps", "on_callback_error")
-
-    def __init__(self, on_callback_error: Callable[[str], None]) -> None:
-        self.ended = False
-        self.changed = threading.Condition()
-        self.waiting: list[ChannelReader] = []
-        self.ring_waiters: list[ChannelReader] = []
-        self.taps: list[ChannelReader] = []
-        self.on_callback_error = on_callback_error
-
-    def deliver_taps(self) -> None:
-        """Hand each callback reader what its ring holds."""
-        for reader in self.taps:
-            reader._deliver()
-
-    def wake_ready(self) -> bool:
-        """Wake the waiting readers that now have what they wait for; True if any."""
-        woke = False
-        for reader in self.waiting:
-            future = reader._waiter
-            if future is not None and not future.done():
-                ring = reader._segments[0] if reader._segments else None
-                if ring is None or ring.available >= reader._want or ring.closed:
-                    future.set_result(None)
-                    woke = True
-        return woke
-
-    def wake_all(self) -> None:
-        """Wake every waiting reader (rings changed, or the call ended)."""
-        for reader in (*self.waiting, *self.ring_waiters):
-            future = reader._waiter
-            if future is not None and not future.done():
-                future.set_result(None)
-
-    def add_rings(self, pairs: Iterable[tuple[ChannelReader, RingBuffer]]) -> None:
-        """Queue a new ring behind each reader's current ones, then wake them all."""
-        with self.changed:
-            for reader, ring in pairs:
-                reader._segments.append(ring)
-            self.changed.notify_all()
-        self.wake_all()
-
-    def end(self) -> None:
-        """The call is over: thread readers and waiting readers see it."""
-        with self.changed:
-            self.ended = True
-            self.changed.notify_all()
-        self.wake_all()
 
 
 class ChannelReader:
@@ -98,11 +38,13 @@ class ChannelReader:
     sample rate of what it returns (the server's target rate).
     """
 
-    __slots__ = ("name", "rate", "_wakeups", "_segments", "_waiter", "_want", "_callback")
+    __slots__ = ("name", "rate", "_latency", "_wakeups", "_segments", "_waiter", "_want",
+                 "_callback")
 
     def __init__(self, wakeups: CallWakeups, name: str, rate: int) -> None:
         self.name = name
         self.rate = rate
+        self._latency: float | None = None
         self._wakeups = wakeups
         # The rings this channel is read from, oldest first; more than one only after
         # a mid-call format change. The producer appends, the consumer pops.
@@ -110,6 +52,56 @@ class ChannelReader:
         self._waiter: asyncio.Future[None] | None = None
         self._want = 1
         self._callback: Callable[[np.ndarray], Any] | None = None
+
+    # -- what the call's wake-ups ask of a reader -------------------------------------
+
+    def wake_if_ready(self) -> bool:
+        """Wake this reader's ``async`` wait if what it waits for is there; True if woke."""
+        future = self._waiter
+        if future is None or future.done():
+            return False
+        ring = self._segments[0] if self._segments else None
+        if ring is None or ring.available >= self._want or ring.closed:
+            future.set_result(None)
+            return True
+        return False
+
+    def wake(self) -> None:
+        """Wake this reader's ``async`` wait, if any, to look again."""
+        future = self._waiter
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def append_ring(self, ring: RingBuffer) -> None:
+        """Read ``ring`` after the ones before it (a new format's ring)."""
+        self._segments.append(ring)
+
+    def deliver(self) -> None:
+        """Hand the ``on_chunk`` callback what the ring holds."""
+        ring = self._head()
+        while ring is not None:
+            chunk = ring.read()
+            if chunk.size:
+                try:
+                    self._callback(chunk)  # type: ignore[misc]
+                except Exception:
+                    self._wakeups.on_callback_error(self.name)
+            if not ring.closed:
+                return
+            ring = self._head()
+
+    # -- reading ------------------------------------------------------------------------
+
+    @property
+    def latency(self) -> float:
+        """Longest wait, in seconds, between audio arriving and an ``async`` read of this
+        channel returning it: the server's ``latency`` unless set here. 0 wakes the
+        reader with every frame that brings audio (the lowest delay, the most CPU)."""
+        return self._wakeups.clocks.latency if self._latency is None else self._latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        self._latency = check_latency(seconds)
 
     @property
     def available(self) -> int:
@@ -151,11 +143,19 @@ class ChannelReader:
             self._waiter = future
             self._want = want
             waiting.append(self)
+            clock = wakeups.clocks.clock(self._latency) if waiting is wakeups.waiting else None
+            per_frame = clock is None and waiting is wakeups.waiting
+            if clock is not None:
+                clock.watch(wakeups)
+            elif per_frame:
+                wakeups.per_frame += 1
             try:
                 await future
             finally:
                 self._waiter = None
                 waiting.remove(self)
+                if per_frame:
+                    wakeups.per_frame -= 1
 
     async def read(self, n: int | None = None) -> np.ndarray:
         """Wait for audio and return up to ``n`` samples (all available when None).
@@ -262,16 +262,3 @@ class ChannelReader:
         elif self._callback is None and callback is not None:
             taps.append(self)
         self._callback = callback
-
-    def _deliver(self) -> None:
-        ring = self._head()
-        while ring is not None:
-            chunk = ring.read()
-            if chunk.size:
-                try:
-                    self._callback(chunk)  # type: ignore[misc]
-                except Exception:
-                    self._wakeups.on_callback_error(self.name)
-            if not ring.closed:
-                return
-            ring = self._head()

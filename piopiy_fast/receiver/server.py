@@ -26,6 +26,7 @@ from .auth import Authenticator, Verdict
 from .call import CallSettings, CallStats, CallStream
 from .transports import make_transport
 from .transports.base import Handshake, Link, Listener, Rejection, Transport
+from .wakeups import DEFAULT_LATENCY, DeliveryClocks
 
 logger = logging.getLogger("piopiy_fast.receiver")
 
@@ -92,7 +93,11 @@ class StreamServer:
 
     Audio: ``target_rate`` is what readers get; ``ring_seconds`` of it are buffered per
     channel, and when a consumer falls further behind, ``policy`` decides what is lost
-    (counted in ``overruns``). Format: calls that name no format in a start event or the
+    (counted in ``overruns``). ``latency`` (seconds, default 0.05) is the longest an
+    ``async`` reader's audio waits before the reader is woken: readers are woken
+    together on a clock, not once per frame, which is most of what a call costs the
+    server; 0 wakes them with every frame. A reader can set its own (``call.caller
+    .latency``). Format: calls that name no format in a start event or the
     query string get ``listen_mode`` at ``source_rate``; ``swap_channels`` takes
     channel 1 of a ``both`` stream as the caller. Access: ``auth`` is a ``SignedURL``, a
     token or a callable (see :mod:`piopiy_fast.receiver.auth`), ``max_calls`` bounds the
@@ -128,6 +133,7 @@ class StreamServer:
         ssl: ssl_module.SSLContext | None = None,
         # application
         on_call: Callable[[CallStream], Any] | None = None,
+        latency: float = DEFAULT_LATENCY,
         # timeouts
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
@@ -162,6 +168,7 @@ class StreamServer:
         self._auth = Authenticator(auth)
         self._max_calls = max_calls
         self._on_call = on_call
+        self._clocks = DeliveryClocks(latency)
         self._drain_timeout = drain_timeout
         self._transport = make_transport(transport, max_message_bytes=max_frame_bytes,
                                           ping_interval=ping_interval,
@@ -311,7 +318,7 @@ class StreamServer:
             await link.close(1013, "too many calls")
             return
         self._number += 1
-        call = CallStream(link, params, self._settings, self._number)
+        call = CallStream(link, params, self._settings, self._number, self._clocks)
         self._active[call] = None
         logger.info("call %s connected from %s on %s", call.call_id, call.remote, call.route)
         self._announce(call)

@@ -441,3 +441,47 @@ def test_picows_on_the_default_event_loop():
     assert not report.failed
     for sent in report.calls:
         check_exact(sent, collector.audio[sent.call_id])
+
+
+@pytest.mark.parametrize("server_latency,reader_latency,most,least", [
+    (0.25, None, 12, 2),   # the server's clock: about one chunk per 0.25 s
+    (0.25, 0.0, None, 26),  # a reader asking for every frame: about one per 20 ms
+    (0.0, 0.25, 12, 2),     # and a reader's own clock on a per-frame server
+])
+def test_readers_are_woken_by_the_clock(transport, server_latency, reader_latency, most,
+                                        least):
+    """1 s of real-time audio (50 frames): how many chunks `async for` yields shows how
+    often the reader was woken; the audio is exact either way."""
+    chunks = []
+    received = {}
+
+    async def on_call(call):
+        if reader_latency is not None:
+            call.caller.latency = reader_latency
+        parts = []
+        async for chunk in call.caller:
+            parts.append(chunk)
+        chunks.append(len(parts))
+        received[call.call_id] = {"caller": np.concatenate(parts), "callee": np.empty(0)}
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, latency=server_latency,
+                                on_call=on_call) as server:
+            report = await simulate(server.url, seconds=1.0, realtime=True)
+            while not chunks:
+                await asyncio.sleep(0.01)
+            return report
+
+    report = run(main(), transport=transport)
+    sent = report.calls[0]
+    check_exact(sent, received[sent.call_id])
+    assert chunks[0] >= least
+    if most is not None:
+        assert chunks[0] <= most
+
+
+def test_latency_is_checked():
+    with pytest.raises(ValueError, match="latency must be from 0 to 1 second"):
+        StreamServer(latency=-0.1)
+    with pytest.raises(ValueError, match="latency must be from 0 to 1 second"):
+        StreamServer(latency="fast")
