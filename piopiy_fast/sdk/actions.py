@@ -70,14 +70,27 @@ def is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def digits_as_int(value: object) -> int | None:
+    """A positive int given as an int or as a string of digits (as read from a form, a
+    CSV file or an environment variable); None for anything else."""
+    if isinstance(value, str):
+        text = value.strip()
+        value = int(text) if text.isascii() and text.isdigit() else None
+    if is_int(value) and value > 0:  # type: ignore[operator]
+        return value  # type: ignore[return-value]
+    return None
+
+
 def check_number(name: str, value: object) -> int:
-    """Return ``value`` if it is a phone number (a positive int), else raise."""
-    if not is_int(value) or value <= 0:  # type: ignore[operator]
+    """``value`` as an int if it is a phone number (a positive int or a string of digits),
+    else raise. The API takes numbers as ints, so that is what is sent."""
+    number = digits_as_int(value)
+    if number is None:
         raise PiopiyValidationError(
-            f"{name} must be a phone number as a positive int in international format "
-            f"without '+' (e.g. 919876543210), got {type(value).__name__}"
+            f"{name} must be a phone number in international format without '+' "
+            f"(e.g. 919876543210), as an int or a string of digits, got {value!r}"
         )
-    return value  # type: ignore[return-value]
+    return number
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:

@@ -17,6 +17,7 @@ to the same endpoints, with the sharp edges taken off:
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -32,6 +33,7 @@ from .actions import (
     bridge,
     check_number,
     check_options,
+    digits_as_int,
     is_int,
 )
 
@@ -47,7 +49,9 @@ CALL_OPTIONS = (*BRIDGE_OPTIONS, "extra_params")
 # An Indian mobile number: 91, then 6, 7, 8 or 9, then nine digits.
 _INDIAN_MOBILE = re.compile(r"91[6-9][0-9]{9}")
 
-ERR_APP_ID = "app_id must be your Piopiy app ID as a positive int"
+APP_ID_ENV = "PIOPIY_APP_ID"
+APP_TOKEN_ENV = "PIOPIY_APP_TOKEN"
+ERR_APP_ID = "app_id must be your Piopiy app ID (its digits, as an int or a str)"
 ERR_APP_TOKEN = "app_token must be a non-empty str"
 ERR_CMIUUID = "cmiuuid must be the call's non-empty id string"
 ERR_PCMO_OR_NUMBER = (
@@ -55,6 +59,13 @@ ERR_PCMO_OR_NUMBER = (
     "StreamAction) or a number / list of numbers to connect"
 )
 ERR_EXTRA_PARAMS = "extra_params must be a dict or a str"
+
+
+def _from_env(name: str, argument: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise PiopiyValidationError(f"{argument} was not given and {name} is not set")
+    return value
 
 
 def _number(name: str, value: object, minimum: float) -> float:
@@ -93,8 +104,8 @@ class Voice:
 
     def call(
         self,
-        to: int,
-        piopiy_no: int,
+        to: int | str,
+        piopiy_no: int | str,
         pcmo_or_number: Any,
         options: Mapping[str, Any] | None = None,
     ) -> Any:
@@ -102,8 +113,9 @@ class Voice:
 
         Parameters
         ----------
-        to : int
-            The number to call, international format without ``+``.
+        to : int or str
+            The number to call, international format without ``+`` (an int or a
+            string of digits; sent as an int).
         piopiy_no : int
             Your Piopiy number (the caller ID). An Indian mobile number (91, then 6-9,
             then nine digits) is sent to the Indian endpoint, anything else to the
@@ -129,8 +141,8 @@ class Voice:
         PiopiyNetworkError, PiopiyAPIError
             See :class:`RestClient`.
         """
-        check_number("to", to)
-        check_number("piopiy_no", piopiy_no)
+        to = check_number("to", to)
+        piopiy_no = check_number("piopiy_no", piopiy_no)
         opts = check_options(options, CALL_OPTIONS)
         bridge_options = None
         if opts is not None:
@@ -208,10 +220,11 @@ class RestClient:
 
     Parameters
     ----------
-    app_id : int
-        Your Piopiy app ID.
+    app_id : int or str
+        Your Piopiy app ID, as an int or a string of digits (sent as an int). When
+        left out, ``PIOPIY_APP_ID`` from the environment.
     app_token : str
-        Your app's secret token. It is sent in request bodies and nowhere else: no
+        Your app's secret token; when left out, ``PIOPIY_APP_TOKEN``. It is sent in request bodies and nowhere else: no
         repr, exception message or log line contains it.
     base_url : str, optional
         Where calls are placed (``https://rest.telecmi.com``). When given without
@@ -240,8 +253,8 @@ class RestClient:
 
     def __init__(
         self,
-        app_id: int,
-        app_token: str,
+        app_id: int | str | None = None,
+        app_token: str | None = None,
         *,
         base_url: str | None = None,
         action_base_url: str | None = None,
@@ -250,8 +263,14 @@ class RestClient:
         backoff: float = 0.5,
         max_backoff: float = 8.0,
     ) -> None:
-        if not is_int(app_id) or app_id <= 0:
-            raise PiopiyValidationError(ERR_APP_ID)
+        if app_id is None:
+            app_id = _from_env(APP_ID_ENV, "app_id")
+        if app_token is None:
+            app_token = _from_env(APP_TOKEN_ENV, "app_token")
+        number = digits_as_int(app_id)
+        if number is None:
+            raise PiopiyValidationError(f"{ERR_APP_ID}, got {app_id!r}")
+        app_id = number
         if not isinstance(app_token, str) or not app_token:
             raise PiopiyValidationError(ERR_APP_TOKEN)
         if not is_int(retries) or retries < 0:

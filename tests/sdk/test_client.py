@@ -382,7 +382,8 @@ def call(client, *args):
 
 
 INVALID_CALLS = [
-    bad(lambda c: call(c, "919999999999", GLOBAL_NO, [{"action": "hangup"}]), "to"),
+    bad(lambda c: call(c, "+919999999999", GLOBAL_NO, [{"action": "hangup"}]), "to"),
+    bad(lambda c: call(c, "91 9999", GLOBAL_NO, [{"action": "hangup"}]), "to"),
     bad(lambda c: call(c, True, GLOBAL_NO, [{"action": "hangup"}]), "to"),
     bad(lambda c: call(c, TO, None, [{"action": "hangup"}]), "piopiy_no"),
     bad(lambda c: call(c, TO, 0, [{"action": "hangup"}]), "piopiy_no"),
@@ -462,7 +463,9 @@ def test_the_readme_example_places_the_stream(server, client):
 @pytest.mark.parametrize(
     "args, kwargs, name",
     [
-        (("2222222", TOKEN), {}, "app_id"),
+        (("your_app_id", TOKEN), {}, "app_id"),
+        (("22x", TOKEN), {}, "app_id"),
+        (("-5", TOKEN), {}, "app_id"),
         ((True, TOKEN), {}, "app_id"),
         ((0, TOKEN), {}, "app_id"),
         ((APP_ID, ""), {}, "app_token"),
@@ -544,3 +547,31 @@ def test_token_not_in_any_error_or_log_line(server, caplog):
         assert TOKEN not in text
     # The token did travel where it belongs: in the request bodies.
     assert all(TOKEN in r.json["secret"] for r in server.requests)
+
+
+def test_ids_and_numbers_as_strings_of_digits_are_sent_as_ints():
+    # As they come from an environment variable, a form or a CSV file.
+    with HttpRecorder(default=Reply(200, {"code": 200})) as server:
+        client = RestClient(str(APP_ID), TOKEN, base_url=server.url)
+        assert client.app_id == APP_ID
+        client.voice.call(f" {TO} ", str(GLOBAL_NO), [{"action": "hangup"}])
+        body = server.requests[0].json
+    assert (body["appid"], body["to"], body["from"]) == (APP_ID, TO, GLOBAL_NO)
+
+
+def test_credentials_from_the_environment(monkeypatch):
+    monkeypatch.setenv("PIOPIY_APP_ID", str(APP_ID))
+    monkeypatch.setenv("PIOPIY_APP_TOKEN", TOKEN)
+    with HttpRecorder(default=Reply(200, {"code": 200})) as server:
+        client = RestClient(base_url=server.url)
+        client.hangup("u-1")
+        assert server.requests[0].json["appid"] == APP_ID
+        assert server.requests[0].json["secret"] == TOKEN
+    monkeypatch.delenv("PIOPIY_APP_TOKEN")
+    with pytest.raises(PiopiyValidationError,
+                       match="^app_token was not given and PIOPIY_APP_TOKEN is not set$"):
+        RestClient()
+    monkeypatch.delenv("PIOPIY_APP_ID")
+    with pytest.raises(PiopiyValidationError,
+                       match="^app_id was not given and PIOPIY_APP_ID is not set$"):
+        RestClient(app_token=TOKEN)
