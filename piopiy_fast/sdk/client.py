@@ -224,8 +224,9 @@ class RestClient:
         Your Piopiy app ID, as an int or a string of digits (sent as an int). When
         left out, ``PIOPIY_APP_ID`` from the environment.
     app_token : str
-        Your app's secret token; when left out, ``PIOPIY_APP_TOKEN``. It is sent in request bodies and nowhere else: no
-        repr, exception message or log line contains it.
+        Your app's secret token; when left out, ``PIOPIY_APP_TOKEN``. It is sent in
+        request bodies and nowhere else: no repr, exception message or log line
+        contains it.
     base_url : str, optional
         Where calls are placed (``https://rest.telecmi.com``). When given without
         ``action_base_url``, call actions go there too, so one test server can stand
