@@ -13,11 +13,16 @@ import asyncio
 import logging
 import os
 import sys
+import wave
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from .. import __version__
+from ..errors import PiopiyError
 from ..receiver.transports import TRANSPORTS
 from ..wire import LISTEN_MODES, SAMPLE_RATES
+from ._console import UsageError, one_line
 
 TOKEN_ENV = "PIOPIY_FAST_TOKEN"
 SECRET_ENV = "PIOPIY_FAST_SECRET"
@@ -28,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="piopiy-fast",
         description="Receive, record and simulate Piopiy (TeleCMI) call audio streams.")
     parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="log more (-v info, -vv debug)")
+                        help="log more (-v info, -vv debug and tracebacks)")
+    parser.add_argument("--version", action="version", version=f"piopiy-fast {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run a stream receiver")
@@ -44,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("url", help="ws:// or wss:// URL of the receiver")
     _call_options(sim, calls=1, mode="caller", seconds=None)
     sim.add_argument("--wav", type=Path, help="stream this 16-bit WAV instead of synthetic speech")
-    sim.add_argument("--frame-ms", type=float, default=20.0, help="frame length (default 20)")
+    sim.add_argument("--frame-ms", type=positive(float), default=20.0,
+                     help="frame length (default 20)")
     sim.add_argument("--no-start-event", dest="start_event", action="store_false",
                      help="send no JSON start event (the format must come from the URL)")
     sim.add_argument("--token", default=os.environ.get(TOKEN_ENV),
@@ -61,25 +68,56 @@ def build_parser() -> argparse.ArgumentParser:
                       help="rate the receiver delivers (default 16000)")
     demo.add_argument("--record", type=Path, metavar="DIR",
                       help="where to write the WAV files (default: a new temporary directory)")
+    # The global options are also taken after the command (``serve -v``).
+    for sub in (serve, record, sim, demo):
+        sub.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                         help="log more (-v info, -vv debug and tracebacks)")
     return parser
+
+
+def positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
+    """An argparse type: a number of ``kind`` greater than zero."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 to 65535 (0 picks a free one)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 65535, not {port}")
+    return port
 
 
 def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
-    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks one)")
+    p.add_argument("--port", type=port_number, default=8765,
+                   help="port (default 8765; 0 picks one)")
     p.add_argument("--target-rate", type=int, default=16000, choices=SAMPLE_RATES,
                    help="rate delivered to readers and recordings (default 16000)")
     p.add_argument("--listen-mode", default="caller", choices=LISTEN_MODES,
                    help="format of calls that name none (default caller)")
     p.add_argument("--source-rate", type=int, default=8000, choices=SAMPLE_RATES,
                    help="rate of calls that name none (default 8000)")
-    p.add_argument("--ring-seconds", type=float, default=2.0,
+    p.add_argument("--ring-seconds", type=positive(float), default=2.0,
                    help="audio buffered per channel (default 2)")
     p.add_argument("--latency", type=float, default=0.05,
                    help="longest wait, in seconds, before audio is handed to readers "
                         "(default 0.05; readers are woken together on this clock)")
-    p.add_argument("--max-calls", type=int, help="refuse calls beyond this many (HTTP 503)")
+    p.add_argument("--max-calls", type=positive(int),
+                   help="refuse calls beyond this many (HTTP 503)")
     p.add_argument("--transport", default="websockets", choices=TRANSPORTS,
                    help="WebSocket library (default websockets; picows is the fast option, "
                         "run on uvloop when installed)")
@@ -91,17 +129,18 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keyfile", type=Path, help="TLS private key (PEM)")
     p.add_argument("--stats-interval", type=float, default=10.0,
                    help="seconds between totals lines (default 10; 0 for none)")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--duration", type=positive(float), help="stop after this many seconds")
 
 
 def _call_options(p: argparse.ArgumentParser, *, calls: int, mode: str,
                   seconds: float | None) -> None:
-    p.add_argument("--calls", type=int, default=calls, help=f"concurrent calls (default {calls})")
+    p.add_argument("--calls", type=positive(int), default=calls,
+                   help=f"concurrent calls (default {calls})")
     p.add_argument("--mode", default=mode, choices=LISTEN_MODES,
                    help=f"listen mode (default {mode})")
     p.add_argument("--rate", type=int, default=8000, choices=SAMPLE_RATES,
                    help="source rate, the Piopiy voice_quality (default 8000)")
-    p.add_argument("--seconds", type=float, default=seconds,
+    p.add_argument("--seconds", type=positive(float), default=seconds,
                    help="audio per call (default: "
                         + (f"{seconds:g})" if seconds else "10, or the whole --wav file)"))
     p.add_argument("--fast", action="store_true",
@@ -128,6 +167,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return runner.run(run)
     except KeyboardInterrupt:
         return 0
+    except (UsageError, PiopiyError, OSError, EOFError, wave.Error) as exc:
+        if args.verbose >= 2:
+            raise
+        print(f"piopiy-fast: error: {one_line(exc)}", file=sys.stderr)
+        return 2
 
 
 def _loop_factory(args: argparse.Namespace) -> Callable[[], asyncio.AbstractEventLoop] | None:

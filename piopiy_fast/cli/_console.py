@@ -10,6 +10,28 @@ import time
 from typing import Any
 
 
+class UsageError(Exception):
+    """A mistake in what the user asked for: shown as one line, status 2."""
+
+
+def one_line(exc: BaseException) -> str:
+    """What went wrong, in one line, naming the file when the OS error has one."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def checked_file(path: Any, what: str) -> Any:
+    """``path`` if it names a readable file, else a UsageError naming it."""
+    import os
+    if not os.path.isfile(path):
+        raise UsageError(f"{what} not found: {path}")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"{what} is not readable: {path}")
+    return path
+
+
 def out(*parts: Any) -> None:
     print(*parts, flush=True)
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
-from ._console import install_stop_signals, out
+from ._console import UsageError, checked_file, install_stop_signals, out
 
 
 async def serve_command(args: argparse.Namespace) -> int:
@@ -19,14 +21,21 @@ async def serve_command(args: argparse.Namespace) -> int:
     if args.certfile:
         import ssl
         ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ssl_context.load_cert_chain(args.certfile, args.keyfile)
+        certfile = checked_file(args.certfile, "certificate file")
+        keyfile = checked_file(args.keyfile, "key file") if args.keyfile else None
+        try:
+            ssl_context.load_cert_chain(certfile, keyfile)
+        except ssl.SSLError:
+            source = f"{certfile} and {keyfile}" if keyfile else str(certfile)
+            raise UsageError(f"cannot load a PEM certificate and private key from {source}"
+                             ) from None
     auth: Any = None
     if args.signing_secret:
         from ..signing import SignedURL
         auth = SignedURL(args.signing_secret)
     elif args.token:
         auth = args.token
-    recorder = Recorder(args.record) if args.record else None
+    recorder = Recorder(writable_directory(args.record)) if args.record else None
 
     async def on_call(call: Any) -> None:
         consumer = asyncio.ensure_future(
@@ -51,9 +60,17 @@ async def serve_command(args: argparse.Namespace) -> int:
         transport=args.transport)
     stop = asyncio.Event()
     install_stop_signals(stop)
-    await server.start()
-    out(f"listening on {server.url} (delivering {server.target_rate} Hz; calls that name "
-        f"no format: {args.listen_mode} at {args.source_rate} Hz)")
+    try:
+        await server.start()
+    except OSError as exc:
+        # asyncio's bind error repeats the address; the OS's own words for the errno
+        # do not (a name-lookup failure has its own).
+        why = exc.strerror if isinstance(exc, socket.gaierror) or not exc.errno \
+            else os.strerror(exc.errno)
+        raise UsageError(f"cannot listen on {args.host} port {args.port}: "
+                         f"{why or exc}") from None
+    out(f"listening on {reachable(server.url, args.host)} (delivering {server.target_rate} "
+        f"Hz; calls that name no format: {args.listen_mode} at {args.source_rate} Hz)")
     if recorder is not None:
         out(f"recording to {recorder.directory}")
     ticker = asyncio.ensure_future(print_totals(server, args.stats_interval))
@@ -66,6 +83,29 @@ async def serve_command(args: argparse.Namespace) -> int:
     await server.close()
     out(totals_line(server.stats, time.monotonic(), None))
     return 0
+
+
+def writable_directory(path: Path) -> Path:
+    """``path`` as a directory this process can write into (created if missing), checked
+    before the server listens; else a UsageError naming it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"record directory is not a directory: {path}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot create the record directory {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"record directory is not writable: {path}")
+    return path
+
+
+def reachable(url: str, host: str) -> str:
+    """The banner's address: bound to every interface, name this machine as others
+    reach it, not 127.0.0.1."""
+    if host not in ("", "0.0.0.0", "::"):
+        return url
+    port = url.rsplit(":", 1)[1]
+    return f"{url.split(':', 1)[0]}://{socket.gethostname()}:{port} (all interfaces)"
 
 
 async def discard(call: Any) -> list[Path]:

@@ -115,15 +115,18 @@ class SimulationReport:
 def load_wav(path: str | Path, sample_rate: int, seconds: float | None = None) -> list[np.ndarray]:
     """The channels of a 16-bit WAV file at ``sample_rate`` (resampled when needed),
     cut to ``seconds`` when given."""
-    with wave.open(str(path), "rb") as wav:
-        if wav.getsampwidth() != 2:
-            raise PiopiyValidationError(f"{path}: only 16-bit WAV files can be streamed")
-        channels = wav.getnchannels()
-        rate = wav.getframerate()
-        frames = wav.getnframes()
-        if seconds is not None:
-            frames = min(frames, int(round(seconds * rate)))
-        data = np.frombuffer(wav.readframes(frames), dtype="<i2").astype(np.int16)
+    try:
+        with wave.open(str(path), "rb") as wav:
+            if wav.getsampwidth() != 2:
+                raise PiopiyValidationError(f"{path}: only 16-bit WAV files can be streamed")
+            channels = wav.getnchannels()
+            rate = wav.getframerate()
+            frames = wav.getnframes()
+            if seconds is not None:
+                frames = min(frames, int(round(seconds * rate)))
+            data = np.frombuffer(wav.readframes(frames), dtype="<i2").astype(np.int16)
+    except (wave.Error, EOFError):
+        raise PiopiyValidationError(f"{path} is not a WAV file") from None
     samples = data.reshape(-1, channels)
     out = [np.ascontiguousarray(samples[:, c]) for c in range(channels)]
     if rate != sample_rate:

@@ -180,3 +180,82 @@ def test_demo_stops_cleanly_on_sigint(tmp_path):
     rows = [line.split() for line in demo.lines if line.startswith("sim-")]
     assert len(rows) == 3 and all(row[-1] == "yes" for row in rows)
     assert all(0 < float(row[2]) < 30 and row[2] == row[3] for row in rows)
+
+
+def _busy_port():
+    import socket
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+@pytest.fixture
+def mistakes(tmp_path):
+    """Each mistake a user can make, with the one line the command must answer."""
+    busy = _busy_port()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    not_wav = tmp_path / "notes.txt"
+    not_wav.write_text("hello")
+    port = busy.getsockname()[1]
+    yield [
+        (["serve", "--port", str(port), "--duration", "1"],
+         f"cannot listen on 127.0.0.1 port {port}: Address already in use"),
+        (["serve", "--host", "no-such-host.invalid", "--duration", "1"],
+         "cannot listen on no-such-host.invalid port 8765: Name or service not known"),
+        (["serve", "--certfile", str(tmp_path / "missing.pem"), "--duration", "1"],
+         f"certificate file not found: {tmp_path / 'missing.pem'}"),
+        (["serve", "--certfile", str(not_wav), "--duration", "1"],
+         f"cannot load a PEM certificate and private key from {not_wav}"),
+        (["serve", "--record", str(a_file), "--duration", "1"],
+         f"record directory is not a directory: {a_file}"),
+        (["record", str(a_file / "sub"), "--duration", "1"],
+         f"cannot create the record directory {a_file / 'sub'}: Not a directory"),
+        (["serve", "--latency", "5", "--duration", "1"],
+         "latency must be from 0 to 1 second, not 5.0"),
+        (["simulate", "ws://127.0.0.1:9/x", "--wav", str(tmp_path / "none.wav")],
+         f"No such file or directory: {tmp_path / 'none.wav'}"),
+        (["simulate", "ws://127.0.0.1:9/x", "--wav", str(not_wav)],
+         f"{not_wav} is not a WAV file"),
+    ]
+    busy.close()
+
+
+def test_mistakes_give_one_line_and_status_2(mistakes):
+    for args, message in mistakes:
+        result = subprocess.run([*COMMAND, *args], capture_output=True, text=True,
+                                timeout=30 * UNIT)
+        assert (result.returncode, result.stderr) == (2, f"piopiy-fast: error: {message}\n"), args
+
+
+@pytest.mark.parametrize("args, complaint", [
+    (["serve", "--port", "70000"], "argument --port: must be from 0 to 65535, not 70000"),
+    (["serve", "--max-calls", "0"], "argument --max-calls: must be greater than 0, not 0"),
+    (["simulate", "ws://x", "--calls", "0"], "argument --calls: must be greater than 0, not 0"),
+    (["simulate", "ws://x", "--seconds=-3"], "argument --seconds: must be greater than 0, not -3"),
+    (["simulate", "ws://x", "--frame-ms", "0"],
+     "argument --frame-ms: must be greater than 0, not 0"),
+])
+def test_bad_values_are_refused_by_the_parser(args, complaint):
+    result = subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].endswith(complaint)
+    assert "Traceback" not in result.stderr
+
+
+def test_a_traceback_only_with_vv(tmp_path):
+    args = ["serve", "--certfile", str(tmp_path / "missing.pem"), "--duration", "1"]
+    quiet = subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=30)
+    loud = subprocess.run([*COMMAND, *args, "-vv"], capture_output=True, text=True, timeout=30)
+    assert "Traceback" not in quiet.stderr
+    assert "Traceback" in loud.stderr and loud.returncode != 0
+
+
+def test_version_and_global_options_after_the_command():
+    from piopiy_fast import __version__
+    result = subprocess.run([*COMMAND, "--version"], capture_output=True, text=True)
+    assert result.stdout == f"piopiy-fast {__version__}\n"
+    assert build_parser().parse_args(["serve", "-vv"]).verbose == 2
+    assert build_parser().parse_args(["-v", "simulate", "ws://x"]).verbose == 1
+    assert build_parser().parse_args(["demo"]).verbose == 0
