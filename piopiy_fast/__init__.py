@@ -37,6 +37,7 @@ _LAZY = {
     "SignatureMismatchError": ".errors",
     "SignatureExpiredError": ".errors",
     "FrameError": ".errors",
+    "CallEnded": ".errors",
     "StreamServer": ".receiver.server",
     "ServerStats": ".receiver.server",
     "CallStream": ".receiver.call",
@@ -61,6 +62,7 @@ __all__ = [
     "SignatureMismatchError",
     "SignatureExpiredError",
     "FrameError",
+    "CallEnded",
     "StreamServer",
     "CallStream",
     "ChannelReader",
@@ -75,6 +77,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .errors import (
+        CallEnded,
         FrameError,
         PiopiyAPIError,
         PiopiyError,

@@ -8,8 +8,9 @@
     │   ├── SignatureMissingError    no signature in the URL (answer 401)
     │   ├── SignatureMismatchError   altered URL or wrong secret (answer 403)
     │   └── SignatureExpiredError    valid signature, expiry time passed (answer 403)
-    └── FrameError                   one received audio frame could not be used
-                                     (also a ValueError); the call goes on
+    ├── FrameError                   one received audio frame could not be used
+    │                                (also a ValueError); the call goes on
+    └── CallEnded                    the call is over: nothing more can be sent on it
 """
 
 
@@ -61,4 +62,12 @@ class FrameError(PiopiyError, ValueError):
     """One received frame could not be decoded (odd byte count, half a sample pair...).
 
     Only that frame is lost; the stream it came from is still usable.
+    """
+
+
+class CallEnded(PiopiyError):
+    """The call's connection is closed or closing: audio and controls can no longer be sent.
+
+    Playback racing a hang-up is routine for a voice agent: catch this where replies
+    are sent. Whatever was read from the call stays readable.
     """

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..audio import CallIngest, RingBuffer, resample
-from ..errors import FrameError, PiopiyValidationError
+from ..errors import CallEnded, FrameError, PiopiyValidationError
 from ..wire import BREAK, CHANNELS, PAUSE, RESUME, STOP, StreamFormat, stream_audio_message
 from .channel import ChannelReader
 from .events import (
@@ -448,30 +448,40 @@ class CallStream:
         if samples.dtype != np.int16:
             samples = np.clip(np.rint(samples * 32768.0), -32768, 32767).astype(np.int16)
         payload = samples.astype("<i2", copy=False).tobytes()
-        await self._link.send_text(stream_audio_message(payload, call_rate))
+        await self._send(stream_audio_message(payload, call_rate))
         return int(samples.size)
 
     async def pause(self) -> None:
         """Ask the platform to pause the stream."""
-        await self._link.send_text(PAUSE)
+        await self._send(PAUSE)
 
     async def resume(self) -> None:
         """Ask the platform to resume a paused stream."""
         # The gap a pause leaves is not lateness: restart the real-time schedule.
         self._due = max(self._due, _monotonic())
-        await self._link.send_text(RESUME)
+        await self._send(RESUME)
 
     async def stop(self) -> None:
         """Ask the platform to stop streaming."""
-        await self._link.send_text(STOP)
+        await self._send(STOP)
 
     async def interrupt(self) -> None:
         """Stop the audio being played into the call (the ``break`` action)."""
-        await self._link.send_text(BREAK)
+        await self._send(BREAK)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the connection; the call ends as after a normal close."""
-        await self._link.close(code, reason)
+        """Close the connection; the call ends as after a normal close. Closing an ended
+        call does nothing."""
+        if not self.ended:
+            await self._link.close(code, reason)
+
+    async def _send(self, text: str) -> None:
+        if self.ended:
+            raise CallEnded(f"call {self.call_id} has ended")
+        try:
+            await self._link.send_text(text)
+        except ConnectionError:
+            raise CallEnded(f"call {self.call_id} has ended") from None
 
 
 def _as_mono_samples(pcm: Any) -> np.ndarray:

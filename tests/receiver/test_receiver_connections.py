@@ -13,7 +13,7 @@ from websockets.exceptions import InvalidStatus
 
 from piopiy_fast import SignedURL
 from piopiy_fast._core.resample import resample
-from piopiy_fast.errors import PiopiyValidationError
+from piopiy_fast.errors import CallEnded, PiopiyError, PiopiyValidationError
 from piopiy_fast.receiver.server import StreamServer, ring_capacity
 from piopiy_fast.simulator.simulator import simulate
 
@@ -287,3 +287,28 @@ def test_validation():
         StreamServer(transport="aiohttp")
     assert ring_capacity(2.0, 16000) == 32768
     assert ring_capacity(0.001, 8000) == 1024
+
+
+def test_sending_on_an_ended_call_raises_call_ended(transport):
+    """Playback racing a hang-up: every send after the peer closed raises CallEnded (a
+    PiopiyError), never a transport library's exception; close() is then a no-op."""
+    raised = []
+
+    async def on_call(call):
+        await call.wait_closed()
+        for send in (lambda: call.send_audio(np.zeros(160, np.int16)), call.pause,
+                     call.resume, call.stop, call.interrupt):
+            try:
+                await send()
+            except PiopiyError as exc:
+                raised.append((type(exc).__name__, str(exc)))
+        await call.close()
+        raised.append("closed")
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=on_call) as server:
+            await simulate(server.url, seconds=0.1, call_id_prefix="gone")
+
+    run(main(), transport=transport)
+    assert raised == [("CallEnded", "call gone-001 has ended")] * 5 + ["closed"]
+    assert issubclass(CallEnded, PiopiyError)

@@ -72,7 +72,8 @@ class Link(Protocol):
         that a burst of queued frames cannot outrun the readers it feeds.
         """
 
-    async def send_text(self, text: str) -> None: ...
+    async def send_text(self, text: str) -> None:
+        """Send one text message; ConnectionError once the connection is closing."""
 
     async def close(self, code: int = 1000, reason: str = "") -> None: ...
 

@@ -81,7 +81,10 @@ class WebsocketsLink:
             return _close_info(closed)
 
     async def send_text(self, text: str) -> None:
-        await self._ws.send(text)
+        try:
+            await self._ws.send(text)
+        except ConnectionClosed as closed:
+            raise ConnectionError("the connection is closed") from closed
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self._ws.close(code, reason)
