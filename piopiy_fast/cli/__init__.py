@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--target-rate", type=int, default=16000, choices=SAMPLE_RATES,
                       help="rate the receiver delivers (default 16000)")
     demo.add_argument("--record", type=Path, metavar="DIR",
-                      help="where to write the WAV files (default: a new temporary directory)")
+                      help="keep the WAV files in DIR (default: a temporary directory, removed)")
     # The global options are also taken after the command (``serve -v``).
     for sub in (serve, record, sim, demo):
         sub.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,

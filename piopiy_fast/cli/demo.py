@@ -79,7 +79,14 @@ def check_call(sent: SentCall, received: tuple[CallStream, list[Path]] | None,
 
 
 async def demo_command(args: argparse.Namespace) -> int:
-    directory = args.record or Path(tempfile.mkdtemp(prefix="piopiy-fast-demo-"))
+    if args.record:
+        return await run_demo(args, args.record)
+    # Without --record the recordings are only there to be checked: removed afterwards.
+    with tempfile.TemporaryDirectory(prefix="piopiy-fast-demo-") as directory:
+        return await run_demo(args, Path(directory))
+
+
+async def run_demo(args: argparse.Namespace, directory: Path) -> int:
     recorder = Recorder(directory)
     finished: dict[str, tuple[CallStream, list[Path]]] = {}
 
@@ -128,7 +135,8 @@ async def demo_command(args: argparse.Namespace) -> int:
     out(f"process CPU {cpu:.2f} s for receiver, recorder and simulator together "
         f"({cpu / max(frames, 1) * 1e6:,.0f} us per frame)")
     files = sum(r.files for r in rows)
-    out(f"recordings: {files} WAV files (mono, 16-bit, {args.target_rate} Hz) in {directory}")
+    kept = f"in {directory}" if args.record else "checked, then removed (--record DIR keeps them)"
+    out(f"recordings: {files} WAV files (mono, 16-bit, {args.target_rate} Hz) {kept}")
     bad = [r for r in rows if r.problem or not r.exact or r.drops or r.overruns]
     if bad:
         for r in bad:

@@ -259,3 +259,12 @@ def test_version_and_global_options_after_the_command():
     assert build_parser().parse_args(["serve", "-vv"]).verbose == 2
     assert build_parser().parse_args(["-v", "simulate", "ws://x"]).verbose == 1
     assert build_parser().parse_args(["demo"]).verbose == 0
+
+
+def test_demo_leaves_nothing_behind_without_record(tmp_path):
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    result = subprocess.run([*COMMAND, "demo", "--calls", "2", "--seconds", "0.3", "--fast"],
+                            capture_output=True, text=True, env=env, timeout=40 * UNIT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 WAV files (mono, 16-bit, 16000 Hz) checked, then removed" in result.stdout
+    assert list(tmp_path.iterdir()) == []
