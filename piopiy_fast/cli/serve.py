@@ -14,7 +14,7 @@ from ._console import UsageError, checked_file, install_stop_signals, out
 
 
 async def serve_command(args: argparse.Namespace) -> int:
-    from ..receiver.recorder import Recorder
+    from ..receiver.recorder import Recorder, RecordingError
     from ..receiver.server import StreamServer
 
     ssl_context = None
@@ -36,19 +36,26 @@ async def serve_command(args: argparse.Namespace) -> int:
     elif args.token:
         auth = args.token
     recorder = Recorder(writable_directory(args.record)) if args.record else None
+    recordings_failed = 0
 
     async def on_call(call: Any) -> None:
+        nonlocal recordings_failed
         consumer = asyncio.ensure_future(
             recorder.record(call) if recorder is not None else discard(call))
         if await call.wait_audio():
             out(f"+ call {call.call_id} {call.listen_mode} {call.source_rate} Hz "
                 f"from {call.remote}")
         await call.wait_closed()
-        files = await consumer
+        try:
+            files = await consumer
+            recorded = f", {len(files)} file(s)" if recorder is not None else ""
+        except RecordingError as exc:
+            recordings_failed += 1
+            recorded = (f", {len(exc.paths)} file(s), recording failed "
+                        f"({'; '.join(exc.reasons)})")
         s = call.stats
         info = call.close_info
         close = f"close {info.code}" if info is not None else f"error {call.error}"
-        recorded = f", {len(files)} file(s)" if recorder is not None else ""
         out(f"- call {call.call_id} {s.received_seconds:.2f} s, {s.frames} frames, "
             f"{s.decode_errors} decode errors, {s.overruns} overruns, {s.late_frames} late, "
             f"{close}{recorded}")
@@ -82,6 +89,9 @@ async def serve_command(args: argparse.Namespace) -> int:
     ticker.cancel()
     await server.close()
     out(totals_line(server.stats, time.monotonic(), None))
+    if recordings_failed:
+        out(f"{recordings_failed} call(s) not recorded in full")
+        return 1
     return 0
 
 

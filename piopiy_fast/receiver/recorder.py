@@ -1,24 +1,24 @@
 """One WAV file per call and channel, written as the audio arrives.
 
 Files are mono 16-bit PCM at the receiver's target rate, named ``<call id>.<channel>.wav``
-from a sanitised call id. The header is rewritten after every write (stdlib ``wave`` does
-so) and flushed to the OS, so a file is a valid WAV holding everything written so far at any
-moment: after a normal end, after an abrupt disconnect, after a server shutdown, even after
-the process is killed. A file is never overwritten: a second call with the same id, or a
-file left by an earlier run, gets ``-2``, ``-3``...
+from a sanitised call id. The header is rewritten after every write, straight to the OS, so
+a file is a valid WAV holding everything written so far at any moment: after a normal end,
+an abrupt disconnect, a server shutdown, a killed process, or a disk that filled up. A
+file is never overwritten: a second call with the same id, or a file left by an earlier
+run, gets ``-2``, ``-3``...
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-import wave
+import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
-from ..errors import PiopiyValidationError
+from ..errors import PiopiyError, PiopiyValidationError
 from ..wire import CHANNELS
 
 if TYPE_CHECKING:
@@ -36,50 +36,102 @@ def safe_stem(call_id: str) -> str:
     return stem or "call"
 
 
+HEADER_BYTES = 44  # of a PCM WAV file as the standard library's wave writes it
+
+
+class RecordingError(PiopiyError):
+    """Writing a recording failed (a full disk, a read-only directory...).
+
+    ``paths`` are the files written; each is a valid WAV holding what was written before
+    the failure. ``reasons`` says what failed, per channel. Raised by
+    :meth:`Recorder.record` once the call is over.
+    """
+
+    def __init__(self, call_id: str, paths: list[Path], reasons: list[str]) -> None:
+        super().__init__(f"recording call {call_id} failed: {'; '.join(reasons)}")
+        self.paths = paths
+        self.reasons = reasons
+
+
 class WavSink:
-    """A mono 16-bit WAV file being written; valid after every :meth:`write`."""
+    """A mono 16-bit WAV file being written; valid after every :meth:`write`, and after a
+    failed one (a full disk): what did not fit is cut off and the header says so.
+
+    The header is written by hand (44 bytes, the canonical PCM layout) and patched after
+    each write, straight to the OS with no user-space buffer, so that a killed process
+    leaves a complete file.
+    """
 
     def __init__(self, path: Path, file: BinaryIO, rate: int) -> None:
         self.path = path
         self.rate = rate
-        self._file = file
-        writer = wave.open(file, "wb")
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(rate)
-        self._wave: wave.Wave_write | None = writer
+        self._file: BinaryIO | None = file
         self.frames = 0
+        self._put(0, _wav_header(rate, 0))
 
     @property
     def closed(self) -> bool:
-        return self._wave is None
+        return self._file is None
 
     def write(self, samples: np.ndarray) -> None:
-        """Append int16 samples; the header is updated and the file flushed to the OS."""
-        if self._wave is None:
+        """Append int16 samples and update the header."""
+        if self._file is None:
             raise ValueError(f"{self.path} is closed")
         if samples.dtype != np.int16:
             raise PiopiyValidationError(f"samples must be int16, not {samples.dtype}")
-        self._wave.writeframes(samples.astype("<i2", copy=False).tobytes())
-        # wave patches the header in its buffer; hand both to the OS now, so the file is
-        # complete for any reader and survives even a killed process.
-        self._file.flush()
+        data = samples.astype("<i2", copy=False).tobytes()
+        try:
+            self._put(HEADER_BYTES + 2 * self.frames, data)
+            self._put(0, _wav_header(self.rate, self.frames + samples.size))
+        except OSError:
+            self._cut_back()
+            raise
         self.frames += samples.size
 
+    def _put(self, offset: int, data: bytes) -> None:
+        """Write all of ``data`` at ``offset``; a short write is retried, so it either
+        lands whole or raises."""
+        file = self._file
+        assert file is not None
+        file.seek(offset)
+        view = memoryview(data)
+        while view:
+            written = file.write(view)
+            if not written:
+                raise OSError(28, "No space left on device", str(self.path))
+            view = view[written:]
+
+    def _cut_back(self) -> None:
+        """Back to the last good write: data and header both say ``frames`` samples."""
+        file, self._file = self._file, None
+        if file is None:
+            return
+        try:
+            file.truncate(HEADER_BYTES + 2 * self.frames)
+            file.seek(0)
+            file.write(_wav_header(self.rate, self.frames))  # within the file: needs no space
+        except OSError:
+            pass
+        finally:
+            file.close()
+
     def close(self) -> None:
-        """Finalise the header and close the file (idempotent)."""
-        if self._wave is not None:
-            try:
-                self._wave.close()
-            finally:
-                self._wave = None
-                self._file.close()
+        """Close the file (idempotent); it is already complete."""
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
 
     def __enter__(self) -> WavSink:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _wav_header(rate: int, frames: int) -> bytes:
+    data = 2 * frames
+    return struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + data, b"WAVE", b"fmt ", 16, 1, 1,
+                       rate, 2 * rate, 2, 16, b"data", data)
 
 
 class Recorder:
@@ -118,7 +170,9 @@ class Recorder:
         if stem != safe_stem(stem):
             raise PiopiyValidationError(f"unsafe file stem {stem!r}; use claim()")
         path = self.directory / f"{stem}.{channel}.wav"
-        file = open(path, "xb")  # exclusive: never truncates someone else's file
+        # Exclusive: never truncates someone else's file. Unbuffered: every write goes
+        # to the OS at once, so a failure is seen where it happens.
+        file = open(path, "xb", buffering=0)
         try:
             sink = WavSink(path, file, rate)
         except BaseException:
@@ -130,29 +184,53 @@ class Recorder:
     async def record(self, call: CallStream) -> list[Path]:
         """Record every channel of ``call`` until it ends; return the files written.
 
-        A channel that never carries audio gets no file.
+        A channel that never carries audio gets no file. When writing fails, the rest of
+        that channel is read and dropped (the call goes on) and, once the call is over,
+        :class:`RecordingError` says what failed; every file is a valid WAV of what was
+        written.
         """
         chunk = max(1, int(self.chunk_seconds * call.target_rate))
-        stem: str | None = None
+        stems: list[str] = []  # the call's stem, once claimed by its first channel
         paths: list[Path] = []
+        failures: list[str] = []
+
+        def open_sink(name: str) -> WavSink:
+            if not stems:
+                stems.append(self.claim(call.call_id))
+            try:
+                sink = self.open(stems[0], name, call.target_rate)
+            except FileExistsError:  # another process took the name meanwhile
+                sink = self.open(self.claim(call.call_id), name, call.target_rate)
+            paths.append(sink.path)
+            return sink
 
         async def record_channel(name: str) -> None:
-            nonlocal stem
-            sink = None
+            sink: WavSink | None = None
+            failed = False
             try:
                 async for samples in call.channel(name).chunks(chunk):
-                    if sink is None:
-                        if stem is None:
-                            stem = self.claim(call.call_id)
-                        try:
-                            sink = self.open(stem, name, call.target_rate)
-                        except FileExistsError:  # another process took the name meanwhile
-                            sink = self.open(self.claim(call.call_id), name, call.target_rate)
-                        paths.append(sink.path)
-                    sink.write(samples)
+                    if failed:
+                        continue  # keep reading, so the call's ring never backs up
+                    try:
+                        if sink is None:
+                            sink = open_sink(name)
+                        sink.write(samples)
+                    except OSError as exc:
+                        failed = True
+                        failures.append(f"{name}: {_why(exc)}")
             finally:
-                if sink is not None:
-                    sink.close()
+                if sink is not None and not sink.closed:
+                    try:
+                        sink.close()
+                    except OSError as exc:
+                        failures.append(f"{name}: {_why(exc)}")
 
         await asyncio.gather(*(record_channel(name) for name in CHANNELS))
+        if failures:
+            raise RecordingError(call.call_id, paths, failures)
         return paths
+
+
+def _why(exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or type(exc).__name__}{where}"

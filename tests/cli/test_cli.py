@@ -268,3 +268,47 @@ def test_demo_leaves_nothing_behind_without_record(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 WAV files (mono, 16-bit, 16000 Hz) checked, then removed" in result.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def _file_size_limit(limit):
+    """For a child process: writes past ``limit`` bytes fail as on a full disk (EFBIG
+    instead of ENOSPC, with the signal that would kill it ignored)."""
+    def apply():
+        import resource
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_a_full_disk_is_a_failed_recording_with_valid_files(tmp_path):
+    from piopiy_fast.simulator.simulator import simulate
+    from stream_testing import run
+
+    limit = 20_000  # bytes per file: about 0.6 s of 16 kHz audio of the 2 s sent
+    proc = subprocess.Popen([*COMMAND, "record", str(tmp_path), "--port", "0",
+                             "--listen-mode", "both", "--stats-interval", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_file_size_limit(limit))
+    try:
+        url = re.search(r"listening on (ws://\S+)", proc.stdout.readline()).group(1)
+        report = run(simulate(url, listen_mode="both", seconds=2.0, call_id_prefix="full"))
+        line = ""
+        while not line.startswith("- call"):
+            line = proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=20 * UNIT)
+    finally:
+        proc.kill()
+    assert "2 file(s), recording failed (caller: File too large" in line, line
+    assert "callee: File too large" in line
+    assert "1 call(s) not recorded in full" in rest
+    assert proc.returncode == 1, err
+    sent = report.calls[0]
+    for channel in ("caller", "callee"):
+        rate, samples = read_wav(tmp_path / f"full-001.{channel}.wav")
+        expected = offline(sent.sent(channel), 8000, 16000)
+        # A valid WAV of a whole number of writes: the start of what was received.
+        assert rate == 16000 and 0 < samples.size <= (limit - 44) // 2
+        assert samples.size % 1600 == 0
+        assert np.array_equal(samples, expected[:samples.size])
+        assert (tmp_path / f"full-001.{channel}.wav").stat().st_size == 44 + 2 * samples.size
