@@ -281,8 +281,9 @@ def _file_size_limit(limit):
 
 
 def test_a_full_disk_is_a_failed_recording_with_valid_files(tmp_path):
-    from piopiy_fast.simulator.simulator import simulate
     from stream_testing import run
+
+    from piopiy_fast.simulator.simulator import simulate
 
     limit = 20_000  # bytes per file: about 0.6 s of 16 kHz audio of the 2 s sent
     proc = subprocess.Popen([*COMMAND, "record", str(tmp_path), "--port", "0",
