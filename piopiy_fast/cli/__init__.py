@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 import wave
@@ -22,7 +21,7 @@ from .. import __version__
 from ..errors import PiopiyError
 from ..receiver.transports import TRANSPORTS
 from ..wire import LISTEN_MODES, SAMPLE_RATES
-from ._console import UsageError, one_line
+from ._console import LOG_FORMATS, UsageError, configure_logging, one_line
 
 TOKEN_ENV = "PIOPIY_FAST_TOKEN"
 SECRET_ENV = "PIOPIY_FAST_SECRET"
@@ -34,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Receive, record and simulate Piopiy (TeleCMI) call audio streams.")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="log more (-v info, -vv debug and tracebacks)")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default="text",
+                        help="log lines as text (default) or one JSON object each")
     parser.add_argument("--version", action="version", version=f"piopiy-fast {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -72,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (serve, record, sim, demo):
         sub.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
                          help="log more (-v info, -vv debug and tracebacks)")
+        sub.add_argument("--log-format", choices=LOG_FORMATS, default=argparse.SUPPRESS,
+                         help="log lines as text (default) or one JSON object each")
     return parser
 
 
@@ -127,6 +130,9 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
                    help=f"require URLs signed with this secret (default ${SECRET_ENV})")
     p.add_argument("--certfile", type=Path, help="TLS certificate (PEM) to serve wss://")
     p.add_argument("--keyfile", type=Path, help="TLS private key (PEM)")
+    p.add_argument("--metrics-port", type=port_number,
+                   help="serve Prometheus /metrics and /healthz on this port "
+                        "(needs the metrics extra)")
     p.add_argument("--stats-interval", type=float, default=10.0,
                    help="seconds between totals lines (default 10; 0 for none)")
     p.add_argument("--duration", type=positive(float), help="stop after this many seconds")
@@ -150,9 +156,7 @@ def _call_options(p: argparse.ArgumentParser, *, calls: int, mode: str,
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging(args.verbose, args.log_format)
     if args.command in ("serve", "record"):
         from .serve import serve_command
         run = serve_command(args)

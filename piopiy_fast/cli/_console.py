@@ -4,10 +4,59 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
 import signal
 import sys
 import time
 from typing import Any
+
+LOG_FORMATS = ("text", "json")
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per log line: time, level, logger, message (and the traceback)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{record.msecs:03.0f}Z",
+                "level": record.levelname, "logger": record.name,
+                "message": record.getMessage()}
+        if record.exc_info:
+            line["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(line)
+
+
+def configure_logging(verbose: int, log_format: str) -> None:
+    """WARNING, INFO (-v) or DEBUG (-vv) to stderr, as text or JSON lines. Even at DEBUG
+    no audio reaches the log: the WebSocket libraries' frame traces are summarised."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        formatter: logging.Formatter = JsonLogFormatter()
+        formatter.converter = time.gmtime
+    else:
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(formatter)
+    handler.addFilter(NoAudioInLogs())
+    logging.basicConfig(level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)],
+                        handlers=[handler])
+
+
+class NoAudioInLogs(logging.Filter):
+    """A debug trace of a binary WebSocket frame keeps its size, not its bytes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and any(_is_binary_frame(a) for a in args):
+            record.args = tuple(
+                f"BINARY [{len(getattr(a, 'data', b''))} bytes]" if _is_binary_frame(a) else a
+                for a in args)
+        return True
+
+
+def _is_binary_frame(value: object) -> bool:
+    opcode = getattr(value, "opcode", None)
+    return opcode is not None and getattr(opcode, "name", "") in ("BINARY", "CONT") \
+        and isinstance(getattr(value, "data", None), (bytes, bytearray, memoryview))
 
 
 class UsageError(Exception):

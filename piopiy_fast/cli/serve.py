@@ -64,7 +64,7 @@ async def serve_command(args: argparse.Namespace) -> int:
         args.host, args.port, target_rate=args.target_rate, ring_seconds=args.ring_seconds,
         listen_mode=args.listen_mode, source_rate=args.source_rate, auth=auth,
         max_calls=args.max_calls, latency=args.latency, ssl=ssl_context, on_call=on_call,
-        transport=args.transport)
+        transport=args.transport, metrics_port=args.metrics_port)
     stop = asyncio.Event()
     install_stop_signals(stop)
     try:
@@ -80,6 +80,9 @@ async def serve_command(args: argparse.Namespace) -> int:
         f"Hz; calls that name no format: {args.listen_mode} at {args.source_rate} Hz)")
     if recorder is not None:
         out(f"recording to {recorder.directory}")
+    if server.metrics_port is not None:
+        out(f"metrics on http://{args.host}:{server.metrics_port}/metrics, "
+            f"health on /healthz")
     ticker = asyncio.ensure_future(print_totals(server, args.stats_interval))
     try:
         await asyncio.wait_for(stop.wait(), args.duration)

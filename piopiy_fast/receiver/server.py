@@ -10,6 +10,7 @@ counted, and the server goes on serving.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import inspect
@@ -17,7 +18,7 @@ import logging
 import ssl as ssl_module
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..audio import POLICIES, QUALITIES, CallIngest
 from ..errors import PiopiyValidationError
@@ -25,6 +26,9 @@ from ..wire import LISTEN_MODES, SAMPLE_RATES, StreamFormat
 from .auth import Authenticator, Verdict
 from .call import CallSettings, CallStats, CallStream
 from .transports import make_transport
+
+if TYPE_CHECKING:
+    from .metrics import MetricsEndpoint
 from .transports.base import Handshake, Link, Listener, Rejection, Transport
 from .wakeups import DEFAULT_LATENCY, DeliveryClocks
 
@@ -48,6 +52,13 @@ class ServerStats:
     late_frames: int
     received_seconds: float
     app_errors: int
+    refused_by_reason: dict[str, int]
+    """``rejected_calls`` by reason: ``busy`` (max_calls), ``unauthorized`` (401: no
+    credential), ``forbidden`` (403: a wrong one), ``error`` (the check failed)."""
+
+
+# The HTTP status of a refusal, as a reason a person reads.
+REFUSAL_REASONS = {503: "busy", 401: "unauthorized", 403: "forbidden"}
 
 
 @dataclass(slots=True)
@@ -107,8 +118,11 @@ class StreamServer:
     for such tasks (recorders, say) to finish with the audio. Timeouts:
     ``ping_interval``/``ping_timeout`` end a call whose peer stopped answering;
     a frame arriving more than ``late_after`` seconds behind the real-time schedule
-    counts as late. Transport: ``"websockets"`` (the default), ``"picows"`` (the fast
-    option, from the ``fast`` extra; run it on uvloop), or any object with the
+    counts as late. Observability: ``metrics_port`` serves ``/metrics`` (Prometheus)
+    and ``/healthz`` (200 while serving, 503 once draining) on ``metrics_host`` (default
+    ``host``); see :mod:`piopiy_fast.receiver.metrics`. Transport: ``"websockets"``
+    (the default), ``"picows"`` (the fast option, from the ``fast`` extra; run it on
+    uvloop), or any object with the
     :class:`~piopiy_fast.receiver.transports.base.Transport` interface.
     """
 
@@ -134,6 +148,9 @@ class StreamServer:
         # application
         on_call: Callable[[CallStream], Any] | None = None,
         latency: float = DEFAULT_LATENCY,
+        # observability
+        metrics_port: int | None = None,
+        metrics_host: str | None = None,
         # timeouts
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
@@ -169,6 +186,11 @@ class StreamServer:
         self._max_calls = max_calls
         self._on_call = on_call
         self._clocks = DeliveryClocks(latency)
+        if metrics_port is not None and not 0 <= metrics_port <= 65535:
+            raise PiopiyValidationError(
+                f"metrics_port must be from 0 to 65535, not {metrics_port}")
+        self._metrics_at = None if metrics_port is None else (metrics_host or host, metrics_port)
+        self._metrics: MetricsEndpoint | None = None
         self._drain_timeout = drain_timeout
         self._transport = make_transport(transport, max_message_bytes=max_frame_bytes,
                                           ping_interval=ping_interval,
@@ -180,7 +202,7 @@ class StreamServer:
         self._closing: asyncio.Task[None] | None = None
         self._closed = asyncio.Event()
         self._number = 0
-        self._rejected = 0
+        self._refused: collections.Counter[str] = collections.Counter()
         self._failed = 0
         self._app_errors = 0
         self._ended = CallTotals()
@@ -210,10 +232,23 @@ class StreamServer:
             # The first filter design imports scipy.signal (about half a second): do it
             # now, off the loop, rather than inside the first call's first frame.
             await asyncio.to_thread(_design_filters, self._settings)
+            if self._metrics_at is not None:
+                self._metrics = _metrics_endpoint(self)
+                await self._metrics.start(*self._metrics_at)
             self._listener = await self._transport.listen(
                 self.host, self._port, admit=self._admit, session=self._session, ssl=self._ssl)
             logger.info("listening on %s (target %d Hz)", self.url, self.target_rate)
         return self
+
+    @property
+    def serving(self) -> bool:
+        """True while the server accepts calls: started, and not closing."""
+        return self._listener is not None and self._closing is None
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The bound port of ``/metrics`` and ``/healthz``, when they are served."""
+        return None if self._metrics is None else self._metrics.port
 
     async def __aenter__(self) -> StreamServer:
         return await self.start()
@@ -250,6 +285,8 @@ class StreamServer:
                 await asyncio.wait(pending)
         for queue in self._queues:
             queue.put_nowait(None)
+        if self._metrics is not None:
+            await self._metrics.close()
         self._closed.set()
         logger.info("server closed")
 
@@ -280,14 +317,15 @@ class StreamServer:
             totals.add(call.stats)
         return ServerStats(
             active_calls=len(self._active), total_calls=self._number,
-            rejected_calls=self._rejected, failed_calls=self._failed, frames=totals.frames,
-            bytes=totals.bytes, decode_errors=totals.decode_errors, overruns=totals.overruns,
-            late_frames=totals.late_frames, received_seconds=totals.received_seconds,
-            app_errors=self._app_errors)
+            rejected_calls=sum(self._refused.values()), failed_calls=self._failed,
+            frames=totals.frames, bytes=totals.bytes, decode_errors=totals.decode_errors,
+            overruns=totals.overruns, late_frames=totals.late_frames,
+            received_seconds=totals.received_seconds, app_errors=self._app_errors,
+            refused_by_reason=dict(self._refused))
 
     def _admit(self, handshake: Handshake) -> Verdict | Awaitable[Verdict]:
         if self._max_calls is not None and len(self._active) >= self._max_calls:
-            self._rejected += 1
+            self._refused["busy"] += 1
             logger.warning("stream %s from %s refused: %d calls already", handshake.route,
                            handshake.remote, len(self._active))
             return SERVER_BUSY
@@ -302,19 +340,19 @@ class StreamServer:
         except BaseException:
             # No verdict: the handshake was abandoned (cancelled, or a transport that
             # cannot wait gave up on the check). It was not let in.
-            self._rejected += 1
+            self._refused["error"] += 1
             raise
         return self._counted(verdict)
 
     def _counted(self, verdict: Verdict) -> Verdict:
         if isinstance(verdict, Rejection):
-            self._rejected += 1
+            self._refused[REFUSAL_REASONS.get(verdict.status, "error")] += 1
         return verdict
 
     async def _session(self, link: Link, params: dict[str, Any]) -> None:
         if self._max_calls is not None and len(self._active) >= self._max_calls:
             # Several handshakes raced past the check in _admit: the limit is exact here.
-            self._rejected += 1
+            self._refused["busy"] += 1
             await link.close(1013, "too many calls")
             return
         self._number += 1
@@ -376,6 +414,15 @@ class StreamServer:
                     s.decode_errors, s.overruns,
                     close_info.code if close_info is not None else None,
                     f" ({error})" if error else "")
+
+
+def _metrics_endpoint(server: StreamServer) -> MetricsEndpoint:
+    try:
+        from .metrics import MetricsEndpoint
+    except ImportError as exc:
+        raise PiopiyValidationError(
+            "metrics need prometheus-client: pip install 'piopiy-fast[metrics]'") from exc
+    return MetricsEndpoint(server)
 
 
 def _design_filters(settings: CallSettings) -> None:

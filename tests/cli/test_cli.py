@@ -313,3 +313,34 @@ def test_a_full_disk_is_a_failed_recording_with_valid_files(tmp_path):
         assert samples.size % 1600 == 0
         assert np.array_equal(samples, expected[:samples.size])
         assert (tmp_path / f"full-001.{channel}.wav").stat().st_size == 44 + 2 * samples.size
+
+
+def test_serve_metrics_json_logs_and_no_audio_in_debug_logs():
+    import urllib.request
+
+    from stream_testing import run
+
+    from piopiy_fast.simulator.simulator import simulate
+
+    proc = subprocess.Popen([*COMMAND, "serve", "--port", "0", "--metrics-port", "0", "-vv",
+                             "--log-format", "json", "--stats-interval", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = re.search(r"listening on (ws://\S+)", proc.stdout.readline()).group(1)
+        metrics = re.search(r"metrics on (http://\S+/metrics)", proc.stdout.readline()).group(1)
+        report = run(simulate(url, seconds=0.2, call_id_prefix="m"))
+        line = ""
+        while not line.startswith("- call"):
+            line = proc.stdout.readline()
+        with urllib.request.urlopen(metrics, timeout=5) as answer:
+            text = answer.read().decode()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20 * UNIT)
+    finally:
+        proc.kill()
+    assert f"piopiy_fast_frames_total {float(report.frames)}" in text
+    logs = [json.loads(entry) for entry in err.splitlines()]
+    assert {"time", "level", "logger", "message"} <= set(logs[0])
+    frames = [e["message"] for e in logs if "BINARY" in e["message"]]
+    # Every frame traced with its size, none with its bytes.
+    assert frames and all(m.endswith("BINARY [320 bytes]") for m in frames), frames[:3]

@@ -1,0 +1,127 @@
+"""Prometheus metrics and a health check for a :class:`~.server.StreamServer`, over HTTP.
+
+``GET /metrics`` answers the Prometheus text format; ``GET /healthz`` answers 200 while
+the server accepts calls and 503 once it is draining (or not started), so a load
+balancer stops sending it new calls before it goes away.
+
+The call counters are read from the server's own totals at scrape time: nothing is
+added to the per-frame path. The one thing measured continuously is the event loop's
+lag (how late a timer fires), sampled four times a second: when it grows, frames wait.
+Needs ``prometheus-client`` (the ``metrics`` extra).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+    from .server import StreamServer
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LAG_EVERY = 0.25  # seconds between event-loop lag samples
+MAX_REQUEST_BYTES = 8192
+
+
+class ServerCollector(Collector):
+    """The server's counters as Prometheus metrics, read when scraped."""
+
+    def __init__(self, server: StreamServer) -> None:
+        self._server = server
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._server.stats
+        yield GaugeMetricFamily("piopiy_fast_calls_live", "Calls connected now",
+                                value=s.active_calls)
+        yield CounterMetricFamily("piopiy_fast_calls", "Calls accepted", value=s.total_calls)
+        refused = CounterMetricFamily("piopiy_fast_calls_refused",
+                                      "Connections refused, by reason", labels=["reason"])
+        for reason in ("busy", "unauthorized", "forbidden", "error"):
+            refused.add_metric([reason], s.refused_by_reason.get(reason, 0))
+        yield refused
+        yield CounterMetricFamily("piopiy_fast_calls_failed",
+                                  "Calls that ended abnormally (no clean close, or an error)",
+                                  value=s.failed_calls)
+        for name, help_text, value in (
+            ("frames", "Audio frames received", s.frames),
+            ("bytes", "Audio bytes received", s.bytes),
+            ("decode_errors", "Frames dropped: no whole samples", s.decode_errors),
+            ("overruns", "Samples lost because a reader fell behind", s.overruns),
+            ("late_frames", "Frames late on the real-time schedule", s.late_frames),
+            ("app_errors", "Exceptions in application callbacks and tasks", s.app_errors),
+        ):
+            yield CounterMetricFamily(f"piopiy_fast_{name}", help_text, value=value)
+        yield CounterMetricFamily("piopiy_fast_audio_seconds", "Seconds of call audio received",
+                                  value=s.received_seconds)
+
+
+class MetricsEndpoint:
+    """``/metrics`` and ``/healthz`` for one server, on its event loop."""
+
+    def __init__(self, server: StreamServer) -> None:
+        self._server = server
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(ServerCollector(server))
+        self.loop_lag = Histogram(
+            "piopiy_fast_event_loop_lag_seconds", "How late a timer on the event loop fires",
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=self.registry)
+        self._http: asyncio.Server | None = None
+        self._lag_task: asyncio.Task[None] | None = None
+        self.port = 0
+
+    async def start(self, host: str, port: int) -> None:
+        self._http = await asyncio.start_server(self._answer, host, port,
+                                                limit=MAX_REQUEST_BYTES)
+        self.port = self._http.sockets[0].getsockname()[1]
+        self._lag_task = asyncio.ensure_future(self._measure_lag())
+
+    async def close(self) -> None:
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lag_task
+        if self._http is not None:
+            self._http.close()
+            await self._http.wait_closed()
+
+    async def _measure_lag(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + LAG_EVERY
+            await asyncio.sleep(LAG_EVERY)
+            self.loop_lag.observe(max(0.0, loop.time() - due))
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10.0)
+            method, path = (head.split(b"\r\n", 1)[0].split(b" ") + [b"", b""])[:2]
+            if method != b"GET":
+                status, body = "405 Method Not Allowed", b"GET only\n"
+            elif path.split(b"?")[0] == b"/metrics":
+                status, body = "200 OK", generate_latest(self.registry)
+            elif path.split(b"?")[0] == b"/healthz":
+                serving = self._server.serving
+                status = "200 OK" if serving else "503 Service Unavailable"
+                body = b"serving\n" if serving else b"draining\n"
+            else:
+                status, body = "404 Not Found", b"/metrics or /healthz\n"
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Type: {CONTENT_TYPE}\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+            await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError,
+                ConnectionError):
+            pass  # a client that sent no whole request gets nothing
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
