@@ -26,6 +26,7 @@ from .transports.base import Handshake, Rejection
 
 logger = logging.getLogger("piopiy_fast.receiver")
 
+BAD_REQUEST = Rejection(400, "Bad Request\n")
 UNAUTHORIZED = Rejection(401, "Unauthorized\n")
 FORBIDDEN = Rejection(403, "Forbidden\n")
 
@@ -67,7 +68,11 @@ class Authenticator:
     def _by_token(self, handshake: Handshake) -> Verdict:
         params = query_params(handshake.path)
         given = None
-        header = handshake.headers.get("Authorization")
+        header = authorization(handshake.headers)
+        if isinstance(header, Rejection):
+            logger.info("stream %s from %s refused: malformed Authorization header",
+                        handshake.route, handshake.remote)
+            return header
         if header and header[:7].lower() == "bearer ":
             given = header[7:].strip()
         elif "token" in params:
@@ -125,3 +130,22 @@ class Authenticator:
         logger.exception("stream %s from %s refused: auth hook failed", handshake.route,
                          handshake.remote)
         return FORBIDDEN
+
+
+def authorization(headers: Any) -> str | Rejection | None:
+    """The request's one ``Authorization`` header; 400 when there are several or it is
+    not ASCII (never an exception: each WebSocket library answers those with a 500)."""
+    get_all = getattr(headers, "get_all", None) or getattr(headers, "getall", None)
+    if get_all is not None:
+        try:
+            values = list(get_all("Authorization"))
+        except KeyError:  # multidict's getall without a default
+            values = []
+    else:
+        value = headers.get("Authorization")
+        values = [] if value is None else [value]
+    if not values:
+        return None
+    if len(values) > 1 or not isinstance(values[0], str) or not values[0].isascii():
+        return BAD_REQUEST
+    return values[0]

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..audio import CallIngest, RingBuffer, resample
 from ..errors import CallEnded, FrameError, PiopiyValidationError
+from ..redaction import printable
 from ..wire import BREAK, CHANNELS, PAUSE, RESUME, STOP, StreamFormat, stream_audio_message
 from .channel import ChannelReader
 from .events import (
@@ -56,6 +57,14 @@ class CallSettings:
     swap_channels: bool = False
     late_after: float = 0.2
     max_events: int = 1000
+    max_event_bytes: int = 256 * 1024
+    max_format_changes: int = 16
+
+
+class PolicyViolation(Exception):
+    """A peer broke one of the call's limits: the call ends with close code 1008."""
+
+    code = 1008
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +78,9 @@ class CallStats:
     wall-clock seconds (``time.time()``), None before the first frame. ``received_seconds``
     is the audio received, measured at the source rate. ``callback_errors`` counts
     exceptions raised by the application's ``on_chunk`` / ``on_event`` callbacks.
+    ``events`` counts text frames, ``unrecognised_events`` those with no field we know
+    (JSON nested too deep among them), ``events_dropped`` those not kept in
+    ``call.events`` because the call's event count or byte budget was spent.
     """
 
     frames: int
@@ -80,6 +92,7 @@ class CallStats:
     last_frame_time: float | None
     events: int
     unrecognised_events: int
+    events_dropped: int
     format_changes: int
     received_seconds: float
     callback_errors: int
@@ -126,7 +139,8 @@ class CallStream:
         "caller", "callee", "events", "close_info", "error",
         "_link", "_settings", "_query_hint", "_start_hint", "_format", "_id_from_event",
         "_ingest", "_retired", "_format_changes", "_sec_per_byte",
-        "_first", "_last", "_due", "_late", "_n_events", "_unrecognised", "_logged",
+        "_first", "_last", "_due", "_late", "_n_events", "_event_bytes", "_events_dropped",
+        "_unrecognised", "_logged",
         "_wakeups", "_event_waiters", "_event_callbacks", "_done", "_audio", "_callback_errors",
     )
 
@@ -139,7 +153,8 @@ class CallStream:
         self.target_rate = settings.target_rate
         self.ref = params.get("call_ref")
         # Until a start event names it: the query's call id, the app's reference, a number.
-        self.call_id = call_id_from_params(params) or self.ref or f"call-{number}"
+        self.call_id = (call_id_from_params(params)
+                        or (printable(str(self.ref)) if self.ref else f"call-{number}"))
         self._id_from_event = False
         self.from_number: str | None = None
         self.to_number: str | None = None
@@ -155,6 +170,8 @@ class CallStream:
         self._due = 0.0
         self._late = 0
         self._n_events = 0
+        self._event_bytes = 0
+        self._events_dropped = 0
         self._unrecognised = 0
         self._callback_errors = 0
         self._logged: set[str] = set()
@@ -235,6 +252,7 @@ class CallStream:
             first_frame_time=None if self._first is None else self._first + offset,
             last_frame_time=None if self._last is None else self._last + offset,
             events=self._n_events, unrecognised_events=self._unrecognised,
+            events_dropped=self._events_dropped,
             format_changes=self._format_changes, received_seconds=seconds,
             callback_errors=self._callback_errors,
         )
@@ -283,11 +301,19 @@ class CallStream:
             self.to_number = event.to
         if event.format:
             self._use_format_hint(event.format)
-        if len(self.events) < self._settings.max_events:
+        if event.too_deep:
+            self._log_once("deep", "call %s: a text frame nests JSON too deep; kept as text "
+                           "(counted in unrecognised_events)", self.call_id)
+        settings = self._settings
+        if (len(self.events) < settings.max_events
+                and self._event_bytes + len(text) <= settings.max_event_bytes):
             self.events.append(event.data)
+            self._event_bytes += len(text)
         else:
-            self._log_once("events", "call %s: more than %d events, not keeping the rest",
-                           self.call_id, self._settings.max_events)
+            self._events_dropped += 1
+            self._log_once("events", "call %s: more than %d events or %d bytes of them, not "
+                           "keeping the rest (counted in events_dropped)", self.call_id,
+                           settings.max_events, settings.max_event_bytes)
         for callback in self._event_callbacks:
             try:
                 callback(event.data)
@@ -349,6 +375,9 @@ class CallStream:
         """A format change mid-call: finish the old resampler, start a new one (counted)."""
         old = self._ingest
         assert old is not None
+        if self._format_changes >= self._settings.max_format_changes:
+            raise PolicyViolation(
+                f"more than {self._settings.max_format_changes} format changes")
         ingest = self._new_ingest(new)  # first: if this fails, nothing has changed
         self._retire(old)
         self._format_changes += 1

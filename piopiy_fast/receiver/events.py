@@ -4,18 +4,28 @@ Incoming text frames become :class:`StreamEvent` (the JSON dict, or the raw stri
 when the text is not JSON, plus the fields we recognise). A call's format comes from
 several sources, most trusted first: a start event, the connection's query (or the
 verified parameters of a signed URL), the server's defaults; :func:`resolve_format`
-combines them field by field. Nothing here raises on what the platform sends.
+combines them field by field. Nothing here raises on what the platform sends, and
+what it names (call ids, numbers) comes out printable: control characters escaped,
+so it can go to a log line or a terminal as it is.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..redaction import printable
 from ..wire import StreamFormat, channels_of, listen_mode_of, sample_rate_of, text_of
+
+# JSON nested deeper than this is not parsed (the parser would recurse out of the stack
+# near 1,000 levels, and no platform message nests past a handful): the text is kept raw.
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 # Where a call id may be found, in order of preference.
 CALL_ID_KEYS = ("call_id", "callId", "cmiuuid", "uuid")
@@ -45,6 +55,7 @@ class StreamEvent:
     ``data`` is the parsed JSON (usually a dict) or the raw string when the text is
     not JSON. The other fields are what we recognise in a dict, None when absent:
     ``kind`` is the lower-cased ``event``/``type`` value (``"start"``, ``"stop"``...).
+    ``too_deep`` marks JSON nested past ``MAX_JSON_DEPTH``, kept as the raw string.
     """
 
     data: Any
@@ -53,6 +64,7 @@ class StreamEvent:
     from_: str | None = None
     to: str | None = None
     format: FormatHint = field(default_factory=FormatHint)
+    too_deep: bool = False
 
     @property
     def recognised(self) -> bool:
@@ -64,6 +76,8 @@ def parse_text_frame(text: str | bytes) -> StreamEvent:
     """Parse one text frame. Never raises: what is not JSON is kept as the raw string."""
     if isinstance(text, (bytes, bytearray, memoryview)):
         text = bytes(text).decode("utf-8", "replace")
+    if json_depth(text) > MAX_JSON_DEPTH:
+        return StreamEvent(text, too_deep=True)
     try:
         data = json.loads(text)
     except ValueError:
@@ -71,6 +85,21 @@ def parse_text_frame(text: str | bytes) -> StreamEvent:
     if not isinstance(data, dict):
         return StreamEvent(data)
     return _event_from_dict(data)
+
+
+def json_depth(text: str) -> int:
+    """How deep brackets nest in ``text``, outside JSON strings (an upper bound of the
+    JSON's depth, found without parsing it)."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return 0  # cannot nest deeper than it has brackets
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
+        if bracket in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
 
 
 def _event_from_dict(data: dict[str, Any]) -> StreamEvent:
@@ -95,9 +124,9 @@ def _event_from_dict(data: dict[str, Any]) -> StreamEvent:
     return StreamEvent(
         data,
         kind=kind,
-        call_id=None if call_id is None else str(call_id),
-        from_=text_of(first("from")),
-        to=text_of(first("to")),
+        call_id=None if call_id is None else printable(str(call_id)),
+        from_=_printable_or_none(text_of(first("from"))),
+        to=_printable_or_none(text_of(first("to"))),
         format=hint,
     )
 
@@ -119,7 +148,7 @@ def call_id_from_params(params: Mapping[str, Any]) -> str | None:
     for key in CALL_ID_KEYS:
         value = _last(params.get(key))
         if value not in (None, ""):
-            return str(value)
+            return printable(str(value))
     return None
 
 
@@ -152,6 +181,10 @@ def resolve_format(*hints: FormatHint, default: StreamFormat) -> StreamFormat:
         mode = "caller"
     rate = next((h.sample_rate for h in hints if h.sample_rate is not None), default.sample_rate)
     return StreamFormat(mode, rate)
+
+
+def _printable_or_none(text: str | None) -> str | None:
+    return None if text is None else printable(text)
 
 
 def _last(value: Any) -> Any:

@@ -44,7 +44,7 @@ class ServerCollector(Collector):
         yield CounterMetricFamily("piopiy_fast_calls", "Calls accepted", value=s.total_calls)
         refused = CounterMetricFamily("piopiy_fast_calls_refused",
                                       "Connections refused, by reason", labels=["reason"])
-        for reason in ("busy", "unauthorized", "forbidden", "error"):
+        for reason in ("busy", "malformed", "unauthorized", "forbidden", "error"):
             refused.add_metric([reason], s.refused_by_reason.get(reason, 0))
         yield refused
         yield CounterMetricFamily("piopiy_fast_calls_failed",

@@ -24,7 +24,7 @@ from ..audio import POLICIES, QUALITIES, CallIngest
 from ..errors import PiopiyValidationError
 from ..wire import LISTEN_MODES, SAMPLE_RATES, StreamFormat
 from .auth import Authenticator, Verdict
-from .call import CallSettings, CallStats, CallStream
+from .call import CallSettings, CallStats, CallStream, PolicyViolation
 from .transports import make_transport
 
 if TYPE_CHECKING:
@@ -53,12 +53,13 @@ class ServerStats:
     received_seconds: float
     app_errors: int
     refused_by_reason: dict[str, int]
-    """``rejected_calls`` by reason: ``busy`` (max_calls), ``unauthorized`` (401: no
-    credential), ``forbidden`` (403: a wrong one), ``error`` (the check failed)."""
+    """``rejected_calls`` by reason: ``busy`` (max_calls), ``malformed`` (400: a bad
+    credential header), ``unauthorized`` (401: no credential), ``forbidden`` (403: a
+    wrong one), ``error`` (the check failed)."""
 
 
 # The HTTP status of a refusal, as a reason a person reads.
-REFUSAL_REASONS = {503: "busy", 401: "unauthorized", 403: "forbidden"}
+REFUSAL_REASONS = {503: "busy", 400: "malformed", 401: "unauthorized", 403: "forbidden"}
 
 
 @dataclass(slots=True)
@@ -362,8 +363,13 @@ class StreamServer:
         self._announce(call)
         close_info = None
         error = None
+        close_code, close_reason = 1011, "internal error"
         try:
             close_info = await link.pump(call._on_binary, call._on_text)
+        except PolicyViolation as exc:
+            error = str(exc)
+            close_code, close_reason = exc.code, error
+            logger.warning("call %s closed: %s", call.call_id, error)
         except Exception as exc:
             # Contained: whatever went wrong ends this call only.
             error = f"{type(exc).__name__}: {exc}"
@@ -380,7 +386,7 @@ class StreamServer:
             self._count_ended(call, close_info, error)
         if error is not None:
             with contextlib.suppress(Exception):
-                await link.close(1011, "internal error")
+                await link.close(close_code, close_reason)
 
     def _announce(self, call: CallStream) -> None:
         if self._on_call is not None:

@@ -26,10 +26,14 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
 from ..errors import PiopiyValidationError
+from ..redaction import redacting_logger
 from ..wire import CHANNELS, LISTEN_MODES, SAMPLE_RATES, StreamFormat, start_event
 from .synthetic import speech_like
 
 # What each channel of a stream is called, in the order it is interleaved.
+# The client traces its request (URL query, Authorization header) at debug level.
+_CLIENT_LOGGER = redacting_logger("piopiy_fast.simulator.websockets")
+
 CHANNEL_ORDER = {"caller": ("caller",), "callee": ("callee",), "both": CHANNELS}
 
 
@@ -238,6 +242,7 @@ class Simulator:
         call.started = time.time()
         try:
             async with connect(self.url, additional_headers=self.headers, compression=None,
+                               logger=_CLIENT_LOGGER,
                                open_timeout=self.open_timeout, max_size=None) as ws:
                 reader = asyncio.ensure_future(_collect(ws, call.received))
                 if self.start_event:

@@ -76,8 +76,8 @@ def test_metrics_count_calls_frames_and_refusals_exactly(transport):
     assert got[("piopiy_fast_bytes_total", ())] == good.bytes == 50 * 320
     assert got[("piopiy_fast_audio_seconds_total", ())] == pytest.approx(1.0)
     refused = {reason: got[("piopiy_fast_calls_refused_total", (("reason", reason),))]
-               for reason in ("busy", "unauthorized", "forbidden", "error")}
-    assert refused == {"busy": 0, "unauthorized": 1, "forbidden": 1, "error": 0}
+               for reason in ("busy", "malformed", "unauthorized", "forbidden", "error")}
+    assert refused == {"busy": 0, "malformed": 0, "unauthorized": 1, "forbidden": 1, "error": 0}
     assert got[("piopiy_fast_calls_failed_total", ())] == 0
     assert ("piopiy_fast_event_loop_lag_seconds_count", ()) in got
 

@@ -312,3 +312,31 @@ def test_sending_on_an_ended_call_raises_call_ended(transport):
     run(main(), transport=transport)
     assert raised == [("CallEnded", "call gone-001 has ended")] * 5 + ["closed"]
     assert issubclass(CallEnded, PiopiyError)
+
+
+async def raw_handshake(port: int, headers: bytes) -> bytes:
+    """Send an opening handshake as raw bytes; return the whole answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 b"Sec-WebSocket-Version: 13\r\n" + headers + b"\r\n")
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(4096), 5)
+    writer.close()
+    return answer
+
+
+@pytest.mark.parametrize("headers", [
+    b"Authorization: Bearer a\r\nAuthorization: Bearer " + TOKEN.encode() + b"\r\n",
+    "Authorization: Bearer t\u00f6k\r\n".encode("latin-1"),
+], ids=["two-headers", "not-ascii"])
+def test_malformed_authorization_is_400_never_500(transport, headers):
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, auth=TOKEN) as server:
+            answer = await raw_handshake(server.port, headers)
+            return answer, server.stats.refused_by_reason
+
+    answer, refused = run(main(), transport=transport)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert b"Error" not in answer.split(b"\r\n\r\n", 1)[1]  # no exception text in the body
+    assert refused == {"malformed": 1}

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
-import re
 import ssl as ssl_module
 import weakref
 from collections.abc import Awaitable, Callable
@@ -14,6 +12,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from ...redaction import redacting_logger
 from .base import (
     YIELD_EVERY,
     Admit,
@@ -26,27 +25,8 @@ from .base import (
     format_address,
 )
 
-
-class _RedactSecrets(logging.Filter):
-    """websockets logs request lines and headers at debug level: drop query strings
-    (tokens, signatures) and credential header values."""
-
-    _query = re.compile(r"\?\S*")
-    _credentials = frozenset({"authorization", "proxy-authorization", "cookie"})
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if args and isinstance(args, tuple):
-            if (len(args) == 2 and isinstance(args[0], str)
-                    and args[0].lower() in self._credentials):
-                args = (args[0], "<redacted>")
-            record.args = tuple(self._query.sub("?<redacted>", a) if isinstance(a, str) else a
-                                for a in args)
-        return True
-
-
-_ws_logger = logging.getLogger("piopiy_fast.websockets")
-_ws_logger.addFilter(_RedactSecrets())
+# websockets traces request lines and headers at debug level.
+_ws_logger = redacting_logger("piopiy_fast.websockets")
 
 
 class WebsocketsLink:
