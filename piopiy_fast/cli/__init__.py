@@ -92,6 +92,17 @@ def positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
     return parse
 
 
+def seconds_or_off(text: str) -> float | None:
+    """An argparse type: seconds, where 0 turns the limit off (None)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or more, not {text}")
+    return seconds or None
+
+
 def port_number(text: str) -> int:
     """An argparse type: a TCP port, 0 to 65535 (0 picks a free one)."""
     try:
@@ -119,8 +130,17 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latency", type=float, default=0.05,
                    help="longest wait, in seconds, before audio is handed to readers "
                         "(default 0.05; readers are woken together on this clock)")
+    p.add_argument("--idle-timeout", type=seconds_or_off, default=30.0,
+                   help="close a call that sends no audio this long after connecting "
+                        "(default 30; 0 for never)")
+    p.add_argument("--silence-timeout", type=seconds_or_off, default=60.0,
+                   help="close a call whose frames stop this long, unless paused "
+                        "(default 60; 0 for never)")
+    p.add_argument("--max-call-seconds", type=seconds_or_off, default=4 * 3600.0,
+                   help="close a call this long (default 14400; 0 for no limit)")
     p.add_argument("--max-calls", type=positive(int),
-                   help="refuse calls beyond this many (HTTP 503)")
+                   help="refuse calls beyond this many (HTTP 503; default: what the "
+                        "file-descriptor limit holds)")
     p.add_argument("--transport", default="websockets", choices=TRANSPORTS,
                    help="WebSocket library (default websockets; picows is the fast option, "
                         "run on uvloop when installed)")

@@ -131,11 +131,13 @@ class CallStream:
     ``call_ref``); ``from_number`` and ``to_number`` (from the first event naming
     them, None until then); ``remote`` (peer address); ``route`` (request path, no query);
     ``events`` (text frames in order: a dict when JSON, else the raw string);
-    ``close_info`` and ``error`` (how the connection ended, once it has).
+    ``close_info`` and ``error`` (how the connection ended, once it has); ``opened_at``
+    (``time.monotonic()`` at connection); ``paused`` (between ``pause()`` and ``resume()``).
     """
 
     __slots__ = (
         "call_id", "from_number", "to_number", "ref", "remote", "route", "target_rate",
+        "opened_at", "paused",
         "caller", "callee", "events", "close_info", "error",
         "_link", "_settings", "_query_hint", "_start_hint", "_format", "_id_from_event",
         "_ingest", "_retired", "_format_changes", "_sec_per_byte",
@@ -147,6 +149,8 @@ class CallStream:
     def __init__(self, link: Link, params: dict[str, Any], settings: CallSettings,
                  number: int, clocks: DeliveryClocks) -> None:
         self._link = link
+        self.opened_at = _monotonic()
+        self.paused = False
         self._settings = settings
         self.remote = link.handshake.remote
         self.route = link.handshake.route
@@ -481,14 +485,16 @@ class CallStream:
         return int(samples.size)
 
     async def pause(self) -> None:
-        """Ask the platform to pause the stream."""
+        """Ask the platform to pause the stream (the server's silence timeout waits)."""
         await self._send(PAUSE)
+        self.paused = True
 
     async def resume(self) -> None:
         """Ask the platform to resume a paused stream."""
         # The gap a pause leaves is not lateness: restart the real-time schedule.
         self._due = max(self._due, _monotonic())
         await self._send(RESUME)
+        self.paused = False
 
     async def stop(self) -> None:
         """Ask the platform to stop streaming."""

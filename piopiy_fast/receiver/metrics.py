@@ -47,6 +47,9 @@ class ServerCollector(Collector):
         for reason in ("busy", "malformed", "unauthorized", "forbidden", "error"):
             refused.add_metric([reason], s.refused_by_reason.get(reason, 0))
         yield refused
+        yield CounterMetricFamily("piopiy_fast_calls_timed_out",
+                                  "Calls closed for a limit: no audio, silence, length",
+                                  value=s.timed_out_calls)
         yield CounterMetricFamily("piopiy_fast_calls_failed",
                                   "Calls that ended abnormally (no clean close, or an error)",
                                   value=s.failed_calls)

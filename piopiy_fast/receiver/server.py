@@ -16,9 +16,10 @@ import dataclasses
 import inspect
 import logging
 import ssl as ssl_module
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..audio import POLICIES, QUALITIES, CallIngest
 from ..errors import PiopiyValidationError
@@ -52,6 +53,8 @@ class ServerStats:
     late_frames: int
     received_seconds: float
     app_errors: int
+    timed_out_calls: int
+    """Calls the server closed (1008) for a limit: no audio, silence, or length."""
     refused_by_reason: dict[str, int]
     """``rejected_calls`` by reason: ``busy`` (max_calls), ``malformed`` (400: a bad
     credential header), ``unauthorized`` (401: no credential), ``forbidden`` (403: a
@@ -85,6 +88,89 @@ class CallTotals:
         return dataclasses.replace(self)
 
 
+SWEEP_EVERY = 1.0  # seconds between checks of the call limits
+FDS_PER_CALL = 3  # its socket, and two recordings when a recorder runs
+FD_HEADROOM = 64  # listening sockets, logs, the interpreter's own files
+
+
+@dataclass(frozen=True, slots=True)
+class CallLimits:
+    """How long a call may go without audio, go silent, and last; None: no limit."""
+
+    idle_timeout: float | None
+    silence_timeout: float | None
+    max_call_seconds: float | None
+
+    @property
+    def any(self) -> bool:
+        return any(v is not None for v in (self.idle_timeout, self.silence_timeout,
+                                             self.max_call_seconds))
+
+    def broken_by(self, call: CallStream, now: float, wall: float) -> str | None:
+        """Why ``call`` must close now (``now`` monotonic, ``wall`` wall-clock), or None."""
+        age = now - call.opened_at
+        if self.max_call_seconds is not None and age > self.max_call_seconds:
+            return f"longer than {self.max_call_seconds:g} s"
+        last = call.stats.last_frame_time
+        if last is None:
+            if self.idle_timeout is not None and age > self.idle_timeout:
+                return f"no audio in {self.idle_timeout:g} s"
+        elif (self.silence_timeout is not None and not call.paused
+              and wall - last > self.silence_timeout):
+            return f"no audio for {self.silence_timeout:g} s"
+        return None
+
+
+def calls_the_fd_limit_allows() -> int:
+    """The default ``max_calls``: what this process's file-descriptor limit holds with
+    headroom, after raising the soft limit to the hard one (as servers do)."""
+    try:
+        import resource
+    except ImportError:  # not on this platform: no limit to read
+        return 10_000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    limit = hard if soft == resource.RLIM_INFINITY else soft
+    return max(1, (limit - FD_HEADROOM) // FDS_PER_CALL)
+
+
+_ACCEPT_ERROR_EVERY = 10.0  # seconds between log lines about a full fd table
+
+
+def _quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
+    """Out of file descriptors, asyncio logs every failed accept: at a busy port that is
+    hundreds of MB of log. Keep one line per ``_ACCEPT_ERROR_EVERY`` seconds, with the
+    count; pass everything else to the loop's previous handler."""
+    previous = loop.get_exception_handler()
+    if getattr(previous, "quiets_accept_errors", False):
+        return
+    state = {"last": -_ACCEPT_ERROR_EVERY, "skipped": 0}
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if "accept" in str(context.get("message", "")):
+            now = loop.time()
+            if now - state["last"] < _ACCEPT_ERROR_EVERY:
+                state["skipped"] += 1
+                return
+            context = {**context, "message": f"{context['message']} "
+                       f"({state['skipped']} more since the last such line)"}
+            state["last"], state["skipped"] = now, 0
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    handler.quiets_accept_errors = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(handler)
+
+
 def ring_capacity(seconds: float, rate: int) -> int:
     """The smallest power of two holding ``seconds`` of audio at ``rate`` (at least 1024)."""
     need = max(1024, int(seconds * rate + 0.5))
@@ -113,10 +199,17 @@ class StreamServer:
     query string get ``listen_mode`` at ``source_rate``; ``swap_channels`` takes
     channel 1 of a ``both`` stream as the caller. Access: ``auth`` is a ``SignedURL``, a
     token or a callable (see :mod:`piopiy_fast.receiver.auth`), ``max_calls`` bounds the
-    live calls (more get HTTP 503), ``max_frame_bytes`` bounds one message (a larger
-    one ends that call). ``on_call(call)`` runs when a call connects; when it returns an
-    awaitable, that runs as a task, and shutdown waits up to ``drain_timeout`` seconds
-    for such tasks (recorders, say) to finish with the audio. Timeouts:
+    live calls (more get HTTP 503; ``"auto"``, the default, is what the process's
+    file-descriptor limit holds, three per call, after raising the soft limit to the
+    hard one; None for no bound), ``max_frame_bytes`` bounds one message (a larger
+    one ends that call). Limits per call, each closing the call with 1008 and counted
+    in ``timed_out_calls`` (None turns one off): ``idle_timeout`` seconds without any
+    audio after connecting (default 30), ``silence_timeout`` seconds without a frame
+    once audio flowed, except while paused (default 60: Piopiy sends silence as audio),
+    ``max_call_seconds`` in all (default 4 hours). ``on_call(call)`` runs when a call
+    connects; when it returns an awaitable, that runs as a task, and shutdown waits up
+    to ``drain_timeout`` seconds for such tasks (recorders, say) to finish with the
+    audio. Timeouts:
     ``ping_interval``/``ping_timeout`` end a call whose peer stopped answering;
     a frame arriving more than ``late_after`` seconds behind the real-time schedule
     counts as late. Observability: ``metrics_port`` serves ``/metrics`` (Prometheus)
@@ -143,7 +236,10 @@ class StreamServer:
         swap_channels: bool = False,
         # access and limits
         auth: Any = None,
-        max_calls: int | None = None,
+        max_calls: int | Literal["auto"] | None = "auto",
+        idle_timeout: float | None = 30.0,
+        silence_timeout: float | None = 60.0,
+        max_call_seconds: float | None = 4 * 3600.0,
         max_frame_bytes: int = 1 << 16,
         ssl: ssl_module.SSLContext | None = None,
         # application
@@ -166,8 +262,18 @@ class StreamServer:
         _check("quality", quality, QUALITIES)
         if not ring_seconds > 0:
             raise PiopiyValidationError(f"ring_seconds must be positive, not {ring_seconds}")
-        if max_calls is not None and max_calls < 1:
-            raise PiopiyValidationError(f"max_calls must be at least 1, not {max_calls}")
+        if max_calls == "auto":
+            max_calls = calls_the_fd_limit_allows()
+        elif max_calls is not None and (not isinstance(max_calls, int) or max_calls < 1):
+            raise PiopiyValidationError(
+                f"max_calls must be at least 1, 'auto' or None, not {max_calls!r}")
+        for name, value in (("idle_timeout", idle_timeout),
+                            ("silence_timeout", silence_timeout),
+                            ("max_call_seconds", max_call_seconds)):
+            if value is not None and not (isinstance(value, (int, float)) and value > 0):
+                raise PiopiyValidationError(f"{name} must be positive seconds or None, "
+                                            f"not {value!r}")
+        self._limits = CallLimits(idle_timeout, silence_timeout, max_call_seconds)
         if max_frame_bytes < 1024:
             raise PiopiyValidationError(
                 f"max_frame_bytes must be at least 1024, not {max_frame_bytes}")
@@ -192,6 +298,7 @@ class StreamServer:
                 f"metrics_port must be from 0 to 65535, not {metrics_port}")
         self._metrics_at = None if metrics_port is None else (metrics_host or host, metrics_port)
         self._metrics: MetricsEndpoint | None = None
+        self._sweeper: asyncio.Future[None] | None = None
         self._drain_timeout = drain_timeout
         self._transport = make_transport(transport, max_message_bytes=max_frame_bytes,
                                           ping_interval=ping_interval,
@@ -204,6 +311,7 @@ class StreamServer:
         self._closed = asyncio.Event()
         self._number = 0
         self._refused: collections.Counter[str] = collections.Counter()
+        self._timed_out = 0
         self._failed = 0
         self._app_errors = 0
         self._ended = CallTotals()
@@ -238,6 +346,9 @@ class StreamServer:
                 await self._metrics.start(*self._metrics_at)
             self._listener = await self._transport.listen(
                 self.host, self._port, admit=self._admit, session=self._session, ssl=self._ssl)
+            _quiet_accept_errors(asyncio.get_running_loop())
+            if self._limits.any:
+                self._sweeper = asyncio.ensure_future(self._sweep())
             logger.info("listening on %s (target %d Hz)", self.url, self.target_rate)
         return self
 
@@ -274,6 +385,8 @@ class StreamServer:
         await asyncio.shield(self._closing)
 
     async def _shutdown(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self._listener is not None:
             await self._listener.close()
         if self._app_tasks:
@@ -322,7 +435,7 @@ class StreamServer:
             frames=totals.frames, bytes=totals.bytes, decode_errors=totals.decode_errors,
             overruns=totals.overruns, late_frames=totals.late_frames,
             received_seconds=totals.received_seconds, app_errors=self._app_errors,
-            refused_by_reason=dict(self._refused))
+            timed_out_calls=self._timed_out, refused_by_reason=dict(self._refused))
 
     def _admit(self, handshake: Handshake) -> Verdict | Awaitable[Verdict]:
         if self._max_calls is not None and len(self._active) >= self._max_calls:
@@ -387,6 +500,20 @@ class StreamServer:
         if error is not None:
             with contextlib.suppress(Exception):
                 await link.close(close_code, close_reason)
+
+    async def _sweep(self) -> None:
+        """Once a second, close the calls past a limit: no audio since connecting, silent
+        (and not paused) since the last frame, or on for too long."""
+        while True:
+            await asyncio.sleep(SWEEP_EVERY)
+            now = time.monotonic()
+            wall = time.time()
+            for call in list(self._active):
+                reason = self._limits.broken_by(call, now, wall)
+                if reason is not None and not call.ended:
+                    logger.info("call %s closed: %s", call.call_id, reason)
+                    self._timed_out += 1
+                    asyncio.ensure_future(call.close(1008, reason))
 
     def _announce(self, call: CallStream) -> None:
         if self._on_call is not None:

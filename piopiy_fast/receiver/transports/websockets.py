@@ -50,13 +50,17 @@ class WebsocketsLink:
             # would run before any reader or other call gets the loop.
             while True:
                 message = await recv()
+                budget -= 1
                 if type(message) is bytes:
-                    budget -= 1
                     if on_binary(message) or not budget:
                         budget = YIELD_EVERY
                         await sleep(0)
                 else:
+                    # Text counts too: a flood of it must not hold the loop either.
                     on_text(message)  # type: ignore[arg-type]  # text frames arrive as str
+                    if not budget:
+                        budget = YIELD_EVERY
+                        await sleep(0)
         except ConnectionClosed as closed:
             return _close_info(closed)
 
