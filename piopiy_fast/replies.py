@@ -123,16 +123,17 @@ class ReplyBatcher:
         samples = as_mono_int16(audio)
         rate = self.call_rate if rate is None else rate
         if rate != self._in_rate:
-            self._drain_resampler()
             if rate not in SAMPLE_RATES:
                 raise PiopiyValidationError(
                     f"rate must be one of {', '.join(map(str, SAMPLE_RATES))}, not {rate!r}")
+            self._drain_resampler()
             self._in_rate = rate
+        out: npt.NDArray[Any] = samples
         if rate != self.reply_rate:
             if self._resampler is None:
                 self._resampler = Resampler(rate, self.reply_rate, quality=self.quality)
-            samples = self._resampler.process(samples)
-        self._pending += samples.astype("<i2", copy=False).tobytes()
+            out = self._resampler.process(samples)
+        self._pending += out.astype("<i2", copy=False).tobytes()
         return self.pending
 
     def take(self) -> str | None:
@@ -164,7 +165,7 @@ class ReplyBatcher:
 
     def _messages(self, size: int, *, whole_only: bool, limit: int | None = None) -> list[str]:
         step = 2 * size
-        out = []
+        out: list[str] = []
         start = 0
         end = len(self._pending)
         while end - start >= (step if whole_only else 1):
