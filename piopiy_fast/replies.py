@@ -121,20 +121,29 @@ class ReplyBatcher:
         """Take audio as :meth:`add` does without cutting messages; returns the
         samples now pending. For a sender that decides when to :meth:`take`."""
         samples = as_mono_int16(audio)
+        self.prepare(rate)
+        out: npt.NDArray[Any] = samples
+        if self._resampler is not None:
+            out = self._resampler.process(samples)
+        self._pending += out.astype("<i2", copy=False).tobytes()
+        return self.pending
+
+    def prepare(self, rate: int | None = None) -> None:
+        """Get ready for input at ``rate`` (the call's rate when None): its resampler is
+        built now. The first design of a rate pair in a process takes a moment (up to a
+        second or two while scipy loads); doing it before the first reply keeps that
+        off the call. Input at a new rate drains the old resampler into the pending
+        audio first."""
         rate = self.call_rate if rate is None else rate
         if rate != self._in_rate:
             if rate not in SAMPLE_RATES:
                 raise PiopiyValidationError(
                     f"rate must be one of {', '.join(map(str, SAMPLE_RATES))}, not {rate!r}")
             self._drain_resampler()
+            self._resampler = None
             self._in_rate = rate
-        out: npt.NDArray[Any] = samples
-        if rate != self.reply_rate:
-            if self._resampler is None:
-                self._resampler = Resampler(rate, self.reply_rate, quality=self.quality)
-            out = self._resampler.process(samples)
-        self._pending += out.astype("<i2", copy=False).tobytes()
-        return self.pending
+        if rate != self.reply_rate and self._resampler is None:
+            self._resampler = Resampler(rate, self.reply_rate, quality=self.quality)
 
     def take(self) -> str | None:
         """One message of everything pending (at most 50 KiB; the rest stays), or
@@ -159,9 +168,8 @@ class ReplyBatcher:
 
     def _drain_resampler(self) -> None:
         if self._resampler is not None:
-            tail = self._resampler.flush()
+            tail = self._resampler.flush()  # also resets it: the next utterance starts fresh
             self._pending += tail.astype("<i2", copy=False).tobytes()
-            self._resampler = None
 
     def _messages(self, size: int, *, whole_only: bool, limit: int | None = None) -> list[str]:
         step = 2 * size

@@ -142,9 +142,11 @@ class PiopiyFrameSerializer(FrameSerializer):
         self._source_rate = params.piopiy_sample_rate
         self._listen_mode: str = params.listen_mode
         self._sample_rate = params.sample_rate  # the pipeline's, known at setup
-        self._input: _InputPath | None = None  # built at the first audio frame
+        self._input: _InputPath | None = None  # built at setup (or the first frame)
+        self._audio_started = False
         self._replies = ReplyBatcher(params.piopiy_sample_rate, batch_ms=params.batch_ms,
                                      quality=params.quality)
+        self._out_rate: int | None = None  # the pipeline's output rate, known at setup
         self._ended = False
         self.frames = 0
         self.decode_errors = 0
@@ -169,9 +171,20 @@ class PiopiyFrameSerializer(FrameSerializer):
     # takes a task manager; the ignore holds only when mypy follows pipecat.
     async def setup(  # type: ignore[override, unused-ignore]
             self, setup: FrameProcessorSetup) -> None:
-        """Learn the pipeline's input rate (unless ``sample_rate`` was given)."""
+        """Learn the pipeline's rates and build both resamplers now: the first filter
+        design in a process takes a moment, better spent before the call than on its
+        first frame."""
         if self._params.sample_rate is None:
             self._sample_rate = setup.audio_in_sample_rate
+        self._input = self._input_path()
+        self._out_rate = setup.audio_out_sample_rate
+        if self._out_rate in SAMPLE_RATES:
+            self._replies.prepare(self._out_rate)
+
+    def _input_path(self) -> _InputPath:
+        return _InputPath(self._source_rate, self._listen_mode, self._params.channel,
+                          self._params.swap_channels, self._sample_rate or self._source_rate,
+                          self._params.quality)
 
     # -- received from Piopiy ------------------------------------------------------------
 
@@ -182,12 +195,10 @@ class PiopiyFrameSerializer(FrameSerializer):
         return self._text_frame(data)
 
     def _audio_frame(self, data: bytes | bytearray | memoryview) -> Frame | None:
-        if self._input is None:
-            self._input = _InputPath(
-                self._source_rate, self._listen_mode, self._params.channel,
-                self._params.swap_channels, self._sample_rate or self._source_rate,
-                self._params.quality)
         path = self._input
+        if path is None:
+            path = self._input = self._input_path()
+        self._audio_started = True
         if len(data) % path.frame_bytes:
             self.decode_errors += 1
             if self.decode_errors == 1:
@@ -216,21 +227,28 @@ class PiopiyFrameSerializer(FrameSerializer):
         if self.call_id is None and event.call_id is not None:
             self.call_id = event.call_id
         hint = event.format
-        if not hint:
+        mode = self._listen_mode
+        if hint.listen_mode is not None:
+            mode = hint.listen_mode
+        elif hint.channels is not None:
+            mode = "both" if hint.channels == 2 else ("caller" if mode == "both" else mode)
+        rate = self._source_rate if hint.sample_rate is None else hint.sample_rate
+        if (mode, rate) == (self._listen_mode, self._source_rate):
             return
-        if self._input is not None:
-            logger.info("call %s: format named after the audio started; kept as it was",
+        if self._audio_started:
+            logger.info("call %s: a format named after the audio started is ignored",
                         self.call_id)
             return
-        if hint.listen_mode is not None:
-            self._listen_mode = hint.listen_mode
-        elif hint.channels is not None:
-            self._listen_mode = "both" if hint.channels == 2 else (
-                "caller" if self._listen_mode == "both" else self._listen_mode)
-        if hint.sample_rate is not None and hint.sample_rate != self._source_rate:
-            self._source_rate = hint.sample_rate
-            self._replies = ReplyBatcher(hint.sample_rate, batch_ms=self._params.batch_ms,
+        self._listen_mode = mode
+        if rate != self._source_rate:
+            self._source_rate = rate
+            self._replies = ReplyBatcher(rate, batch_ms=self._params.batch_ms,
                                          quality=self._params.quality)
+            if self._out_rate in SAMPLE_RATES:
+                self._replies.prepare(self._out_rate)
+        if self._input is not None:  # set up already: rebuilt for the new format
+            self._input = self._input_path()
+
 
     # -- sent to Piopiy ------------------------------------------------------------------
 

@@ -7,7 +7,10 @@ import asyncio
 import base64
 import contextlib
 import json
+import pathlib
 import socket
+import subprocess
+import sys
 import wave
 
 import numpy as np
@@ -458,3 +461,28 @@ def test_interruption_clears_the_pending_reply_in_a_pipeline():
                 assert rate == 8000 and np.array_equal(samples, after)
 
     run(scenario(), timeout=30)
+
+
+def test_the_echo_example_answers_a_simulated_call():
+    example = pathlib.Path(__file__).resolve().parents[2] / "examples" / "pipecat_echo.py"
+    if not example.exists():
+        pytest.skip("needs the source tree")
+    port = free_port()
+    bot = subprocess.Popen([sys.executable, str(example), "--port", str(port), "--calls", "1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert bot.stdout.readline().strip() == f"waiting for a call on ws://127.0.0.1:{port}"
+        report = run(Simulator(f"ws://127.0.0.1:{port}", seconds=1.2, realtime=True).run())
+        [call] = report.calls
+        assert call.error is None and call.frames == 60
+        # Replies come back while the caller still talks: 300 ms messages at 8000 Hz.
+        assert len(call.received) >= 2
+        for message in call.received:
+            rate, samples = reply_samples(message)
+            assert rate == 8000 and len(samples) == 2400
+        assert bot.wait(timeout=20 * UNIT) == 0
+        assert bot.stdout.read().strip() == "call sim-001 ended: 60 frames"
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.wait()
