@@ -43,9 +43,10 @@ def one_second(rate, channels=1):
 
 
 def set_up(serializer, pipeline_rate):
-    setup = FrameProcessorSetup.__new__(FrameProcessorSetup)
-    setup.audio_in_sample_rate = pipeline_rate
-    finish(serializer.setup(setup))
+    """What a Pipecat transport does before the pipeline runs (the rates are all it uses)."""
+    finish(serializer.setup(FrameProcessorSetup(
+        clock=None, task_manager=None, pipeline_worker=None,
+        audio_in_sample_rate=pipeline_rate, audio_out_sample_rate=pipeline_rate)))
     return serializer
 
 

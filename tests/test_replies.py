@@ -183,6 +183,16 @@ def test_a_new_input_rate_drains_the_old_resampler_first():
     assert np.array_equal(joined(messages), expected)
 
 
+def test_prepare_builds_ahead_and_changes_nothing_else():
+    x = speech_like(0.7, 24000, seed=15)
+    ready, lazy = ReplyBatcher(16000), ReplyBatcher(16000)
+    ready.prepare(24000)
+    assert ready.pending == 0
+    assert ready.add(x, 24000) + ready.flush() == lazy.add(x, 24000) + lazy.flush()
+    with pytest.raises(PiopiyValidationError):
+        ready.prepare(22050)
+
+
 def test_default_input_rate_is_the_call_rate():
     x = speech_like(0.3, 12000, seed=14)
     a, b = ReplyBatcher(12000), ReplyBatcher(12000)

@@ -32,7 +32,10 @@ from pipecat.frames.frames import (  # noqa: E402
 )
 from pipecat.pipeline.pipeline import Pipeline  # noqa: E402
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker  # noqa: E402
-from pipecat.processors.frame_processor import FrameProcessor  # noqa: E402
+from pipecat.processors.frame_processor import (  # noqa: E402
+    FrameProcessor,
+    FrameProcessorSetup,
+)
 from pipecat.transports.websocket.server import (  # noqa: E402
     SingleClientWebsocketServerParams,
     SingleClientWebsocketServerTransport,
@@ -79,6 +82,14 @@ def deserialize_all(serializer, frames):
     async def go():
         return [await serializer.deserialize(f) for f in frames]
     return run(go())
+
+
+def set_up(serializer, audio_in, audio_out):
+    """What a Pipecat transport does before the pipeline runs (the rates are all it uses)."""
+    run(serializer.setup(FrameProcessorSetup(
+        clock=None, task_manager=None, pipeline_worker=None,
+        audio_in_sample_rate=audio_in, audio_out_sample_rate=audio_out)))
+    return serializer
 
 
 def serialize_all(serializer, frames):
@@ -159,6 +170,21 @@ def test_start_event_names_the_call_and_the_format_before_the_audio():
     assert serializer.reply_rate == 16000
     assert np.array_equal(samples_of(frames[1].audio), Resampler(16000, 8000).process(callee))
     assert serializer.call_id == "call-7"  # the first one named stays
+
+
+def test_setup_takes_the_pipeline_rates_and_a_start_event_can_still_change_the_format():
+    x = speech_like(0.2, 12000, 16)
+    serializer = set_up(PiopiyFrameSerializer(), audio_in=24000, audio_out=24000)
+    assert serializer.reply_rate == 8000
+    frames = deserialize_all(serializer, [
+        start_event("call-9", StreamFormat("caller", 12000)), l16(x)])
+    assert serializer.reply_rate == 16000
+    assert frames[1].sample_rate == 24000
+    assert np.array_equal(samples_of(frames[1].audio), Resampler(12000, 24000).process(x))
+    y = speech_like(0.6, 24000, 17)
+    [message] = [m for m in serialize_all(serializer, [OutputAudioRawFrame(l16(y), 24000, 1)])]
+    assert reply_samples(message)[0] == 16000
+    assert np.array_equal(reply_samples(message)[1], Resampler(24000, 16000).process(y))
 
 
 def test_replies_are_batched_at_the_reply_rate():
