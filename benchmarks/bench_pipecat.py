@@ -90,3 +90,14 @@ def test_piopiy_serializer_both_mode_to_two_channels(benchmark):
         piopiy_sample_rate=8000, listen_mode="both", channel="both")), 16000)
     out = benchmark(second_of_call(serializer, one_second(8000, channels=2)))
     assert out == 2 * 2 * 16000
+
+
+def test_scale_pipecat_frame_objects_alone(benchmark):
+    """For scale: making the 50 InputAudioRawFrames themselves, which the serializer
+    under test does once per received frame (the baseline about once per five)."""
+    from pipecat.frames.frames import InputAudioRawFrame
+
+    benchmark.group = "pipecat deserialize, 50 x 20 ms frames: 8000 -> 16000 Hz"
+    audio = bytes(640)
+    benchmark(lambda: [InputAudioRawFrame(audio=audio, sample_rate=16000, num_channels=1)
+                       for _ in range(FRAMES)])

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .audio import QUALITIES, Resampler, float32_to_l16, l16_to_int16
+from .audio import QUALITIES, Resampler, float32_to_l16, int16_to_l16, l16_to_int16
 from .errors import PiopiyValidationError
 from .protocol import SAMPLE_RATES, stream_audio_message
 
@@ -125,7 +125,7 @@ class ReplyBatcher:
         out: npt.NDArray[Any] = samples
         if self._resampler is not None:
             out = self._resampler.process(samples)
-        self._pending += out.astype("<i2", copy=False).tobytes()
+        self._pending += int16_to_l16(out)
         return self.pending
 
     def prepare(self, rate: int | None = None) -> None:
@@ -168,8 +168,9 @@ class ReplyBatcher:
 
     def _drain_resampler(self) -> None:
         if self._resampler is not None:
-            tail = self._resampler.flush()  # also resets it: the next utterance starts fresh
-            self._pending += tail.astype("<i2", copy=False).tobytes()
+            # flush also resets it: the next utterance starts fresh.
+            tail: npt.NDArray[Any] = self._resampler.flush()
+            self._pending += int16_to_l16(tail)
 
     def _messages(self, size: int, *, whole_only: bool, limit: int | None = None) -> list[str]:
         step = 2 * size

@@ -62,7 +62,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "piopiy_fast.integrations.pipecat needs pipecat-ai: "
         "pip install 'piopiy-fast[pipecat]'") from exc
 
-from ..audio import Resampler, l16_deinterleave, l16_to_int16
+from ..audio import Resampler, int16_to_l16, l16_deinterleave, l16_to_int16
 from ..client import RestClient
 from ..errors import PiopiyValidationError
 from ..protocol import INTERRUPT, SAMPLE_RATES, STOP, parse_text_frame
@@ -334,5 +334,4 @@ class _InputPath:
                     samples = np.ascontiguousarray(samples[:, ::-1])
         if self.resampler is not None:
             samples = self.resampler.process(samples)
-        result: bytes = samples.astype("<i2", copy=False).tobytes()
-        return result
+        return int16_to_l16(samples)
