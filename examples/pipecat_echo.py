@@ -8,16 +8,21 @@ Point a call's stream action at it (a public wss:// URL in front of this port):
     StreamAction().stream("wss://bot.example.com/", {"listen_mode": "caller",
                                                       "voice_quality": 8000})
 
-or try it locally with the simulator: ``piopiy-fast simulate ws://127.0.0.1:8765``.
+or try it locally, from another terminal, with the simulator playing Piopiy:
+
+    piopiy-fast simulate ws://127.0.0.1:8765 --seconds 5 --realtime
 
 One call at a time (Pipecat's single-client server transport); each call gets a new
-pipeline. A real bot puts speech-to-text, an LLM and text-to-speech where ``Echo`` is.
+pipeline, and one line when it ends. Ctrl-C stops the bot. A real bot puts
+speech-to-text, an LLM and text-to-speech where ``Echo`` is.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 
 from pipecat.frames.frames import EndFrame, Frame, InputAudioRawFrame, OutputAudioRawFrame
 from pipecat.pipeline.pipeline import Pipeline
@@ -44,8 +49,9 @@ class Echo(FrameProcessor):
             await self.push_frame(frame, direction)
 
 
-async def serve_one_call(host: str, port: int, rate: int, listen_mode: str) -> None:
-    """Wait for Piopiy to connect, echo the call until it hangs up."""
+async def serve_one_call(host: str, port: int, rate: int, listen_mode: str,
+                         stop: asyncio.Event) -> None:
+    """Wait for Piopiy to connect, echo the call until it hangs up (or ``stop`` is set)."""
     serializer = PiopiyFrameSerializer(params=PiopiyFrameSerializer.InputParams(
         piopiy_sample_rate=rate, listen_mode=listen_mode))
     transport = SingleClientWebsocketServerTransport(
@@ -68,32 +74,42 @@ async def serve_one_call(host: str, port: int, rate: int, listen_mode: str) -> N
 
     @transport.event_handler("on_websocket_ready")
     async def on_ready(_transport: object) -> None:
-        print(f"waiting for a call on ws://{host}:{port}", flush=True)
+        print(f"listening on ws://{host}:{port}", flush=True)
 
     @transport.event_handler("on_client_disconnected")
     async def on_hang_up(_transport: object, _websocket: object) -> None:
         await worker.queue_frame(EndFrame())
 
-    runner = WorkerRunner(handle_sigint=True)
+    runner = WorkerRunner(handle_sigint=False)  # Ctrl-C is handled in main()
     await runner.add_workers(worker)
+    stopper = asyncio.create_task(cancel_when(stop, worker))
     await runner.run()
-    print(f"call {serializer.call_id or '(no id)'} ended: {serializer.frames} frames",
-          flush=True)
+    stopper.cancel()
+    if not stop.is_set():
+        print(f"call {serializer.call_id or '(no id)'} ended: {serializer.frames} frames",
+              flush=True)
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+async def cancel_when(stop: asyncio.Event, worker: PipelineWorker) -> None:
+    await stop.wait()
+    await worker.cancel()
+
+
+async def main(host: str, port: int, rate: int, listen_mode: str) -> None:
+    # The runner ends quietly when its pipeline is cancelled, so Ctrl-C sets a flag
+    # that cancels the pipeline and ends the loop, rather than interrupting the task.
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
+    while not stop.is_set():
+        await serve_one_call(host, port, rate, listen_mode, stop)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--rate", type=int, default=8000, help="the stream's voice_quality")
     parser.add_argument("--listen-mode", default="caller", choices=["caller", "callee", "both"])
-    parser.add_argument("--calls", type=int, default=0, help="stop after this many (0: never)")
     args = parser.parse_args()
-    served = 0
-    while args.calls == 0 or served < args.calls:
-        await serve_one_call(args.host, args.port, args.rate, args.listen_mode)
-        served += 1
-
-
-if __name__ == "__main__":
-    asyncio.run(main())
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main(args.host, args.port, args.rate, args.listen_mode))

@@ -19,7 +19,7 @@ on silence or pauses, so the first word after a pause is not clipped. In ``both`
 mode the serializer delivers the channel asked for: the caller, the callee, or
 both as two interleaved channels.
 
-Replies are batched (see :class:`~piopiy_fast.replies.ReplyBatcher`): the
+Replies are batched (see :class:`~piopiy_fast.receiver.replies.ReplyBatcher`): the
 platform plays every ``streamAudio`` message as a whole, so Pipecat's 40 ms
 chunks, sent one by one, would play with a gap after each. One Pipecat output
 chunk gives at most one message, so the end of an utterance goes out without
@@ -63,10 +63,11 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "pip install 'piopiy-fast[pipecat]'") from exc
 
 from ..audio import Resampler, int16_to_l16, l16_deinterleave, l16_to_int16
-from ..client import RestClient
 from ..errors import PiopiyValidationError
-from ..protocol import INTERRUPT, SAMPLE_RATES, STOP, parse_text_frame
-from ..replies import DEFAULT_BATCH_MS, ReplyBatcher
+from ..receiver.events import parse_text_frame
+from ..receiver.replies import DEFAULT_BATCH_MS, ReplyBatcher
+from ..sdk.client import RestClient
+from ..wire import BREAK, SAMPLE_RATES, STOP
 
 logger = logging.getLogger("piopiy_fast.pipecat")
 
@@ -259,7 +260,7 @@ class PiopiyFrameSerializer(FrameSerializer):
             return self._reply(frame)
         if isinstance(frame, InterruptionFrame):
             self._replies.clear()
-            return INTERRUPT
+            return BREAK
         if isinstance(frame, (EndFrame, CancelFrame)):
             return await self._end()
         if isinstance(frame, (OutputTransportMessageFrame, OutputTransportMessageUrgentFrame)):

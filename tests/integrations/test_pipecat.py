@@ -8,6 +8,7 @@ import base64
 import contextlib
 import json
 import pathlib
+import signal
 import socket
 import subprocess
 import sys
@@ -47,8 +48,8 @@ from piopiy_fast import RestClient, Simulator  # noqa: E402
 from piopiy_fast.audio import Resampler  # noqa: E402
 from piopiy_fast.errors import PiopiyValidationError  # noqa: E402
 from piopiy_fast.integrations.pipecat import PiopiyFrameSerializer  # noqa: E402
-from piopiy_fast.protocol import StreamFormat, start_event  # noqa: E402
-from piopiy_fast.synthetic import speech_like  # noqa: E402
+from piopiy_fast.simulator.synthetic import speech_like  # noqa: E402
+from piopiy_fast.wire import StreamFormat, start_event  # noqa: E402
 
 Params = PiopiyFrameSerializer.InputParams
 
@@ -489,26 +490,30 @@ def test_interruption_clears_the_pending_reply_in_a_pipeline():
     run(scenario(), timeout=30)
 
 
-def test_the_echo_example_answers_a_simulated_call():
+def test_the_echo_example_answers_simulated_calls():
     example = pathlib.Path(__file__).resolve().parents[2] / "examples" / "pipecat_echo.py"
     if not example.exists():
-        pytest.skip("needs the source tree")
+        pytest.skip("needs the source tree (examples/)")
     port = free_port()
-    bot = subprocess.Popen([sys.executable, str(example), "--port", str(port), "--calls", "1"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    bot = subprocess.Popen([sys.executable, str(example), "--port", str(port)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert bot.stdout.readline().strip() == f"waiting for a call on ws://127.0.0.1:{port}"
-        report = run(Simulator(f"ws://127.0.0.1:{port}", seconds=1.2, realtime=True).run())
-        [call] = report.calls
-        assert call.error is None and call.frames == 60
-        # Replies come back while the caller still talks: 300 ms messages at 8000 Hz.
-        assert len(call.received) >= 2
-        for message in call.received:
-            rate, samples = reply_samples(message)
-            assert rate == 8000 and len(samples) == 2400
-        assert bot.wait(timeout=20 * UNIT) == 0
-        assert bot.stdout.read().strip() == "call sim-001 ended: 60 frames"
+        for n in (1, 2):  # a new pipeline for each call
+            assert bot.stdout.readline().strip() == f"listening on ws://127.0.0.1:{port}"
+            report = run(Simulator(f"ws://127.0.0.1:{port}", seconds=1.2, realtime=True,
+                                   call_id_prefix=f"call{n}").run())
+            [call] = report.calls
+            assert call.error is None and call.frames == 60
+            # Replies come back while the caller still talks: 300 ms messages at 8000 Hz.
+            assert len(call.received) >= 2
+            for message in call.received:
+                rate, samples = reply_samples(message)
+                assert rate == 8000 and len(samples) == 2400
+            assert bot.stdout.readline().strip() == f"call call{n}-001 ended: 60 frames"
+        bot.send_signal(signal.SIGINT)  # Ctrl-C
+        _, err = bot.communicate(timeout=20 * UNIT)
+        assert bot.returncode == 0 and "Traceback" not in err, err
     finally:
         if bot.poll() is None:
             bot.kill()
-            bot.wait()
+            bot.communicate()

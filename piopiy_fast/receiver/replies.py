@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .audio import QUALITIES, Resampler, float32_to_l16, int16_to_l16, l16_to_int16
-from .errors import PiopiyValidationError
-from .protocol import SAMPLE_RATES, stream_audio_message
+from ..audio import QUALITIES, Resampler, float32_to_l16, int16_to_l16, l16_to_int16
+from ..errors import PiopiyValidationError
+from ..wire import PLAY_SAMPLE_RATES, SAMPLE_RATES, stream_audio_message
 
 # What the platform's playStream accepts for raw audio.
-REPLY_RATES = (8000, 16000)
+REPLY_RATES = PLAY_SAMPLE_RATES
 # The largest piece of audio TeleCMI's own examples send in one message.
 MAX_MESSAGE_BYTES = 50 * 1024
 DEFAULT_BATCH_MS = 300.0

@@ -7,13 +7,13 @@ import pytest
 
 from piopiy_fast.audio import resample
 from piopiy_fast.errors import PiopiyValidationError
-from piopiy_fast.replies import (
+from piopiy_fast.receiver.replies import (
     DEFAULT_BATCH_MS,
     MAX_MESSAGE_BYTES,
     ReplyBatcher,
     reply_rate_for,
 )
-from piopiy_fast.synthetic import speech_like
+from piopiy_fast.simulator.synthetic import speech_like
 
 
 def decode(message):
