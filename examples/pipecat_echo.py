@@ -10,7 +10,7 @@ Point a call's stream action at it (a public wss:// URL in front of this port):
 
 or try it locally, from another terminal, with the simulator playing Piopiy:
 
-    piopiy-fast simulate ws://127.0.0.1:8765 --seconds 5 --realtime
+    piopiy-fast simulate ws://127.0.0.1:8765 --seconds 5
 
 One call at a time (Pipecat's single-client server transport); each call gets a new
 pipeline, and one line when it ends. Ctrl-C stops the bot. A real bot puts
