@@ -14,6 +14,7 @@ from .._core.codec import (
     float32_to_l16,
     int16_to_l16,
     interleave,
+    l16_deinterleave,
     l16_to_float32,
     l16_to_int16,
     ulaw_decode,
@@ -27,7 +28,8 @@ from .filters import QUALITIES, RATES, FilterSpec, check_channels, check_rate, d
 __all__ = [
     "CallIngest", "ENCODINGS", "FilterSpec", "POLICIES", "QUALITIES", "RATES", "Resampler",
     "RingBuffer", "alaw_decode", "alaw_encode", "check_channels", "check_rate", "deinterleave",
-    "design", "float32_to_l16", "int16_to_l16", "interleave", "l16_to_float32", "l16_to_int16",
+    "design", "float32_to_l16", "int16_to_l16", "interleave", "l16_deinterleave",
+    "l16_to_float32", "l16_to_int16",
     "nogil_threshold", "resample", "set_nogil_threshold", "simd_kernel", "ulaw_decode",
     "ulaw_encode",
 ]

@@ -1,0 +1,519 @@
+"""PiopiyFrameSerializer with the real pipecat-ai: Pipecat's own WebSocket server
+transport on 127.0.0.1, fed by the project's simulator or a plain websockets client
+sending what Piopiy sends."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import wave
+
+import numpy as np
+import pytest
+from http_recorder import HttpRecorder, Reply
+from stream_testing import UNIT, run
+
+pytest.importorskip("pipecat")
+
+from pipecat.frames.frames import (  # noqa: E402
+    CancelFrame,
+    EndFrame,
+    InputAudioRawFrame,
+    InputTransportMessageFrame,
+    InterruptionFrame,
+    OutputAudioRawFrame,
+    OutputTransportMessageFrame,
+    OutputTransportMessageUrgentFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline  # noqa: E402
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker  # noqa: E402
+from pipecat.processors.frame_processor import (  # noqa: E402
+    FrameProcessor,
+    FrameProcessorSetup,
+)
+from pipecat.transports.websocket.server import (  # noqa: E402
+    SingleClientWebsocketServerParams,
+    SingleClientWebsocketServerTransport,
+)
+from pipecat.workers.runner import WorkerRunner  # noqa: E402
+from websockets.asyncio.client import connect  # noqa: E402
+
+from piopiy_fast import RestClient, Simulator  # noqa: E402
+from piopiy_fast.audio import Resampler  # noqa: E402
+from piopiy_fast.errors import PiopiyValidationError  # noqa: E402
+from piopiy_fast.integrations.pipecat import PiopiyFrameSerializer  # noqa: E402
+from piopiy_fast.simulator.synthetic import speech_like  # noqa: E402
+from piopiy_fast.wire import StreamFormat, start_event  # noqa: E402
+
+Params = PiopiyFrameSerializer.InputParams
+
+
+def l16(samples):
+    return np.asarray(samples, dtype="<i2").tobytes()
+
+
+def samples_of(audio):
+    return np.frombuffer(audio, dtype="<i2")
+
+
+def reply_samples(message):
+    """Samples of a streamAudio message after checking its envelope exactly."""
+    body = json.loads(message)
+    assert set(body) == {"type", "data"} and body["type"] == "streamAudio"
+    assert set(body["data"]) == {"audioDataType", "sampleRate", "audioData"}
+    assert body["data"]["audioDataType"] == "raw"
+    raw = base64.b64decode(body["data"]["audioData"], validate=True)
+    assert len(raw) <= 50 * 1024
+    return body["data"]["sampleRate"], samples_of(raw)
+
+
+def with_silence(rate, seed, silence_s=2.0):
+    """Speech, 2 s of digital silence, speech again: what clips a word elsewhere."""
+    return np.concatenate([speech_like(0.7, rate, seed), np.zeros(int(silence_s * rate), np.int16),
+                           speech_like(0.6, rate, seed + 1)])
+
+
+def deserialize_all(serializer, frames):
+    async def go():
+        return [await serializer.deserialize(f) for f in frames]
+    return run(go())
+
+
+def set_up(serializer, audio_in, audio_out):
+    """What a Pipecat transport does before the pipeline runs (the rates are all it uses)."""
+    run(serializer.setup(FrameProcessorSetup(
+        clock=None, task_manager=None, pipeline_worker=None,
+        audio_in_sample_rate=audio_in, audio_out_sample_rate=audio_out)))
+    return serializer
+
+
+def serialize_all(serializer, frames):
+    async def go():
+        return [await serializer.serialize(f) for f in frames]
+    return run(go())
+
+
+# -- the serializer on its own --------------------------------------------------------------
+
+@pytest.mark.parametrize("source, target", [(8000, 16000), (12000, 16000), (16000, 8000),
+                                            (8000, 8000)])
+def test_received_audio_is_the_offline_resampling_of_the_whole_call(source, target):
+    x = with_silence(source, seed=1)
+    serializer = PiopiyFrameSerializer(params=Params(piopiy_sample_rate=source,
+                                                     sample_rate=target))
+    step = source // 50
+    frames = deserialize_all(serializer, [l16(x[i:i + step]) for i in range(0, len(x), step)])
+    assert all(isinstance(f, InputAudioRawFrame) and f.sample_rate == target
+               and f.num_channels == 1 for f in frames)
+    got = samples_of(b"".join(f.audio for f in frames))
+    oracle = x if source == target else Resampler(source, target).process(x)
+    assert np.array_equal(got, oracle)
+
+
+@pytest.mark.parametrize("channel, swap, expected", [
+    ("caller", False, "caller"), ("callee", False, "callee"), ("caller", True, "callee"),
+    ("both", False, "caller,callee"), ("both", True, "callee,caller")])
+def test_both_mode_delivers_the_channel_asked_for(channel, swap, expected):
+    caller, callee = speech_like(0.5, 8000, 2), speech_like(0.5, 8000, 3)
+    pairs = np.empty(2 * len(caller), np.int16)
+    pairs[0::2], pairs[1::2] = caller, callee
+    serializer = PiopiyFrameSerializer(params=Params(
+        piopiy_sample_rate=8000, listen_mode="both", channel=channel, swap_channels=swap,
+        sample_rate=16000))
+    frames = deserialize_all(serializer, [l16(pairs[i:i + 320]) for i in range(0, len(pairs), 320)])
+    names = expected.split(",")
+    assert {f.num_channels for f in frames} == {len(names)}
+    got = samples_of(b"".join(f.audio for f in frames)).reshape(-1, len(names))
+    sent = {"caller": caller, "callee": callee}
+    oracle = Resampler(8000, 16000, channels=len(names)).process(
+        np.ascontiguousarray(np.stack([sent[n] for n in names], axis=1)).reshape(
+            -1, len(names)).squeeze())
+    assert np.array_equal(got, oracle.reshape(-1, len(names)))
+
+
+def test_text_frames_never_raise():
+    serializer = PiopiyFrameSerializer()
+    not_json = ["plain metadata string", "{", "", "[1, 2", "[" * 100_000, "\ud800"]
+    as_json = ['"just a string"', "null", '{"event": "media"}', "[1, 2, 3]"]
+    frames = deserialize_all(serializer, not_json + as_json)
+    assert frames[:len(not_json)] == [None] * len(not_json)
+    messages = frames[len(not_json):]
+    assert all(isinstance(f, InputTransportMessageFrame) for f in messages)
+    assert [f.message for f in messages] == ["just a string", None, {"event": "media"}, [1, 2, 3]]
+
+
+def test_a_frame_without_whole_samples_is_counted_and_changes_nothing():
+    x = speech_like(0.2, 8000, 4)
+    serializer = PiopiyFrameSerializer(params=Params(sample_rate=16000))
+    frames = deserialize_all(serializer, [l16(x[:160]), b"\x01\x02\x03", l16(x[160:])])
+    assert frames[1] is None
+    assert serializer.decode_errors == 1 and serializer.frames == 2
+    got = samples_of(frames[0].audio + frames[2].audio)
+    assert np.array_equal(got, Resampler(8000, 16000).process(x))
+
+
+def test_start_event_names_the_call_and_the_format_before_the_audio():
+    caller, callee = speech_like(0.1, 16000, 5), speech_like(0.1, 16000, 6)
+    pairs = np.empty(2 * len(caller), np.int16)
+    pairs[0::2], pairs[1::2] = caller, callee
+    serializer = PiopiyFrameSerializer(params=Params(channel="callee", sample_rate=8000))
+    event = start_event("call-7", StreamFormat("both", 16000))
+    frames = deserialize_all(serializer, [event, l16(pairs), start_event(
+        "call-8", StreamFormat("caller", 8000))])
+    assert frames[0].message["call_id"] == "call-7"
+    assert serializer.call_id == "call-7"
+    assert serializer.reply_rate == 16000
+    assert np.array_equal(samples_of(frames[1].audio), Resampler(16000, 8000).process(callee))
+    assert serializer.call_id == "call-7"  # the first one named stays
+
+
+def test_setup_takes_the_pipeline_rates_and_a_start_event_can_still_change_the_format():
+    x = speech_like(0.2, 12000, 16)
+    serializer = set_up(PiopiyFrameSerializer(), audio_in=24000, audio_out=24000)
+    assert serializer.reply_rate == 8000
+    frames = deserialize_all(serializer, [
+        start_event("call-9", StreamFormat("caller", 12000)), l16(x)])
+    assert serializer.reply_rate == 16000
+    assert frames[1].sample_rate == 24000
+    assert np.array_equal(samples_of(frames[1].audio), Resampler(12000, 24000).process(x))
+    y = speech_like(0.6, 24000, 17)
+    [message] = [m for m in serialize_all(serializer, [OutputAudioRawFrame(l16(y), 24000, 1)])]
+    assert reply_samples(message)[0] == 16000
+    assert np.array_equal(reply_samples(message)[1], Resampler(24000, 16000).process(y))
+
+
+def test_replies_are_batched_at_the_reply_rate():
+    # A 12 kHz call replies at 16 kHz; the pipeline's audio is at 24 kHz in 100 ms frames.
+    serializer = PiopiyFrameSerializer(params=Params(piopiy_sample_rate=12000))
+    assert serializer.reply_rate == 16000 and serializer.audio_out_10ms_chunks == 30
+    y = speech_like(1.0, 24000, 7)
+    out = serialize_all(serializer, [OutputAudioRawFrame(l16(y[i:i + 2400]), 24000, 1)
+                                     for i in range(0, len(y), 2400)])
+    # 100 ms frames give 1600 samples each: a batch (4800) is there at every third.
+    assert [o is not None for o in out] == [False, False, True] * 3 + [False]
+    messages = [o for o in out if o]
+    assert all(reply_samples(m)[0] == 16000 for m in messages)
+    got = np.concatenate([reply_samples(m)[1] for m in messages])
+    assert len(got) == 3 * 4800 and serializer.pending_reply_samples == 1600
+    assert np.array_equal(got, Resampler(24000, 16000).process(y)[:3 * 4800])
+
+
+def test_interruption_sends_break_and_drops_the_pending_reply():
+    serializer = PiopiyFrameSerializer()
+    y = speech_like(0.2, 8000, 8)
+    assert serialize_all(serializer, [OutputAudioRawFrame(l16(y), 8000, 1)]) == [None]
+    assert serializer.pending_reply_samples == 1600
+    assert serialize_all(serializer, [InterruptionFrame()]) == ['{"action": "break"}']
+    assert serializer.pending_reply_samples == 0
+
+
+def test_transport_messages_go_out_as_json_text():
+    serializer = PiopiyFrameSerializer()
+    pcmo = [{"action": "bridge", "from": 918000000000, "connect": [{"type": "pstn",
+                                                                    "number": 919000000000}]}]
+    out = serialize_all(serializer, [
+        OutputTransportMessageUrgentFrame(message=pcmo),
+        OutputTransportMessageFrame(message={"action": "pause"}),
+        OutputTransportMessageFrame(message='[{"action": "hangup"}]'),
+        OutputTransportMessageFrame(message={"label": "rtvi-ai", "type": "bot-ready"}),
+    ])
+    assert json.loads(out[0]) == pcmo
+    assert json.loads(out[1]) == {"action": "pause"}
+    assert out[2] == '[{"action": "hangup"}]'
+    assert out[3] is None  # Pipecat's own client protocol is not for the platform
+
+
+def test_end_sends_stop_once_and_hangs_up_the_call():
+    with HttpRecorder() as http:
+        client = RestClient(1234, "secret-token", base_url=http.url)
+        serializer = PiopiyFrameSerializer("cmi-42", rest_client=client)
+        out = serialize_all(serializer, [EndFrame(), CancelFrame()])
+        assert out == ['{"action": "stop"}', None]
+        [request] = http.requests
+        assert request.path == "/v1/call/action"
+        assert request.json == {"appid": 1234, "secret": "secret-token", "cmiuuid": "cmi-42",
+                                "action": "hangup"}
+
+
+def test_a_failed_hang_up_still_sends_stop():
+    with HttpRecorder(default=Reply(400, {"error": "no such call"})) as http:
+        client = RestClient(1234, "secret-token", base_url=http.url, retries=0)
+        serializer = PiopiyFrameSerializer("cmi-43", rest_client=client)
+        assert serialize_all(serializer, [CancelFrame()]) == ['{"action": "stop"}']
+        assert len(http.requests) == 1
+
+
+def test_no_hang_up_without_a_call_id_or_when_disabled():
+    with HttpRecorder() as http:
+        client = RestClient(1234, "secret-token", base_url=http.url)
+        anonymous = PiopiyFrameSerializer(rest_client=client)
+        disabled = PiopiyFrameSerializer("cmi-44", rest_client=client,
+                                         params=Params(auto_hang_up=False))
+        assert serialize_all(anonymous, [EndFrame()]) == ['{"action": "stop"}']
+        assert serialize_all(disabled, [EndFrame()]) == ['{"action": "stop"}']
+        assert http.requests == []
+
+
+@pytest.mark.parametrize("params", [{"piopiy_sample_rate": 11025}, {"sample_rate": 44100}])
+def test_unsupported_rates_are_refused(params):
+    with pytest.raises(PiopiyValidationError):
+        PiopiyFrameSerializer(params=Params(**params))
+
+
+def test_unknown_listen_mode_is_refused():
+    with pytest.raises(ValueError):
+        Params(listen_mode="everyone")
+
+
+# -- a real pipeline over a real socket ----------------------------------------------------
+
+class Recorder(FrameProcessor):
+    """Keeps the audio reaching the pipeline; with ``echo``, plays it back."""
+
+    def __init__(self, echo=False):
+        super().__init__()
+        self.echo = echo
+        self.audio = bytearray()
+        self.rates = set()
+        self.channels = set()
+        self.messages = []
+
+    async def process_frame(self, frame, direction):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame):
+            self.audio += frame.audio
+            self.rates.add(frame.sample_rate)
+            self.channels.add(frame.num_channels)
+            if self.echo:
+                await self.push_frame(OutputAudioRawFrame(
+                    frame.audio, frame.sample_rate, frame.num_channels))
+                return
+        elif isinstance(frame, InputTransportMessageFrame):
+            self.messages.append(frame.message)
+        await self.push_frame(frame, direction)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.asynccontextmanager
+async def pipeline(serializer, recorder, *, audio_in, audio_out, out_chunks=None):
+    """Pipecat's websocket server transport with ``serializer``; yields its URL and worker."""
+    port = free_port()
+    transport = SingleClientWebsocketServerTransport(
+        SingleClientWebsocketServerParams(
+            serializer=serializer, audio_in_enabled=True, audio_out_enabled=True,
+            audio_out_10ms_chunks=out_chunks or serializer.audio_out_10ms_chunks),
+        host="127.0.0.1", port=port)
+    ready = asyncio.Event()
+
+    @transport.event_handler("on_websocket_ready")
+    async def on_ready(_transport):
+        ready.set()
+
+    worker = PipelineWorker(
+        Pipeline([transport.input(), recorder, transport.output()]),
+        params=PipelineParams(audio_in_sample_rate=audio_in, audio_out_sample_rate=audio_out),
+        enable_rtvi=False, idle_timeout_secs=None)
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    running = asyncio.create_task(runner.run())
+    try:
+        await asyncio.wait_for(ready.wait(), 10 * UNIT)
+        yield f"ws://127.0.0.1:{port}", worker
+    finally:
+        if not worker.has_finished():
+            await worker.cancel()
+        await asyncio.wait_for(running, 10 * UNIT)
+
+
+async def until(condition, what):
+    for _ in range(int(1000 * UNIT)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def write_wav(path, channels, rate):
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(len(channels))
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(l16(np.stack(channels, axis=1)))
+
+
+@pytest.mark.parametrize("rate, mode, channel, pipeline_rate", [
+    (8000, "caller", "caller", 16000), (12000, "both", "callee", 16000),
+    (16000, "both", "both", 8000)])
+def test_simulated_call_reaches_the_pipeline_sample_for_sample(
+        tmp_path, rate, mode, channel, pipeline_rate):
+    sides = {"caller": with_silence(rate, seed=10), "callee": with_silence(rate, seed=20)}
+    sent = [sides["caller"], sides["callee"]] if mode == "both" else [sides["caller"]]
+    write_wav(tmp_path / "call.wav", sent, rate)
+    serializer = PiopiyFrameSerializer(params=Params(
+        piopiy_sample_rate=rate, listen_mode=mode, channel=channel))
+    recorder = Recorder()
+    wanted = ["caller", "callee"] if channel == "both" else [channel]
+    expected = np.stack([sides[name] for name in wanted], axis=1)
+    oracle = Resampler(rate, pipeline_rate, channels=len(wanted)).process(
+        np.ascontiguousarray(expected if len(wanted) == 2 else expected[:, 0]))
+
+    async def scenario():
+        async with pipeline(serializer, recorder, audio_in=pipeline_rate, audio_out=16000) as (
+                url, _worker):
+            report = await Simulator(url, listen_mode=mode, sample_rate=rate, seconds=None,
+                                     wav=tmp_path / "call.wav").run()
+            assert report.failed == [] and report.calls[0].samples_sent == len(expected)
+            await until(lambda: len(recorder.audio) >= 2 * oracle.size, "the audio")
+            assert recorder.rates == {pipeline_rate} and recorder.channels == {len(wanted)}
+            assert np.array_equal(samples_of(bytes(recorder.audio)), oracle.reshape(-1))
+            assert serializer.call_id == "sim-001"
+
+    run(scenario(), timeout=30)
+
+
+def test_a_two_second_pause_between_frames_clears_nothing():
+    """Pipecat's own serializers clear their resampler after 0.2 s without audio;
+    here a 2 s gap in the stream itself leaves the output equal to the offline
+    resampling of everything sent."""
+    first, second = speech_like(0.5, 8000, 11), speech_like(0.5, 8000, 12)
+    serializer = PiopiyFrameSerializer(params=Params(piopiy_sample_rate=8000))
+    recorder = Recorder()
+
+    async def scenario():
+        async with pipeline(serializer, recorder, audio_in=16000, audio_out=16000) as (
+                url, _worker):
+            async with connect(url) as ws:
+                for part in (first, second):
+                    for i in range(0, len(part), 160):
+                        await ws.send(l16(part[i:i + 160]))
+                    if part is first:
+                        await until(lambda: len(recorder.audio) == 4 * len(first), "part one")
+                        await asyncio.sleep(2.0)
+                await until(lambda: len(recorder.audio) == 4 * (len(first) + len(second)),
+                            "part two")
+            oracle = Resampler(8000, 16000).process(np.concatenate([first, second]))
+            assert np.array_equal(samples_of(bytes(recorder.audio)), oracle)
+
+    run(scenario(), timeout=30)
+
+
+async def receive_replies(ws, count):
+    """The next ``count`` streamAudio messages (other text kept apart)."""
+    replies, other = [], []
+    while len(replies) < count:
+        message = await asyncio.wait_for(ws.recv(), 10 * UNIT)
+        (replies if '"streamAudio"' in message else other).append(message)
+    return replies, other
+
+
+@pytest.mark.parametrize("call_rate, pipeline_in, pipeline_out, reply_rate", [
+    (8000, 8000, 8000, 8000), (12000, 16000, 24000, 16000)])
+def test_echo_replies_come_back_as_streamaudio_batches(
+        call_rate, pipeline_in, pipeline_out, reply_rate):
+    # 0.7 s: two whole 300 ms batches even after Pipecat's own resampler's delay.
+    x = speech_like(0.7, call_rate, 13)
+    with HttpRecorder() as http:
+        serializer = PiopiyFrameSerializer(
+            rest_client=RestClient(99, "token", base_url=http.url),
+            params=Params(piopiy_sample_rate=call_rate))
+        recorder = Recorder(echo=True)
+        batch = reply_rate * 3 // 10
+
+        async def scenario():
+            async with pipeline(serializer, recorder, audio_in=pipeline_in,
+                                audio_out=pipeline_out) as (url, worker):
+                async with connect(url) as ws:
+                    await ws.send(start_event("cmi-echo", StreamFormat("caller", call_rate)))
+                    step = call_rate // 50
+                    for i in range(0, len(x), step):
+                        await ws.send(l16(x[i:i + step]))
+                    replies, other = await receive_replies(ws, 2)
+                    assert other == []
+                    for message in replies:
+                        rate, samples = reply_samples(message)
+                        assert rate == reply_rate and len(samples) == batch
+                    exact = call_rate == pipeline_in == pipeline_out
+                    if exact:
+                        # Nothing resampled anywhere: the echo is the call itself.
+                        got = np.concatenate([reply_samples(m)[1] for m in replies])
+                        assert np.array_equal(got, x[:2 * batch])
+                    await worker.queue_frame(EndFrame())
+                    rest = [m async for m in ws]
+                    # Pipecat's end silence goes out, then the stop, then the close.
+                    assert rest[-1] == '{"action": "stop"}'
+                    assert rest[:-1]
+                    for message in rest[:-1]:
+                        rate, samples = reply_samples(message)
+                        assert rate == reply_rate
+                        assert not exact or not samples.any()
+            assert [r.json["cmiuuid"] for r in http.requests] == ["cmi-echo"]
+
+        run(scenario(), timeout=30)
+
+
+def test_interruption_clears_the_pending_reply_in_a_pipeline():
+    serializer = PiopiyFrameSerializer(params=Params(piopiy_sample_rate=8000))
+    recorder = Recorder(echo=True)
+    before, after = speech_like(0.2, 8000, 14), speech_like(0.3, 8000, 15)
+
+    async def scenario():
+        # 20 ms output chunks: the echo piles up in the serializer, short of a batch.
+        async with pipeline(serializer, recorder, audio_in=8000, audio_out=8000,
+                            out_chunks=2) as (url, worker):
+            async with connect(url) as ws:
+                for i in range(0, len(before), 160):
+                    await ws.send(l16(before[i:i + 160]))
+                await until(lambda: serializer.pending_reply_samples == len(before),
+                            "the echo to be pending")
+                await worker.queue_frame(InterruptionFrame())
+                assert await asyncio.wait_for(ws.recv(), 10 * UNIT) == '{"action": "break"}'
+                assert serializer.pending_reply_samples == 0
+                for i in range(0, len(after), 160):
+                    await ws.send(l16(after[i:i + 160]))
+                [reply], other = await receive_replies(ws, 1)
+                assert other == []
+                rate, samples = reply_samples(reply)
+                # Only what came after the interruption: 300 ms, one batch.
+                assert rate == 8000 and np.array_equal(samples, after)
+
+    run(scenario(), timeout=30)
+
+
+def test_the_echo_example_answers_simulated_calls():
+    example = pathlib.Path(__file__).resolve().parents[2] / "examples" / "pipecat_echo.py"
+    if not example.exists():
+        pytest.skip("needs the source tree (examples/)")
+    port = free_port()
+    bot = subprocess.Popen([sys.executable, str(example), "--port", str(port)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for n in (1, 2):  # a new pipeline for each call
+            assert bot.stdout.readline().strip() == f"listening on ws://127.0.0.1:{port}"
+            report = run(Simulator(f"ws://127.0.0.1:{port}", seconds=1.2, realtime=True,
+                                   call_id_prefix=f"call{n}").run())
+            [call] = report.calls
+            assert call.error is None and call.frames == 60
+            # Replies come back while the caller still talks: 300 ms messages at 8000 Hz.
+            assert len(call.received) >= 2
+            for message in call.received:
+                rate, samples = reply_samples(message)
+                assert rate == 8000 and len(samples) == 2400
+            assert bot.stdout.readline().strip() == f"call call{n}-001 ended: 60 frames"
+        bot.send_signal(signal.SIGINT)  # Ctrl-C
+        _, err = bot.communicate(timeout=20 * UNIT)
+        assert bot.returncode == 0 and "Traceback" not in err, err
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+            bot.communicate()
