@@ -12,6 +12,7 @@ them are in :mod:`.channel`.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -19,12 +20,10 @@ from dataclasses import dataclass
 from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from ..audio import CallIngest, RingBuffer, resample
+from ..audio import CallIngest, RingBuffer
 from ..errors import CallEnded, FrameError, PiopiyValidationError
 from ..redaction import printable
-from ..wire import BREAK, CHANNELS, PAUSE, RESUME, STOP, StreamFormat, stream_audio_message
+from ..wire import BREAK, CHANNELS, PAUSE, RESUME, STOP, StreamFormat
 from .channel import ChannelReader
 from .events import (
     FormatHint,
@@ -33,6 +32,7 @@ from .events import (
     parse_text_frame,
     resolve_format,
 )
+from .replies import ReplyBatcher, as_mono_int16
 from .wakeups import CallWakeups, DeliveryClocks
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ class CallSettings:
     max_events: int = 1000
     max_event_bytes: int = 256 * 1024
     max_format_changes: int = 16
+    reply_batch_ms: float = 300.0
 
 
 class PolicyViolation(Exception):
@@ -137,7 +138,7 @@ class CallStream:
 
     __slots__ = (
         "call_id", "from_number", "to_number", "ref", "remote", "route", "target_rate",
-        "opened_at", "paused",
+        "opened_at", "paused", "_replies",
         "caller", "callee", "events", "close_info", "error",
         "_link", "_settings", "_query_hint", "_start_hint", "_format", "_id_from_event",
         "_ingest", "_retired", "_format_changes", "_sec_per_byte",
@@ -151,6 +152,7 @@ class CallStream:
         self._link = link
         self.opened_at = _monotonic()
         self.paused = False
+        self._replies: ReplyBatcher | None = None
         self._settings = settings
         self.remote = link.handshake.remote
         self.route = link.handshake.route
@@ -467,22 +469,51 @@ class CallStream:
 
     # -- controls (towards the platform) ------------------------------------------------
 
-    async def send_audio(self, pcm: Any, rate: int | None = None) -> int:
-        """Play audio into the call: a ``streamAudio`` message of raw L16, base64.
+    async def send_audio(self, pcm: Any, rate: int | None = None, *,
+                         flush: bool = False) -> int:
+        """Play audio into the call, in ``streamAudio`` messages the platform plays well.
 
         ``pcm`` is mono int16 or float (-1.0..1.0) samples, or L16 bytes, at ``rate``
-        (the call's rate when None); it is resampled to the call's rate first.
-        Returns the number of samples sent.
+        (the call's rate when None). It is resampled to the reply rate (the call's rate
+        when it is 8000 or 16000, else 16000) and sent in batches of
+        ``reply_batch_ms`` (300 ms by default, at most 50 KiB each): the platform plays
+        each message as a whole, so many small ones would play with gaps. Audio short of
+        a batch waits for more, or for :meth:`flush` (or ``flush=True``) at the end of
+        an utterance. Returns the number of input samples taken.
         """
-        call_rate = self.source_rate
-        samples = _as_mono_samples(pcm)
-        if rate is not None and rate != call_rate:
-            samples = resample(samples, rate, call_rate)
-        if samples.dtype != np.int16:
-            samples = np.clip(np.rint(samples * 32768.0), -32768, 32767).astype(np.int16)
-        payload = samples.astype("<i2", copy=False).tobytes()
-        await self._send(stream_audio_message(payload, call_rate))
+        if self.ended:
+            raise CallEnded(f"call {self.call_id} has ended")
+        replies = self._replies_for_call()
+        samples = as_mono_int16(pcm)
+        for message in replies.add(samples, rate):
+            await self._send(message)
+        if flush:
+            await self.flush()
         return int(samples.size)
+
+    async def flush(self) -> None:
+        """End of an utterance: send the audio still waiting for a full batch."""
+        if self._replies is not None:
+            for message in self._replies.flush():
+                await self._send(message)
+
+    async def send_pcmo(self, pcmo: Any) -> None:
+        """Hand the live call a PCMO (to bridge it, say): an ``Action`` or
+        ``StreamAction``, a list of actions, or its JSON text, sent as one text message."""
+        if isinstance(pcmo, str):
+            text = pcmo
+        else:
+            from ..sdk.actions import as_pcmo
+            text = json.dumps(as_pcmo(pcmo))
+        await self._send(text)
+
+    def _replies_for_call(self) -> ReplyBatcher:
+        rate = self.source_rate
+        replies = self._replies
+        if replies is None or replies.call_rate != rate:
+            replies = self._replies = ReplyBatcher(rate, batch_ms=self._settings.reply_batch_ms,
+                                                   quality=self._settings.quality)
+        return replies
 
     async def pause(self) -> None:
         """Ask the platform to pause the stream (the server's silence timeout waits)."""
@@ -501,7 +532,10 @@ class CallStream:
         await self._send(STOP)
 
     async def interrupt(self) -> None:
-        """Stop the audio being played into the call (the ``break`` action)."""
+        """Stop the audio being played into the call (the ``break`` action) and drop the
+        reply audio not sent yet."""
+        if self._replies is not None:
+            self._replies.clear()
         await self._send(BREAK)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
@@ -517,22 +551,3 @@ class CallStream:
             await self._link.send_text(text)
         except ConnectionError:
             raise CallEnded(f"call {self.call_id} has ended") from None
-
-
-def _as_mono_samples(pcm: Any) -> np.ndarray:
-    if isinstance(pcm, (bytes, bytearray, memoryview)):
-        data = bytes(pcm)
-        if len(data) % 2:
-            raise PiopiyValidationError("L16 audio must hold whole 2-byte samples")
-        return np.frombuffer(data, dtype="<i2").astype(np.int16)
-    samples = np.asarray(pcm)
-    if samples.ndim == 2 and 1 in samples.shape:
-        samples = samples.reshape(-1)
-    if samples.ndim != 1:
-        raise PiopiyValidationError(f"audio must be mono (one dimension), not {samples.shape}")
-    if samples.dtype == np.int16:
-        return samples
-    if samples.dtype.kind == "f":
-        return samples.astype(np.float32, copy=False)
-    raise PiopiyValidationError(f"audio must be int16 or float samples, not {samples.dtype}")
-

@@ -168,9 +168,11 @@ class ReplyBatcher:
 
     def _drain_resampler(self) -> None:
         if self._resampler is not None:
-            # flush also resets it: the next utterance starts fresh.
             tail: npt.NDArray[Any] = self._resampler.flush()
             self._pending += int16_to_l16(tail)
+            # The next utterance gets a new one (its filter is cached): flushing this one
+            # again would add a delay's worth of silence.
+            self._resampler = None
 
     def _messages(self, size: int, *, whole_only: bool, limit: int | None = None) -> list[str]:
         step = 2 * size

@@ -192,32 +192,31 @@ class StreamServer:
     Audio: ``target_rate`` is what readers get; ``ring_seconds`` of it are buffered per
     channel, and when a consumer falls further behind, ``policy`` decides what is lost
     (counted in ``overruns``). ``latency`` (seconds, default 0.05) is the longest an
-    ``async`` reader's audio waits before the reader is woken: readers are woken
-    together on a clock, not once per frame, which is most of what a call costs the
-    server; 0 wakes them with every frame. A reader can set its own (``call.caller
-    .latency``). Format: calls that name no format in a start event or the
-    query string get ``listen_mode`` at ``source_rate``; ``swap_channels`` takes
-    channel 1 of a ``both`` stream as the caller. Access: ``auth`` is a ``SignedURL``, a
-    token or a callable (see :mod:`piopiy_fast.receiver.auth`), ``max_calls`` bounds the
-    live calls (more get HTTP 503; ``"auto"``, the default, is what the process's
-    file-descriptor limit holds, three per call, after raising the soft limit to the
-    hard one; None for no bound), ``max_frame_bytes`` bounds one message (a larger
-    one ends that call). Limits per call, each closing the call with 1008 and counted
-    in ``timed_out_calls`` (None turns one off): ``idle_timeout`` seconds without any
-    audio after connecting (default 30), ``silence_timeout`` seconds without a frame
-    once audio flowed, except while paused (default 60: Piopiy sends silence as audio),
+    ``async`` reader's audio waits before the reader is woken: readers are woken together on
+    a clock, not once per frame, which is most of what a call costs the server; 0 wakes them
+    with every frame. A reader can set its own (``call.caller.latency``).
+    ``reply_batch_ms`` is the length of one ``streamAudio`` message that ``call.send_audio``
+    sends (see :mod:`piopiy_fast.receiver.replies`). Format: calls that name no format in a
+    start event or the query string get ``listen_mode`` at ``source_rate``;
+    ``swap_channels`` takes channel 1 of a ``both`` stream as the caller. Access: ``auth``
+    is a ``SignedURL``, a token or a callable (see :mod:`piopiy_fast.receiver.auth`),
+    ``max_calls`` bounds the live calls (more get HTTP 503; ``"auto"``, the default, is what
+    the process's file-descriptor limit holds, three per call, after raising the soft limit
+    to the hard one; None for no bound), ``max_frame_bytes`` bounds one message (a larger
+    one ends that call). Limits per call, each closing the call with 1008 and counted in
+    ``timed_out_calls`` (None turns one off): ``idle_timeout`` seconds without any audio
+    after connecting (default 30), ``silence_timeout`` seconds without a frame once audio
+    flowed, except while paused (default 60: Piopiy sends silence as audio),
     ``max_call_seconds`` in all (default 4 hours). ``on_call(call)`` runs when a call
-    connects; when it returns an awaitable, that runs as a task, and shutdown waits up
-    to ``drain_timeout`` seconds for such tasks (recorders, say) to finish with the
-    audio. Timeouts:
-    ``ping_interval``/``ping_timeout`` end a call whose peer stopped answering;
-    a frame arriving more than ``late_after`` seconds behind the real-time schedule
-    counts as late. Observability: ``metrics_port`` serves ``/metrics`` (Prometheus)
-    and ``/healthz`` (200 while serving, 503 once draining) on ``metrics_host`` (default
-    ``host``); see :mod:`piopiy_fast.receiver.metrics`. Transport: ``"websockets"``
-    (the default), ``"picows"`` (the fast option, from the ``fast`` extra; run it on
-    uvloop), or any object with the
-    :class:`~piopiy_fast.receiver.transports.base.Transport` interface.
+    connects; when it returns an awaitable, that runs as a task, and shutdown waits up to
+    ``drain_timeout`` seconds for such tasks (recorders, say) to finish with the audio.
+    Timeouts: ``ping_interval``/``ping_timeout`` end a call whose peer stopped answering; a
+    frame arriving more than ``late_after`` seconds behind the real-time schedule counts as
+    late. Observability: ``metrics_port`` serves ``/metrics`` (Prometheus) and ``/healthz``
+    (200 while serving, 503 once draining) on ``metrics_host`` (default ``host``); see
+    :mod:`piopiy_fast.receiver.metrics`. Transport: ``"websockets"`` (the default),
+    ``"picows"`` (the fast option, from the ``fast`` extra; run it on uvloop), or any object
+    with the :class:`~piopiy_fast.receiver.transports.base.Transport` interface.
     """
 
     def __init__(
@@ -245,6 +244,7 @@ class StreamServer:
         # application
         on_call: Callable[[CallStream], Any] | None = None,
         latency: float = DEFAULT_LATENCY,
+        reply_batch_ms: float = 300.0,
         # observability
         metrics_port: int | None = None,
         metrics_host: str | None = None,
@@ -288,6 +288,7 @@ class StreamServer:
             default_format=StreamFormat(listen_mode, source_rate),
             swap_channels=swap_channels,
             late_after=late_after,
+            reply_batch_ms=reply_batch_ms,
         )
         self._auth = Authenticator(auth)
         self._max_calls = max_calls

@@ -150,10 +150,11 @@ def test_controls_and_send_audio(transport):
         await call.wait_audio()
         await call.pause()
         await call.resume()
-        sent["same"] = await call.send_audio(tone)
-        sent["resampled"] = await call.send_audio(tone, rate=8000)
-        sent["float"] = await call.send_audio(tone.astype(np.float32) / 32768, rate=16000)
-        sent["bytes"] = await call.send_audio(tone.tobytes())
+        sent["same"] = await call.send_audio(tone, flush=True)
+        sent["resampled"] = await call.send_audio(tone, rate=8000, flush=True)
+        sent["float"] = await call.send_audio(tone.astype(np.float32) / 32768, rate=16000,
+                                              flush=True)
+        sent["bytes"] = await call.send_audio(tone.tobytes(), flush=True)
         await call.interrupt()
         await call.stop()
         await call.close()
@@ -177,7 +178,7 @@ def test_controls_and_send_audio(transport):
     assert np.array_equal(payloads[1], resample(tone, 8000, 16000))
     assert np.array_equal(payloads[2], tone)  # float -> int16 is exact for these values
     assert np.array_equal(payloads[3], tone)
-    assert sent == {"same": 400, "resampled": payloads[1].size, "float": 400, "bytes": 400}
+    assert sent == {"same": 400, "resampled": 400, "float": 400, "bytes": 400}
     assert call.error is None and call.seconds < 1.0  # the server closed the call early
 
 
@@ -340,3 +341,38 @@ def test_malformed_authorization_is_400_never_500(transport, headers):
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
     assert b"Error" not in answer.split(b"\r\n\r\n", 1)[1]  # no exception text in the body
     assert refused == {"malformed": 1}
+
+
+@pytest.mark.parametrize("call_rate, reply_rate", [(8000, 8000), (12000, 16000), (16000, 16000)])
+def test_replies_go_out_in_batches_the_platform_plays(transport, call_rate, reply_rate):
+    """1 s of reply audio at 24 kHz in 20 ms pieces: 300 ms messages at 8000 or 16000 Hz
+    (never 12000), then the rest on flush; an interrupt drops what waits; a PCMO goes
+    out as one text message."""
+    speech = np.round(9000 * np.sin(np.arange(24000) / 9)).astype(np.int16)
+    batch = round(0.3 * reply_rate)
+
+    async def on_call(call):
+        await call.wait_audio()
+        for i in range(0, speech.size, 480):
+            await call.send_audio(speech[i:i + 480], rate=24000)
+        await call.flush()
+        await call.send_audio(speech[:4000], rate=24000)  # under a batch: waits...
+        await call.interrupt()  # ...and is dropped
+        await call.send_pcmo([{"action": "hangup"}])
+        await call.close()
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=on_call) as server:
+            report = await simulate(server.url, sample_rate=call_rate, seconds=2.0,
+                                    realtime=True)
+        return report.calls[0]
+
+    call = run(main(), transport=transport)
+    messages = [json.loads(m) for m in call.received]
+    audio = [m for m in messages if isinstance(m, dict) and m.get("type") == "streamAudio"]
+    assert {m["data"]["sampleRate"] for m in audio} == {reply_rate}
+    payloads = [np.frombuffer(base64.b64decode(m["data"]["audioData"]), "<i2") for m in audio]
+    expected = resample(speech, 24000, reply_rate)
+    assert [p.size for p in payloads] == [batch] * 3 + [expected.size - 3 * batch]
+    assert np.array_equal(np.concatenate(payloads), expected)
+    assert messages[len(audio):] == [{"action": "break"}, [{"action": "hangup"}]]
