@@ -1,0 +1,90 @@
+"""The server's limits on a call: no audio after connecting, audio that stops, a call
+that goes on too long. Each closes the call with 1008, names why, counts it, and leaves
+the other calls alone."""
+import asyncio
+
+import pytest
+from stream_testing import Collector, run
+from websockets.asyncio.client import connect
+
+from piopiy_fast.receiver.server import StreamServer, calls_the_fd_limit_allows
+from piopiy_fast.simulator.simulator import Simulator
+
+FRAME = b"\x00\x01" * 160
+
+
+async def closed_by_server(url, send_frames, keep_sending=False):
+    async with connect(url) as ws:
+        for _ in range(send_frames):
+            await ws.send(FRAME)
+        while keep_sending and ws.close_code is None:
+            await ws.send(FRAME)
+            await asyncio.sleep(0.02)
+        await asyncio.wait_for(ws.wait_closed(), 10)
+        return ws.close_code, ws.close_reason
+
+
+@pytest.mark.parametrize("limit, frames, keep_sending, reason", [
+    ({"idle_timeout": 0.5}, 0, False, "no audio in 0.5 s"),
+    ({"silence_timeout": 0.5}, 3, False, "no audio for 0.5 s"),
+    ({"max_call_seconds": 1.5}, 0, True, "longer than 1.5 s"),
+])
+def test_a_call_past_a_limit_is_closed_1008(transport, limit, frames, keep_sending, reason):
+    collector = Collector()
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=collector,
+                                **limit) as server:
+            # A good real-time call of 2.5 s alongside is left alone: it never breaks
+            # the idle or silence limit; the length limit is checked on the other call.
+            good = Simulator(server.url, seconds=2.5 if "max_call_seconds" not in limit
+                             else 1.0, realtime=True, call_id_prefix="good")
+            closed, report = await asyncio.gather(
+                closed_by_server(f"{server.url}/?call_id=bad", frames, keep_sending),
+                good.run())
+            await collector.wait_for(2)
+            return closed, report, server.stats
+
+    closed, report, stats = run(main(), transport=transport)
+    assert closed == (1008, reason)
+    assert not report.failed
+    assert collector.done["bad"].close_info.code == 1008
+    assert (stats.timed_out_calls, stats.failed_calls) == (1, 1)
+
+
+def test_a_paused_call_is_not_closed_for_silence(transport):
+    collector = Collector()
+    outcome = {}
+
+    async def on_call(call):
+        await call.wait_audio()
+        await call.pause()
+        await asyncio.sleep(1.6)  # silent, but paused: past the 0.5 s limit
+        outcome["ended while paused"] = call.ended
+        await call.resume()
+        await collector(call)
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=on_call,
+                                silence_timeout=0.5) as server:
+            async with connect(f"{server.url}/?call_id=p") as ws:
+                await ws.send(FRAME)
+                await asyncio.sleep(2.0)
+                await ws.send(FRAME)
+            await collector.wait_for(1)
+
+    run(main(), transport=transport)
+    assert outcome == {"ended while paused": False}
+    assert collector.done["p"].close_info.code == 1000
+
+
+def test_limits_are_checked_and_max_calls_follows_the_fd_limit():
+    import resource
+    for name in ("idle_timeout", "silence_timeout", "max_call_seconds"):
+        with pytest.raises(ValueError, match=f"{name} must be positive seconds or None"):
+            StreamServer(**{name: 0})
+    with pytest.raises(ValueError, match="max_calls must be at least 1, 'auto' or None"):
+        StreamServer(max_calls=0)
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert calls_the_fd_limit_allows() == (soft - 64) // 3
+    assert StreamServer()._max_calls == (soft - 64) // 3
