@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import sys
-import time
 
 import numpy as np
 
