@@ -2,8 +2,8 @@
 channel count and encoding: nothing crashes, every frame is either used or counted as a
 decode error, and what the rings hold equals the reference built from numpy.
 
-Run many more examples, under AddressSanitizer, with PIOPIY_FAST_FUZZ_EXAMPLES (see
-docs/security.md for the command).
+Run many more examples, under AddressSanitizer, with PIOPIY_FAST_FUZZ_EXAMPLES (the
+command is in SECURITY.md).
 """
 import os
 
