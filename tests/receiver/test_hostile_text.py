@@ -23,6 +23,23 @@ async def with_a_good_call(server, attack):
     return report.calls[0], attacked
 
 
+def attacked(transport, attack):
+    """Serve, run ``attack`` beside a good call, wait for both calls to end; return the
+    collector, the good call's report, what ``attack`` returned and the server's stats."""
+    collector = Collector()
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport,
+                                on_call=collector) as server:
+            sent, result = await with_a_good_call(server, attack)
+            await collector.wait_for(2)
+            return sent, result, server.stats
+
+    sent, result, stats = run(main(), transport=transport)
+    check_good(collector, sent)
+    return collector, result, stats
+
+
 def check_good(collector, sent):
     assert sent.error is None
     received = collector.audio[sent.call_id]
@@ -31,7 +48,6 @@ def check_good(collector, sent):
 
 
 def test_json_nested_past_the_limit_is_kept_as_text(transport):
-    collector = Collector()
     deep = "[" * 2000 + "]" * 2000  # 4 KB: well inside the frame limit
 
     async def attack(url):
@@ -40,17 +56,8 @@ def test_json_nested_past_the_limit_is_kept_as_text(transport):
             for _ in range(3):
                 await ws.send(deep)
             await ws.send(b"\x00\x01" * 160)
-            return ws.close_code
 
-    async def main():
-        async with StreamServer("127.0.0.1", 0, transport=transport,
-                                on_call=collector) as server:
-            sent, _ = await with_a_good_call(server, attack)
-            await collector.wait_for(2)
-            return sent
-
-    sent = run(main(), transport=transport)
-    check_good(collector, sent)
+    collector, _, _ = attacked(transport, attack)
     call = collector.done["deep"]
     assert call.error is None and call.close_info.clean
     assert call.events[1:] == [deep] * 3
@@ -59,7 +66,6 @@ def test_json_nested_past_the_limit_is_kept_as_text(transport):
 
 
 def test_kept_events_are_bounded_in_bytes(transport):
-    collector = Collector()
     big = json.dumps({"pad": "x" * 60_000})
 
     async def attack(url):
@@ -67,15 +73,7 @@ def test_kept_events_are_bounded_in_bytes(transport):
             for _ in range(10):
                 await ws.send(big)
 
-    async def main():
-        async with StreamServer("127.0.0.1", 0, transport=transport,
-                                on_call=collector) as server:
-            sent, _ = await with_a_good_call(server, attack)
-            await collector.wait_for(2)
-            return sent
-
-    sent = run(main(), transport=transport)
-    check_good(collector, sent)
+    collector, _, _ = attacked(transport, attack)
     call = collector.done["flood"]
     # 256 KiB of kept events: four of 60 KB fit, the other six are counted, not kept.
     assert len(call.events) == 4
@@ -83,8 +81,6 @@ def test_kept_events_are_bounded_in_bytes(transport):
 
 
 def test_format_changes_are_capped_then_the_call_is_closed_1008(transport):
-    collector = Collector()
-
     async def attack(url):
         async with connect(f"{url}/?call_id=flip") as ws:
             await ws.send(b"\x00\x00" * 160)
@@ -94,15 +90,7 @@ def test_format_changes_are_capped_then_the_call_is_closed_1008(transport):
             await ws.wait_closed()
             return ws.close_code, ws.close_reason
 
-    async def main():
-        async with StreamServer("127.0.0.1", 0, transport=transport,
-                                on_call=collector) as server:
-            sent, closed = await with_a_good_call(server, attack)
-            await collector.wait_for(2)
-            return sent, closed, server.stats
-
-    sent, closed, stats = run(main(), transport=transport)
-    check_good(collector, sent)
+    collector, closed, stats = attacked(transport, attack)
     assert closed == (1008, "more than 16 format changes")
     call = collector.done["flip"]
     assert call.stats.format_changes == 16
