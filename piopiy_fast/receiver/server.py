@@ -203,10 +203,12 @@ class StreamServer:
     ``max_calls`` bounds the live calls (more get HTTP 503; ``"auto"``, the default, is what
     the process's file-descriptor limit holds, three per call, after raising the soft limit
     to the hard one; None for no bound), ``max_frame_bytes`` bounds one message (a larger
-    one ends that call). Limits per call, each closing the call with 1008 and counted in
-    ``timed_out_calls`` (None turns one off): ``idle_timeout`` seconds without any audio
-    after connecting (default 30), ``silence_timeout`` seconds without a frame once audio
-    flowed, except while paused (default 60: Piopiy sends silence as audio),
+    one ends that call); ``reuse_port`` lets several processes listen on one port
+    (``SO_REUSEPORT``: the kernel spreads new connections among them; one server per core,
+    see :mod:`piopiy_fast.receiver.workers`). Limits per call, each closing the call with
+    1008 and counted in ``timed_out_calls`` (None turns one off): ``idle_timeout`` seconds
+    without any audio after connecting (default 30), ``silence_timeout`` seconds without a
+    frame once audio flowed, except while paused (default 60: Piopiy sends silence as audio),
     ``max_call_seconds`` in all (default 4 hours). ``on_call(call)`` runs when a call
     connects; when it returns an awaitable, that runs as a task, and shutdown waits up to
     ``drain_timeout`` seconds for such tasks (recorders, say) to finish with the audio.
@@ -241,6 +243,7 @@ class StreamServer:
         max_call_seconds: float | None = 4 * 3600.0,
         max_frame_bytes: int = 1 << 16,
         ssl: ssl_module.SSLContext | None = None,
+        reuse_port: bool = False,
         # application
         on_call: Callable[[CallStream], Any] | None = None,
         latency: float = DEFAULT_LATENCY,
@@ -280,6 +283,7 @@ class StreamServer:
         self.host = host
         self._port = port
         self._ssl = ssl
+        self._reuse_port = reuse_port
         self._settings = CallSettings(
             target_rate=target_rate,
             ring_capacity=ring_capacity(ring_seconds, target_rate),
@@ -346,7 +350,8 @@ class StreamServer:
                 self._metrics = _metrics_endpoint(self)
                 await self._metrics.start(*self._metrics_at)
             self._listener = await self._transport.listen(
-                self.host, self._port, admit=self._admit, session=self._session, ssl=self._ssl)
+                self.host, self._port, admit=self._admit, session=self._session, ssl=self._ssl,
+                reuse_port=self._reuse_port)
             _quiet_accept_errors(asyncio.get_running_loop())
             if self._limits.any:
                 self._sweeper = asyncio.ensure_future(self._sweep())

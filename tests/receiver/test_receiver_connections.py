@@ -277,6 +277,32 @@ def test_calls_iterator_and_shutdown(transport):
     assert all(c.error is None for c in report.calls)
 
 
+def test_reuse_port_shares_one_port_between_servers(transport):
+    # Two servers on one port, as two worker processes would be: the kernel hands each
+    # new connection to one of them. A server without reuse_port cannot join.
+    first, second = Collector(), Collector()
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, reuse_port=True,
+                                on_call=first) as a:
+            async with StreamServer("127.0.0.1", a.port, transport=transport,
+                                    reuse_port=True, on_call=second) as b:
+                with pytest.raises(OSError):
+                    await StreamServer("127.0.0.1", a.port, transport=transport).start()
+                report = await simulate(a.url, calls=24, seconds=0.2, listen_mode="both")
+                await first.wait_for(len(first.calls))
+                await second.wait_for(len(second.calls))
+                return report, a.stats.total_calls, b.stats.total_calls
+
+    report, on_a, on_b = run(main(), transport=transport)
+    assert report.failed == [] and on_a + on_b == 24
+    assert on_a > 0 and on_b > 0  # a hash over 24 connections: all on one has odds 2**-23
+    for call in report.calls:
+        got = {**first.audio, **second.audio}[call.call_id]
+        for name in ("caller", "callee"):
+            assert np.array_equal(got[name], resample(call.sent(name), 8000, 16000))
+
+
 def test_validation():
     with pytest.raises(PiopiyValidationError, match="target_rate must be one of"):
         StreamServer(target_rate=44100)

@@ -90,7 +90,12 @@ class Listener(Protocol):
 class Transport(Protocol):
     async def listen(self, host: str, port: int, *, admit: Admit,
                      session: Callable[[Link, Any], Awaitable[None]],
-                     ssl: ssl_module.SSLContext | None = None) -> Listener: ...
+                     ssl: ssl_module.SSLContext | None = None,
+                     reuse_port: bool = False) -> Listener:
+        """Listen on ``host``:``port``. ``reuse_port`` sets ``SO_REUSEPORT``, so that
+        several processes can listen on one port and the kernel shares connections
+        among them."""
+        ...
 
 
 def close_info(received: tuple[int, str] | None, sent: tuple[int, str] | None) -> CloseInfo:

@@ -340,7 +340,8 @@ class PicowsTransport:
 
     async def listen(self, host: str, port: int, *, admit: Admit,
                      session: Callable[[Link, Any], Awaitable[None]],
-                     ssl: ssl_module.SSLContext | None = None) -> Listener:
+                     ssl: ssl_module.SSLContext | None = None,
+                     reuse_port: bool = False) -> Listener:
         loop = asyncio.get_running_loop()
         links: set[PicowsLink] = set()
         sessions: set[asyncio.Task[None]] = set()
@@ -389,6 +390,8 @@ class PicowsTransport:
             # picows wants the reply timeout within the idle one
             auto_ping_reply_timeout=min(self.ping_timeout or interval, interval),
             max_frame_size=max_bytes,
+            # passed on to loop.create_server
+            reuse_port=reuse_port,
         )
         return PicowsListener(server, links, sessions)
 

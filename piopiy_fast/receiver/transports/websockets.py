@@ -106,7 +106,8 @@ class WebsocketsTransport:
 
     async def listen(self, host: str, port: int, *, admit: Admit,
                      session: Callable[[Link, Any], Awaitable[None]],
-                     ssl: ssl_module.SSLContext | None = None) -> Listener:
+                     ssl: ssl_module.SSLContext | None = None,
+                     reuse_port: bool = False) -> Listener:
         tickets: weakref.WeakKeyDictionary[ServerConnection, tuple[Handshake, Any]] = (
             weakref.WeakKeyDictionary())
 
@@ -137,6 +138,8 @@ class WebsocketsTransport:
             open_timeout=self.open_timeout,
             ssl=ssl,
             logger=_ws_logger,
+            # passed on to loop.create_server
+            reuse_port=reuse_port,
         )
         return WebsocketsListener(server)
 
