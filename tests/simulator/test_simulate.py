@@ -183,6 +183,33 @@ def test_connection_failure_is_reported():
     assert "ConnectionRefused" in report.calls[0].error or "OSError" in report.calls[0].error
 
 
+@pytest.mark.parametrize("ending", ["dropped", "closed"])
+def test_a_call_cut_short_fails_only_when_the_connection_is_lost(ending):
+    # A server that goes away mid-call: with a closing handshake (1001) the call ended,
+    # as a real call can; with none (the TCP connection just drops, as when a receiver
+    # behind a proxy dies), the call failed. Real time, so the end is noticed between
+    # two sends.
+    async def handler(ws):
+        for _ in range(5):
+            await ws.recv()
+        if ending == "dropped":
+            ws.transport.abort()
+        else:
+            await ws.close(1001)
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+            url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            return await simulate(url, seconds=2.0, realtime=True)
+
+    call = run(main()).calls[0]
+    assert 0 < call.frames < 100
+    if ending == "dropped":
+        assert call.error is not None and "no close frame" in call.error
+    else:
+        assert call.error is None
+
+
 def test_validation():
     with pytest.raises(PiopiyValidationError, match="listen_mode"):
         Simulator("ws://x", listen_mode="stereo")
