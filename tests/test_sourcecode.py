@@ -187,6 +187,7 @@ def test_modules_stay_small_or_say_why():
         f"{NAME}.receiver.call": "one call: counters, format changes, events and controls",
         f"{NAME}.receiver.server": "the server: lifecycle, admission, sessions, totals",
         f"{NAME}.receiver.transports.picows": "one transport: frames to messages, backlog",
+        f"{NAME}.receiver.workers": "the supervisor and the worker ends of one pipe protocol",
     }
     long = {name for name, path in MODULES.items()
             if len(path.read_text().splitlines()) > 350}

@@ -9,19 +9,15 @@ received. SIGINT and SIGTERM shut down cleanly (recordings finalised) with statu
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import sys
-import wave
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import PiopiyError
 from ..receiver.transports import TRANSPORTS
 from ..wire import LISTEN_MODES, SAMPLE_RATES
-from ._console import LOG_FORMATS, UsageError, configure_logging, one_line
+from ._console import LOG_FORMATS, configure_logging, guarded, run_guarded
 
 TOKEN_ENV = "PIOPIY_FAST_TOKEN"
 SECRET_ENV = "PIOPIY_FAST_SECRET"
@@ -61,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write a JSON report of what was sent (counts, SHA-256 per channel)")
     sim.add_argument("--sent-dir", type=Path, metavar="DIR",
                      help="write exactly what was sent as WAV files into DIR")
+    sim.add_argument("--call-id-prefix", default="sim", metavar="PREFIX",
+                     help="call ids are PREFIX-001, PREFIX-002... (default sim); give each "
+                          "of several simulators its own")
 
     demo = commands.add_parser(
         "demo", help="a receiver fed by simulated calls, then a table of what it received")
@@ -114,6 +113,19 @@ def port_number(text: str) -> int:
     return port
 
 
+def worker_count(text: str) -> int:
+    """An argparse type: ``auto`` (the CPUs this process may run on) or a count."""
+    if text == "auto":
+        return len(os.sched_getaffinity(0))
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or 'auto': {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {count}")
+    return count
+
+
 def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
@@ -156,6 +168,10 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stats-interval", type=float, default=10.0,
                    help="seconds between totals lines (default 10; 0 for none)")
     p.add_argument("--duration", type=positive(float), help="stop after this many seconds")
+    p.add_argument("--workers", type=worker_count, metavar="N",
+                   help="run N receiver processes on the port (SO_REUSEPORT) under a "
+                        "supervisor that restarts any that dies; auto: one per CPU this "
+                        "process may use (default: one process, no supervisor)")
 
 
 def _call_options(p: argparse.ArgumentParser, *, calls: int, mode: str,
@@ -177,6 +193,9 @@ def _call_options(p: argparse.ArgumentParser, *, calls: int, mode: str,
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose, args.log_format)
+    if args.command in ("serve", "record") and args.workers is not None:
+        from .workers import serve_workers
+        return guarded(args, lambda: serve_workers(args))
     if args.command in ("serve", "record"):
         from .serve import serve_command
         run = serve_command(args)
@@ -186,26 +205,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         from .demo import demo_command
         run = demo_command(args)
-    try:
-        with asyncio.Runner(loop_factory=_loop_factory(args)) as runner:
-            return runner.run(run)
-    except KeyboardInterrupt:
-        return 0
-    except (UsageError, PiopiyError, OSError, EOFError, wave.Error) as exc:
-        if args.verbose >= 2:
-            raise
-        print(f"piopiy-fast: error: {one_line(exc)}", file=sys.stderr)
-        return 2
-
-
-def _loop_factory(args: argparse.Namespace) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop for the picows transport when it is installed (most of picows' gain
-    comes from it); asyncio's own loop otherwise."""
-    if getattr(args, "transport", "websockets") != "picows":
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
+    return run_guarded(args, run)

@@ -1,7 +1,9 @@
-"""What every command shares: printing, progress lines, and stopping on a signal."""
+"""What every command shares: running it (one line per mistake), logging, printing,
+progress lines, and stopping on a signal."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -9,7 +11,11 @@ import logging
 import signal
 import sys
 import time
+import wave
+from collections.abc import Callable, Coroutine
 from typing import Any
+
+from ..errors import PiopiyError
 
 LOG_FORMATS = ("text", "json")
 
@@ -63,6 +69,41 @@ class UsageError(Exception):
     """A mistake in what the user asked for: shown as one line, status 2."""
 
 
+def guarded(args: argparse.Namespace, command: Callable[[], int]) -> int:
+    """Run a command; a mistake or a failure it reports is one line on stderr and
+    status 2 (the traceback too with -vv); Ctrl-C that reaches here is a clean stop."""
+    try:
+        return command()
+    except KeyboardInterrupt:
+        return 0
+    except (UsageError, PiopiyError, OSError, EOFError, wave.Error) as exc:
+        if args.verbose >= 2:
+            raise
+        print(f"piopiy-fast: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def run_guarded(args: argparse.Namespace, command: Coroutine[Any, Any, int]) -> int:
+    """:func:`guarded` for a coroutine, on the event loop the command's transport wants."""
+    def run() -> int:
+        with asyncio.Runner(loop_factory=loop_factory(args)) as runner:
+            return runner.run(command)
+    return guarded(args, run)
+
+
+def loop_factory(args: argparse.Namespace) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop for the picows transport when it is installed (most of picows' gain
+    comes from it); asyncio's own loop otherwise."""
+    if getattr(args, "transport", "websockets") != "picows":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
 def one_line(exc: BaseException) -> str:
     """What went wrong, in one line, naming the file when the OS error has one."""
     if isinstance(exc, OSError) and exc.strerror:
@@ -82,7 +123,10 @@ def checked_file(path: Any, what: str) -> Any:
 
 
 def out(*parts: Any) -> None:
-    print(*parts, flush=True)
+    """Print one line in one write: the workers of ``serve --workers`` share stdout, and
+    print() writes each part apart when output is unbuffered (``python -u``)."""
+    sys.stdout.write(" ".join(map(str, parts)) + "\n")
+    sys.stdout.flush()
 
 
 async def until_stopped(task: asyncio.Future[Any], stop: asyncio.Event) -> bool:

@@ -8,34 +8,30 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._console import UsageError, checked_file, install_stop_signals, out
 
+if TYPE_CHECKING:
+    from ..receiver.recorder import Recorder
+    from ..receiver.workers import Worker
 
-async def serve_command(args: argparse.Namespace) -> int:
-    from ..receiver.recorder import Recorder, RecordingError
+
+async def serve_command(args: argparse.Namespace, worker: Worker | None = None) -> int:
+    """Run a receiver until SIGINT or SIGTERM (or ``--duration``); as one worker of
+    ``serve --workers`` when ``worker`` is given: its lines say which worker, and its
+    banner and totals go to the supervisor, which prints them for all."""
+    from ..receiver.recorder import RecordingError
     from ..receiver.server import StreamServer
 
-    ssl_context = None
-    if args.certfile:
-        import ssl
-        ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        certfile = checked_file(args.certfile, "certificate file")
-        keyfile = checked_file(args.keyfile, "key file") if args.keyfile else None
-        try:
-            ssl_context.load_cert_chain(certfile, keyfile)
-        except ssl.SSLError:
-            source = f"{certfile} and {keyfile}" if keyfile else str(certfile)
-            raise UsageError(f"cannot load a PEM certificate and private key from {source}"
-                             ) from None
-    auth: Any = None
-    if args.signing_secret:
-        from ..signing import SignedURL
-        auth = SignedURL(args.signing_secret)
-    elif args.token:
-        auth = args.token
-    recorder = Recorder(writable_directory(args.record)) if args.record else None
+    ssl_context, auth, recorder = serve_settings(args)
+    if worker is None:
+        say = out
+    else:
+        tag = f"[w{worker.index}]"
+
+        def say(line: str) -> None:
+            out(tag, line)
     recordings_failed = 0
 
     async def on_call(call: Any) -> None:
@@ -43,7 +39,7 @@ async def serve_command(args: argparse.Namespace) -> int:
         consumer = asyncio.ensure_future(
             recorder.record(call) if recorder is not None else discard(call))
         if await call.wait_audio():
-            out(f"+ call {call.call_id} {call.listen_mode} {call.source_rate} Hz "
+            say(f"+ call {call.call_id} {call.listen_mode} {call.source_rate} Hz "
                 f"from {call.remote}")
         await call.wait_closed()
         try:
@@ -56,7 +52,7 @@ async def serve_command(args: argparse.Namespace) -> int:
         s = call.stats
         info = call.close_info
         close = f"close {info.code}" if info is not None else f"error {call.error}"
-        out(f"- call {call.call_id} {s.received_seconds:.2f} s, {s.frames} frames, "
+        say(f"- call {call.call_id} {s.received_seconds:.2f} s, {s.frames} frames, "
             f"{s.decode_errors} decode errors, {s.overruns} overruns, {s.late_frames} late, "
             f"{close}{recorded}")
 
@@ -66,20 +62,17 @@ async def serve_command(args: argparse.Namespace) -> int:
         max_calls=args.max_calls or "auto", latency=args.latency, ssl=ssl_context,
         on_call=on_call, transport=args.transport, metrics_port=args.metrics_port,
         idle_timeout=args.idle_timeout, silence_timeout=args.silence_timeout,
-        max_call_seconds=args.max_call_seconds)
+        max_call_seconds=args.max_call_seconds, reuse_port=worker is not None)
+    if worker is not None:
+        await listen(server, args)
+        if server.metrics_port is not None:
+            say(f"metrics on http://{args.host}:{server.metrics_port}/metrics")
+        await worker.serve(server)
+        return 1 if recordings_failed else 0
     stop = asyncio.Event()
     install_stop_signals(stop)
-    try:
-        await server.start()
-    except OSError as exc:
-        # asyncio's bind error repeats the address; the OS's own words for the errno
-        # do not (a name-lookup failure has its own).
-        why = exc.strerror if isinstance(exc, socket.gaierror) or not exc.errno \
-            else os.strerror(exc.errno)
-        raise UsageError(f"cannot listen on {args.host} port {args.port}: "
-                         f"{why or exc}") from None
-    out(f"listening on {reachable(server.url, args.host)} (delivering {server.target_rate} "
-        f"Hz; calls that name no format: {args.listen_mode} at {args.source_rate} Hz)")
+    await listen(server, args)
+    out(banner(server.url, args))
     if recorder is not None:
         out(f"recording to {recorder.directory}")
     if server.metrics_port is not None:
@@ -98,6 +91,56 @@ async def serve_command(args: argparse.Namespace) -> int:
         out(f"{recordings_failed} call(s) not recorded in full")
         return 1
     return 0
+
+
+def banner(url: str, args: argparse.Namespace, workers: int | None = None) -> str:
+    run_by = f" with {workers} worker{'s' if workers > 1 else ''}" if workers else ""
+    return (f"listening on {reachable(url, args.host)}{run_by} (delivering "
+            f"{args.target_rate} Hz; calls that name no format: {args.listen_mode} at "
+            f"{args.source_rate} Hz)")
+
+
+def serve_settings(args: argparse.Namespace) -> tuple[Any, Any, Recorder | None]:
+    """The TLS context, the auth check and the recorder ``args`` ask for; a UsageError
+    naming the file or directory when one cannot be had."""
+    ssl_context = None
+    if args.certfile:
+        import ssl
+        ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        certfile = checked_file(args.certfile, "certificate file")
+        keyfile = checked_file(args.keyfile, "key file") if args.keyfile else None
+        try:
+            ssl_context.load_cert_chain(certfile, keyfile)
+        except ssl.SSLError:
+            source = f"{certfile} and {keyfile}" if keyfile else str(certfile)
+            raise UsageError(f"cannot load a PEM certificate and private key from {source}"
+                             ) from None
+    auth: Any = None
+    if args.signing_secret:
+        from ..signing import SignedURL
+        auth = SignedURL(args.signing_secret)
+    elif args.token:
+        auth = args.token
+    recorder = None
+    if args.record:
+        from ..receiver.recorder import Recorder
+        recorder = Recorder(writable_directory(args.record))
+    return ssl_context, auth, recorder
+
+
+async def listen(server: Any, args: argparse.Namespace) -> None:
+    try:
+        await server.start()
+    except OSError as exc:
+        raise UsageError(listen_error(args, exc)) from None
+
+
+def listen_error(args: argparse.Namespace, exc: OSError) -> str:
+    # asyncio's bind error repeats the address; the OS's own words for the errno do
+    # not (a name-lookup failure has its own).
+    why = exc.strerror if isinstance(exc, socket.gaierror) or not exc.errno \
+        else os.strerror(exc.errno)
+    return f"cannot listen on {args.host} port {args.port}: {why or exc}"
 
 
 def writable_directory(path: Path) -> Path:

@@ -17,7 +17,7 @@ async def simulate_command(args: argparse.Namespace) -> int:
         args.url, calls=args.calls, listen_mode=args.mode, sample_rate=args.rate,
         seconds=args.seconds if args.seconds is not None or args.wav else 10.0,
         realtime=not args.fast, frame_ms=args.frame_ms, wav=args.wav, seed=args.seed,
-        start_event=args.start_event, headers=headers)
+        start_event=args.start_event, headers=headers, call_id_prefix=args.call_id_prefix)
     pace = "as fast as possible" if args.fast else "in real time"
     out(f"simulating {args.calls} {args.mode} call(s) at {args.rate} Hz, {pace}, "
         f"into {redact(args.url)}")

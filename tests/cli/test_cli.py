@@ -2,69 +2,20 @@
 
 import json
 import os
-import queue
 import re
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
+from running import COMMAND, Running, read_wav, run_command
 from stream_testing import UNIT, offline
 
 from piopiy_fast.cli import build_parser
-
-COMMAND = [sys.executable, "-m", "piopiy_fast"]
-
-
-def read_wav(path):
-    with wave.open(str(path), "rb") as wav:
-        return wav.getframerate(), np.frombuffer(wav.readframes(wav.getnframes()), "<i2")
-
-
-class Running:
-    """A command running in the background, its stdout read line by line."""
-
-    def __init__(self, *args, env=None):
-        self.proc = subprocess.Popen([*COMMAND, *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=env)
-        self.lines = []
-        self._queue = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, pattern, timeout=15):
-        """Read lines until one matches ``pattern``; return the match."""
-        deadline = time.monotonic() + timeout * UNIT
-        while True:
-            line = self._queue.get(timeout=max(0.01, deadline - time.monotonic()))
-            if line is None:
-                raise AssertionError(f"exited before {pattern!r}: {self.lines}")
-            self.lines.append(line)
-            match = re.search(pattern, line)
-            if match:
-                return match
-
-    def finish(self, sig, timeout=15):
-        self.proc.send_signal(sig)
-        code = self.proc.wait(timeout * UNIT)
-        while (line := self._queue.get(timeout=5 * UNIT)) is not None:
-            self.lines.append(line)
-        return code
-
-
-def run_command(*args, timeout=40, env=None):
-    return subprocess.run([*COMMAND, *args], capture_output=True, text=True,
-                          timeout=timeout * UNIT, env=env)
 
 
 def test_help():

@@ -148,6 +148,25 @@ def test_record(program, tmp_path):
             assert np.array_equal(got, expected_16k(call, channel))
 
 
+def test_workers(program):
+    p = program("workers.py", "--port", "0", "--workers", "2")
+    while not (line := p.next_line()).startswith("listening on "):
+        assert "ready, pid" in line, line
+    url = line.split()[2]
+    report = run(Simulator(url + "/stream", calls=20, listen_mode="both", sample_rate=8000,
+                           seconds=SECONDS).run())
+    assert not report.failed
+    lines = p.lines_until(20, "samples")
+    by_call = {line.split()[1].rstrip(":"): line for line in lines}
+    for call in report.calls:
+        assert by_call[call.call_id].split(" ", 1)[1] == (
+            f"{call.call_id}: caller {expected_16k(call, 'caller').size} samples, "
+            f"callee {expected_16k(call, 'callee').size} samples")
+    # Connections are spread by a hash: all 20 on one worker has odds of 2**-19.
+    assert {line.split()[0] for line in lines} == {"[w0]", "[w1]"}
+    p.interrupt()
+
+
 def test_place_call():
     with HttpRecorder(default=Reply(200, {"code": 200, "msg": "Call initiated"})) as api:
         result = subprocess.run(

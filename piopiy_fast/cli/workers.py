@@ -1,0 +1,60 @@
+"""``serve --workers N``: N receivers on one port, one process each, under a supervisor.
+
+The supervisor checks what every worker would check (certificate, record directory,
+the port) once, so a mistake is one line and status 2 as without workers; then each
+worker runs ``serve`` with ``reuse_port`` and its lines tagged ``[wI]``, and the
+supervisor prints the banner and the totals of all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from ..receiver.server import ServerStats
+from ..receiver.workers import Supervisor, Worker, reserve_port
+from ._console import UsageError, configure_logging, out, run_guarded
+from .serve import banner, listen_error, serve_command, serve_settings, totals_line
+
+
+def serve_workers(args: argparse.Namespace) -> int:
+    count: int = args.workers
+    serve_settings(args)
+    try:
+        reserved = reserve_port(args.host, args.port)
+    except OSError as exc:
+        raise UsageError(listen_error(args, exc)) from None
+    with reserved:
+        worker_args = argparse.Namespace(**vars(args))
+        worker_args.port = reserved.getsockname()[1]  # the one port 0 picked, for all
+        last = (time.monotonic(), 0)
+
+        def on_ready(url: str) -> None:
+            out(banner(url, args, count))
+            if args.record:
+                out(f"recording to {args.record}")
+
+        def on_totals(stats: ServerStats) -> None:
+            nonlocal last
+            now = time.monotonic()
+            out(totals_line(stats, now, last))
+            last = (now, stats.frames)
+
+        supervisor = Supervisor(serve_worker, count, args=(worker_args,), say=out,
+                                on_ready=on_ready, on_totals=on_totals,
+                                totals_every=args.stats_interval or None)
+        status = supervisor.run(args.duration)
+    if status == 0 or supervisor.totals.total_calls:
+        out(totals_line(supervisor.totals, time.monotonic(), None))
+    return status
+
+
+def serve_worker(worker: Worker, args: argparse.Namespace) -> None:
+    """One worker process: ``serve`` on the shared port until the supervisor's SIGTERM."""
+    metrics_port = getattr(args, "metrics_port", None)
+    if metrics_port:
+        # One scrape target per worker: each serves its own process's metrics.
+        args.metrics_port = metrics_port + worker.index
+    configure_logging(args.verbose, args.log_format)
+    sys.exit(run_guarded(args, serve_command(args, worker)))

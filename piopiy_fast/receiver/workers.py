@@ -1,0 +1,381 @@
+"""One port, several receiver processes: a supervisor and its workers.
+
+One Python process keeps one core busy. A :class:`Supervisor` runs ``count`` worker
+processes; each runs its own :class:`~piopiy_fast.receiver.server.StreamServer` with
+``reuse_port=True`` on the same port, and the kernel spreads new connections among
+their listening sockets (``SO_REUSEPORT``, by a hash of the connection's addresses:
+even on average, blind to load). Calls share nothing, so nothing else is shared.
+
+The supervisor
+
+- restarts a worker that dies (its calls end; the other workers' calls go on), at
+  most ``max_restarts`` times per worker within ``restart_window`` seconds: a worker
+  dying faster than that is a fault a restart will not fix, so it stops everything;
+- on SIGTERM or SIGINT (or after ``duration``), sends each worker SIGTERM: the worker
+  closes its server (every call ends with 1001, recorders finish their files), sends
+  its last totals and exits; a worker still running ``stop_timeout`` seconds later is
+  killed;
+- adds up the :class:`~piopiy_fast.receiver.server.ServerStats` each worker reports
+  over its pipe (every ``report_every`` seconds and once at the end) into
+  :attr:`Supervisor.totals`. A worker that died reported nothing after its last
+  report: its calls still live then are counted as failed.
+
+A worker is a fresh interpreter (the spawn start method): nothing of the
+supervisor's state is copied into it, and it can be restarted at any time. Each is
+told its index, so per-worker resources (a metrics port: base + index) can be
+derived from it. ::
+
+    def worker_main(worker: Worker) -> None:
+        server = StreamServer("0.0.0.0", 8765, reuse_port=True, on_call=on_call)
+        asyncio.run(worker.serve(server))
+
+    if __name__ == "__main__":
+        raise SystemExit(Supervisor(worker_main, len(os.sched_getaffinity(0))).run())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import logging
+import multiprocessing
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from .server import ServerStats, StreamServer
+
+logger = logging.getLogger("piopiy_fast.workers")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def combined(stats: Iterable[ServerStats]) -> ServerStats:
+    """The field-by-field sum of several servers' totals."""
+    names = [f.name for f in dataclasses.fields(ServerStats)]
+    sums: dict[str, Any] = dict.fromkeys(names, 0)
+    for s in stats:
+        for name in names:
+            sums[name] += getattr(s, name)
+    return ServerStats(**sums)
+
+
+EMPTY = combined(())
+
+
+def reserve_port(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port`` with ``SO_REUSEPORT``, not listening.
+
+    It settles which port the workers share (a free one when ``port`` is 0), fails here,
+    once, when the port is taken, and keeps the port while workers restart. A bound
+    socket that does not listen is never handed connections.
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class Worker:
+    """A worker process's side: its index and its pipe to the supervisor."""
+
+    def __init__(self, index: int, pipe: Connection) -> None:
+        self.index = index
+        self._pipe = pipe
+
+    def ready(self, url: str) -> bool:
+        """Tell the supervisor this worker is listening. False when the supervisor is gone."""
+        return self._send(("ready", url))
+
+    def report(self, stats: ServerStats) -> bool:
+        """Send this worker's totals. False when the supervisor is gone."""
+        return self._send(("stats", dataclasses.asdict(stats)))
+
+    def _send(self, message: tuple[str, Any]) -> bool:
+        try:
+            self._pipe.send(message)
+        except OSError:  # the read end is closed: the supervisor died
+            return False
+        return True
+
+    async def serve(self, server: StreamServer, report_every: float = 0.5) -> None:
+        """Run ``server`` as this worker: start it, report its totals every
+        ``report_every`` seconds until SIGTERM, then close it (calls end, recordings are
+        finished) and send the final totals. A worker whose supervisor died stops too."""
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await server.start()
+        try:
+            alive = self.ready(server.url)
+            while alive and not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), report_every)
+                except TimeoutError:
+                    pass
+                alive = self.report(server.stats)
+        finally:
+            await server.close()
+            self.report(server.stats)
+
+
+def _worker_entry(target: Callable[..., object], index: int, pipe: Connection,
+                  args: tuple[Any, ...]) -> None:
+    target(Worker(index, pipe), *args)
+
+
+@dataclass(eq=False)
+class _Slot:
+    """One worker position: the process filling it now, and its history."""
+
+    index: int
+    process: BaseProcess | None = None
+    pipe: Connection | None = None
+    url: str | None = None  # set when the current process is listening
+    stats: ServerStats | None = None  # the current process's last report
+    started_once: bool = False  # a process in this slot has been ready before
+    deaths: collections.deque[float] = field(default_factory=collections.deque)
+
+
+class Supervisor:
+    """Run ``count`` copies of ``target(worker, *args)``, each in its own process.
+
+    ``target`` is a module-level function (it is pickled into each process); it should
+    run a server with ``reuse_port=True`` through :meth:`Worker.serve`, or at least
+    call :meth:`Worker.ready` once listening and :meth:`Worker.report` with its
+    totals. ``say`` receives one line per event (a worker ready, dead, restarted);
+    ``on_ready(url)`` runs once, when every worker has first reported ready;
+    ``on_totals(totals)`` runs every ``totals_every`` seconds.
+    """
+
+    def __init__(self, target: Callable[..., object], count: int, *,
+                 args: tuple[Any, ...] = (), max_restarts: int = 5,
+                 restart_window: float = 60.0, stop_timeout: float = 30.0,
+                 say: Callable[[str], None] = logger.warning,
+                 on_ready: Callable[[str], None] | None = None,
+                 on_totals: Callable[[ServerStats], None] | None = None,
+                 totals_every: float | None = None) -> None:
+        if count < 1:
+            raise ValueError(f"count must be at least 1, not {count}")
+        self.count = count
+        self._target = target
+        self._args = args
+        self._max_restarts = max_restarts
+        self._window = restart_window
+        self._stop_timeout = stop_timeout
+        self._say = say
+        self._on_ready = on_ready
+        self._on_totals = on_totals
+        self._totals_every = totals_every
+        self._context = multiprocessing.get_context("spawn")
+        self._slots = [_Slot(i) for i in range(count)]
+        self._retired: list[ServerStats] = []  # what dead processes last reported
+        self._stop_requested = False
+        self._all_ready = False
+
+    @property
+    def totals(self) -> ServerStats:
+        """Every worker's last report added up, those of dead workers included."""
+        live = [slot.stats for slot in self._slots if slot.stats is not None]
+        return combined([*self._retired, *live])
+
+    def run(self, duration: float | None = None) -> int:
+        """Start the workers and supervise them until SIGTERM or SIGINT (or ``duration``
+        seconds); then drain them. 0 after a clean stop; 1 when a worker died too often;
+        a worker's own exit status when one could not start at all (each has said why)."""
+        waker, wake_fd = socket.socketpair()
+        waker.setblocking(False)
+        wake_fd.setblocking(False)
+        previous = {sig: signal.signal(sig, self._request_stop) for sig in STOP_SIGNALS}
+        previous_fd = signal.set_wakeup_fd(wake_fd.fileno())
+        try:
+            for slot in self._slots:
+                self._start(slot)
+            status = self._supervise(waker, duration)
+            self._say("shutting down")
+            self._drain()
+            return status
+        finally:
+            signal.set_wakeup_fd(previous_fd)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            waker.close()
+            wake_fd.close()
+
+    def _request_stop(self, signum: int, frame: object) -> None:
+        self._stop_requested = True
+
+    def _start(self, slot: _Slot) -> None:
+        reader, writer = self._context.Pipe(duplex=False)
+        process = self._context.Process(
+            target=_worker_entry, args=(self._target, slot.index, writer, self._args),
+            name=f"piopiy-fast worker {slot.index}", daemon=False)
+        # The supervisor alone handles Ctrl-C (it sends each worker SIGTERM): a worker
+        # starts with SIGINT ignored, so a terminal's SIGINT to the whole process group
+        # neither interrupts its start-up nor makes it drain twice.
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            process.start()
+        finally:
+            signal.signal(signal.SIGINT, handler)
+        writer.close()  # the worker holds the only write end: its death is the pipe's EOF
+        slot.process, slot.pipe, slot.url, slot.stats = process, reader, None, None
+
+    def _supervise(self, waker: socket.socket, duration: float | None) -> int:
+        started = time.monotonic()
+        every = self._totals_every if self._on_totals is not None else None
+        next_totals = None  # the first totals come a period after every worker is ready
+        while not self._stop_requested:
+            now = time.monotonic()
+            if duration is not None and now - started >= duration:
+                break
+            if every and self._all_ready:
+                if next_totals is None:
+                    next_totals = now + every
+                elif now >= next_totals:
+                    assert self._on_totals is not None
+                    self._on_totals(self.totals)
+                    next_totals = now + every
+            deadlines = [next_totals, started + duration if duration is not None else None]
+            timeout = min((d - now for d in deadlines if d is not None), default=None)
+            ready = wait([waker, *self._watched()], None if timeout is None
+                         else max(0.0, timeout))
+            if waker in ready:
+                _drain_socket(waker)
+            for slot in self._slots:
+                self._read(slot)
+                if slot.process is not None and slot.process.sentinel in ready:
+                    status = self._ended(slot)
+                    if status is not None:
+                        return status
+        return 0
+
+    def _watched(self) -> list[Any]:
+        objects: list[Any] = []
+        for slot in self._slots:
+            if slot.pipe is not None:
+                objects.append(slot.pipe)
+            if slot.process is not None:
+                objects.append(slot.process.sentinel)
+        return objects
+
+    def _read(self, slot: _Slot) -> None:
+        """Take every message waiting in a worker's pipe."""
+        pipe = slot.pipe
+        if pipe is None:
+            return
+        try:
+            while pipe.poll():
+                kind, payload = pipe.recv()
+                if kind == "stats":
+                    slot.stats = ServerStats(**payload)
+                elif kind == "ready":
+                    self._ready(slot, payload)
+        except (EOFError, OSError):  # the worker is gone; its sentinel says how
+            pipe.close()
+            slot.pipe = None
+
+    def _ready(self, slot: _Slot, url: str) -> None:
+        slot.url = url
+        slot.started_once = True
+        assert slot.process is not None
+        self._say(f"[w{slot.index}] ready, pid {slot.process.pid}")
+        if not self._all_ready and all(s.url is not None for s in self._slots):
+            self._all_ready = True
+            if self._on_ready is not None:
+                self._on_ready(url)
+
+    def _ended(self, slot: _Slot) -> int | None:
+        """A worker process ended unasked: restart it, or say why not (an exit status)."""
+        process = slot.process
+        assert process is not None
+        process.join()
+        self._read(slot)  # its last words, if it had time to say them
+        self._retire(slot)
+        how = _how_it_ended(process.exitcode)
+        if not slot.started_once:
+            self._say(f"[w{slot.index}] pid {process.pid} {how} before it was ready")
+            code = process.exitcode
+            return code if code is not None and code > 0 else 1
+        now = time.monotonic()
+        slot.deaths.append(now)
+        while slot.deaths and now - slot.deaths[0] > self._window:
+            slot.deaths.popleft()
+        if len(slot.deaths) > self._max_restarts:
+            self._say(f"[w{slot.index}] pid {process.pid} {how}: {len(slot.deaths)} times "
+                      f"in {self._window:g} s, giving up")
+            return 1
+        self._say(f"[w{slot.index}] pid {process.pid} {how}: its calls ended; restarting "
+                  f"({len(slot.deaths)} in the last {self._window:g} s)")
+        self._start(slot)
+        return None
+
+    def _retire(self, slot: _Slot) -> None:
+        """Keep what a dead process reported; its live calls died with it."""
+        if slot.stats is not None:
+            last = slot.stats
+            self._retired.append(dataclasses.replace(
+                last, active_calls=0, failed_calls=last.failed_calls + last.active_calls))
+        if slot.pipe is not None:
+            slot.pipe.close()
+        slot.process, slot.pipe, slot.url, slot.stats = None, None, None, None
+
+    def _drain(self) -> None:
+        """SIGTERM every worker, read their final reports, kill those that overstay."""
+        live = [slot for slot in self._slots if slot.process is not None]
+        for slot in live:
+            assert slot.process is not None
+            if slot.process.is_alive():
+                slot.process.terminate()
+        deadline = time.monotonic() + self._stop_timeout
+        while live:
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                for slot in live:
+                    assert slot.process is not None
+                    self._say(f"[w{slot.index}] pid {slot.process.pid} still draining "
+                              f"after {self._stop_timeout:g} s: killed")
+                    slot.process.kill()
+                deadline = float("inf")
+            ready = wait(self._watched(), None if deadline == float("inf") else timeout)
+            for slot in list(live):
+                self._read(slot)
+                process = slot.process
+                assert process is not None
+                if process.sentinel in ready:
+                    process.join()
+                    self._read(slot)
+                    if process.exitcode != 0:
+                        self._say(f"[w{slot.index}] pid {process.pid} "
+                                  f"{_how_it_ended(process.exitcode)} while draining")
+                    self._retire(slot)
+                    live.remove(slot)
+
+
+def _how_it_ended(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exited with status {exitcode}"
+
+
+def _drain_socket(sock: socket.socket) -> None:
+    try:
+        while sock.recv(256):
+            pass
+    except BlockingIOError:
+        pass

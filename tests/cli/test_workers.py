@@ -1,0 +1,156 @@
+"""``serve --workers N``: N receiver processes on one port under a supervisor, run as a
+user would run it. Every recording is checked to the sample, every total exactly."""
+
+import collections
+import json
+import os
+import re
+import signal
+
+import numpy as np
+import pytest
+from running import Running, read_wav, run_command
+from stream_testing import UNIT, offline
+
+from piopiy_fast.cli import build_parser
+
+FRAME = 160  # samples per channel in a 20 ms frame at 8 kHz
+
+
+def start_workers(directory, count=2):
+    """``record DIR --workers count``; its URL and each worker's pid by index."""
+    server = Running("record", str(directory), "--port", "0", "--workers", str(count),
+                     "--stats-interval", "0.2")
+    pids = {}
+    while len(pids) < count:
+        ready = server.wait_for(r"\[w(\d+)\] ready, pid (\d+)", timeout=30)
+        pids[int(ready.group(1))] = int(ready.group(2))
+    url = server.wait_for(rf"listening on (ws://\S+) with {count} workers").group(1)
+    return server, url, pids
+
+
+def call_ends(server, prefix, count):
+    """The end lines of ``count`` calls named ``prefix-NNN``: {call id: (worker, frames,
+    close code)}. Late frames are allowed: a loaded machine can delay a real-time frame."""
+    ends = server.wait_for_count(rf"\[w(\d+)\] - call ({prefix}-\d+) [\d.]+ s, (\d+) "
+                                 r"frames, 0 decode errors, 0 overruns, \d+ late, close (\d+), "
+                                 r"2 file", count)
+    return {m[2]: (int(m[1]), int(m[3]), int(m[4])) for m in ends}
+
+
+def assert_recorded(directory, sent_dir, call_id, frames):
+    """The call's recordings are the offline resampling of its first ``frames`` frames."""
+    for name in ("caller", "callee"):
+        _, sent = read_wav(sent_dir / f"{call_id}.{name}.wav")
+        rate, recorded = read_wav(directory / f"{call_id}.{name}.wav")
+        assert rate == 16000 and frames * FRAME <= sent.size
+        assert np.array_equal(recorded, offline(sent[:frames * FRAME], 8000, 16000)), call_id
+
+
+def test_worker_count_option():
+    parser = build_parser()
+    assert parser.parse_args(["serve", "--workers", "3"]).workers == 3
+    assert parser.parse_args(["record", "d", "--workers", "auto"]).workers == len(
+        os.sched_getaffinity(0))
+    assert parser.parse_args(["serve"]).workers is None
+    for bad, complaint in (("0", "must be at least 1, not 0"), ("many", "not a number")):
+        result = run_command("serve", "--workers", bad)
+        assert result.returncode == 2 and complaint in result.stderr
+
+
+def test_calls_spread_over_workers_totals_add_up_and_sigterm_drains(tmp_path):
+    rec, sent = tmp_path / "rec", tmp_path / "sent"
+    server, url, pids = start_workers(rec)
+    live = None
+    try:
+        fast = run_command("simulate", url, "--calls", "20", "--mode", "both", "--seconds",
+                           "0.5", "--fast", "--sent-dir", str(sent))
+        assert fast.returncode == 0, fast.stdout + fast.stderr
+        ends = call_ends(server, "sim", 20)
+        assert all((frames, code) == (25, 1000) for _, frames, code in ends.values())
+        for call_id in ends:
+            assert_recorded(rec, sent, call_id, 25)
+        # The kernel spreads connections by a hash: 20 calls all on one worker has odds
+        # of one in 2**19.
+        per_worker = collections.Counter(worker for worker, _, _ in ends.values())
+        assert sorted(per_worker) == [0, 1], per_worker
+        # One totals line for both processes, exact: 20 calls of 25 frames.
+        server.wait_for(r"totals: 0 live, 20 calls, 0 refused, 0 failed, 500 frames")
+
+        # Calls in progress when SIGTERM comes: every worker drains them (1001) and
+        # finishes their recordings, then the supervisor exits 0.
+        live = Running("simulate", url, "--calls", "6", "--mode", "both", "--seconds", "30",
+                       "--sent-dir", str(sent), "--call-id-prefix", "live")
+        server.wait_for(r"totals: 6 live, 26 calls", timeout=20)
+    finally:
+        code = server.finish(signal.SIGTERM, timeout=30)
+    assert code == 0, server.lines
+    assert live.proc.wait(15 * UNIT) == 0  # a server going away is not a failure
+    drained = {}
+    for line in server.lines:
+        m = re.search(r"\[w\d\] - call (live-\d+) [\d.]+ s, (\d+) frames, .* close 1001, 2 f",
+                      line)
+        if m:
+            drained[m.group(1)] = int(m.group(2))
+    assert len(drained) == 6, [line for line in server.lines if "live-" in line]
+    assert all(frames > 0 for frames in drained.values())
+    for call_id, frames in drained.items():
+        assert_recorded(rec, sent, call_id, frames)
+    assert "shutting down" in server.lines
+    assert server.lines[-1].startswith(
+        f"totals: 0 live, 26 calls, 0 refused, 0 failed, {500 + sum(drained.values()):,} "
+        "frames, ")
+
+
+def test_a_killed_worker_is_restarted_and_only_its_calls_end(tmp_path):
+    rec, sent, report = tmp_path / "rec", tmp_path / "sent", tmp_path / "report.json"
+    server, url, pids = start_workers(rec)
+    try:
+        sim = Running("simulate", url, "--calls", "12", "--mode", "both", "--seconds", "3",
+                      "--report", str(report), "--sent-dir", str(sent))
+        started = {}
+        for _ in range(12):
+            m = server.wait_for(r"\[w(\d)\] \+ call (sim-\d+) both")
+            started[m.group(2)] = int(m.group(1))
+        # Every live call is in the supervisor's totals before the kill: the dead
+        # worker's last report names them.
+        server.wait_for(r"totals: 12 live, 12 calls")
+        victim = collections.Counter(started.values()).most_common(1)[0][0]
+        os.kill(pids[victim], signal.SIGKILL)
+        server.wait_for(rf"\[w{victim}\] pid {pids[victim]} killed by SIGKILL: its calls "
+                        r"ended; restarting \(1 in the last 60 s\)")
+        restarted = int(server.wait_for(rf"\[w{victim}\] ready, pid (\d+)", timeout=30)[1])
+        assert restarted != pids[victim]
+
+        # The other worker's calls went on to the end, sample for sample.
+        survivors = {c for c, w in started.items() if w != victim}
+        ends = call_ends(server, "sim", len(survivors))
+        assert set(ends) == survivors
+        assert sim.proc.wait(15 * UNIT) == 1
+        calls = {c["call_id"]: c for c in json.loads(report.read_text())["calls"]}
+        assert {c for c, call in calls.items() if call["error"]} == set(started) - survivors
+        for call_id in survivors:
+            assert ends[call_id][1:] == (150, 1000)
+            assert_recorded(rec, sent, call_id, 150)
+
+        # Serving goes on, over both workers again.
+        more = run_command("simulate", url, "--calls", "20", "--mode", "both", "--seconds",
+                           "0.2", "--fast", "--call-id-prefix", "more")
+        assert more.returncode == 0, more.stdout
+        again = call_ends(server, "more", 20)
+        assert sorted({worker for worker, _, _ in again.values()}) == [0, 1]
+    finally:
+        code = server.finish(signal.SIGTERM, timeout=30)
+    assert code == 0
+    lost = len(started) - len(survivors)
+    assert server.lines[-1].startswith(f"totals: 0 live, 32 calls, 0 refused, {lost} failed, ")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["serve", "--workers", "2", "--certfile", "/no/such.pem"],
+     "certificate file not found: /no/such.pem"),
+])
+def test_mistakes_are_found_once_before_any_worker_starts(args, message):
+    result = run_command(*args, "--duration", "1")
+    assert (result.returncode, result.stderr) == (2, f"piopiy-fast: error: {message}\n")
+    assert result.stdout == ""
