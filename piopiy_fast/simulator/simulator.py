@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import itertools
 import json
+import ssl as ssl_module
 import time
 import wave
 from collections.abc import Mapping, Sequence
@@ -149,8 +150,10 @@ class Simulator:
     ``frame_samples`` (per channel) defaults to ``frame_ms`` of audio; a sequence of
     sizes is used in turn, to send frames of awkward sizes. ``start_event`` sends a
     JSON start event naming the call id and format first. ``headers`` are added to
-    each opening request (an ``Authorization`` header, say). ``wav`` streams a file
-    instead of synthetic audio (all its length when ``seconds`` is None).
+    each opening request (an ``Authorization`` header, say). ``ssl`` is the TLS context
+    for a ``wss://`` URL (one that trusts a private certificate, say; the system's
+    defaults when None). ``wav`` streams a file instead of synthetic audio (all its
+    length when ``seconds`` is None).
     """
 
     def __init__(self, url: str, *, calls: int = 1, listen_mode: str = "caller",
@@ -158,7 +161,7 @@ class Simulator:
                  frame_ms: float = 20.0, frame_samples: int | Sequence[int] | None = None,
                  wav: str | Path | None = None, seed: int = 0, start_event: bool = True,
                  call_id_prefix: str = "sim", headers: Mapping[str, str] | None = None,
-                 open_timeout: float = 10.0) -> None:
+                 open_timeout: float = 10.0, ssl: ssl_module.SSLContext | None = None) -> None:
         if listen_mode not in LISTEN_MODES:
             raise PiopiyValidationError(
                 f"listen_mode must be one of {', '.join(LISTEN_MODES)}, not {listen_mode!r}")
@@ -186,6 +189,7 @@ class Simulator:
         self.call_id_prefix = call_id_prefix
         self.headers = dict(headers or {})
         self.open_timeout = open_timeout
+        self.ssl = ssl
         self._wav = None if wav is None else load_wav(wav, sample_rate, seconds)
         self._sent: list[SentCall] = []
         self._started = time.perf_counter()
@@ -239,11 +243,13 @@ class Simulator:
         payload = memoryview(interleaved.tobytes())
         step = 2 * len(names)  # bytes per sample of every channel
         rate = call.sample_rate
+        # websockets takes no ssl argument for ws:// and makes its own default for wss://
+        tls: dict[str, Any] = {} if self.ssl is None else {"ssl": self.ssl}
         call.started = time.time()
         try:
             async with connect(self.url, additional_headers=self.headers, compression=None,
-                               logger=_CLIENT_LOGGER,
-                               open_timeout=self.open_timeout, max_size=None) as ws:
+                               logger=_CLIENT_LOGGER, open_timeout=self.open_timeout,
+                               max_size=None, **tls) as ws:
                 reader = asyncio.ensure_future(_collect(ws, call.received))
                 if self.start_event:
                     await ws.send(start_event(call.call_id, self.format))

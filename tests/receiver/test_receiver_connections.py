@@ -4,9 +4,11 @@ inside one call, and shutdown."""
 import asyncio
 import base64
 import json
+import ssl
 
 import numpy as np
 import pytest
+from certificates import self_signed, trusting
 from stream_testing import Collector, run
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -301,6 +303,31 @@ def test_reuse_port_shares_one_port_between_servers(transport):
         got = {**first.audio, **second.audio}[call.call_id]
         for name in ("caller", "callee"):
             assert np.array_equal(got[name], resample(call.sent(name), 8000, 16000))
+
+
+def test_wss_with_a_private_certificate(tmp_path, transport):
+    cert, key = self_signed(tmp_path)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    collector = Collector()
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, ssl=server_tls,
+                                on_call=collector) as server:
+            assert server.url.startswith("wss://127.0.0.1:")
+            untrusted = await simulate(server.url, seconds=0.2)
+            report = await simulate(server.url, calls=2, listen_mode="both", seconds=0.4,
+                                    ssl=trusting(cert))
+            await collector.wait_for(2)
+            return untrusted, report
+
+    untrusted, report = run(main(), transport=transport)
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted.calls[0].error
+    assert report.failed == []
+    for call in report.calls:
+        for name in ("caller", "callee"):
+            assert np.array_equal(collector.audio[call.call_id][name],
+                                  resample(call.sent(name), 8000, 16000))
 
 
 def test_validation():
