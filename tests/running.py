@@ -60,6 +60,16 @@ class Running:
                 return found
             self.wait_for(pattern, timeout)
 
+    def read_waiting(self):
+        """Every line printed so far, without waiting for more."""
+        try:
+            while (line := self._queue.get_nowait()) is not None:
+                self.lines.append(line)
+            self._queue.put(None)  # the end stays for the next reader
+        except queue.Empty:
+            pass
+        return self.lines
+
     def finish(self, sig, timeout=15):
         self.proc.send_signal(sig)
         code = self.proc.wait(timeout * UNIT)
