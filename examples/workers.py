@@ -9,11 +9,18 @@ per call when it ends, naming the worker that had it.
 """
 import argparse
 import asyncio
-import functools
 import os
+import sys
 
 from piopiy_fast import StreamServer
 from piopiy_fast.receiver.workers import Supervisor, Worker, reserve_port
+
+
+def say(line: str) -> None:
+    # One write per line: the workers share stdout, and print() writes a line and its
+    # newline apart when Python runs unbuffered (PYTHONUNBUFFERED, common in containers).
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 async def samples_in(reader) -> int:
@@ -27,8 +34,8 @@ def worker_main(worker: Worker, host: str, port: int) -> None:
     """One worker process (a module-level function: the supervisor starts it by name)."""
     async def on_call(call) -> None:
         caller, callee = await asyncio.gather(samples_in(call.caller), samples_in(call.callee))
-        print(f"[w{worker.index}] {call.call_id}: caller {caller} samples, "
-              f"callee {callee} samples", flush=True)
+        say(f"[w{worker.index}] {call.call_id}: caller {caller} samples, "
+            f"callee {callee} samples")
 
     server = StreamServer(host, port, reuse_port=True, on_call=on_call)
     asyncio.run(worker.serve(server))  # until the supervisor's SIGTERM
@@ -46,6 +53,5 @@ if __name__ == "__main__":
         port = reserved.getsockname()[1]
         supervisor = Supervisor(
             worker_main, args.workers, args=(args.host, port),
-            on_ready=lambda url: print(f"listening on {url}", flush=True),
-            say=functools.partial(print, flush=True))
+            on_ready=lambda url: say(f"listening on {url}"), say=say)
         raise SystemExit(supervisor.run())

@@ -43,6 +43,7 @@ import multiprocessing
 import signal
 import socket
 import time
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -56,17 +57,24 @@ logger = logging.getLogger("piopiy_fast.workers")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
+# Each field of ServerStats: a number, or counts by key (a dict).
+_STATS_KINDS = {name: typing.get_origin(kind) or kind
+                for name, kind in typing.get_type_hints(ServerStats).items()}
+
+
 def combined(stats: Iterable[ServerStats]) -> ServerStats:
-    """The field-by-field sum of several servers' totals."""
-    names = [f.name for f in dataclasses.fields(ServerStats)]
-    sums: dict[str, Any] = dict.fromkeys(names, 0)
+    """The field-by-field sum of several servers' totals (counts by key: per key)."""
+    sums: dict[str, Any] = {name: {} if kind is dict else 0
+                            for name, kind in _STATS_KINDS.items()}
     for s in stats:
-        for name in names:
-            sums[name] += getattr(s, name)
+        for name, total in sums.items():
+            value = getattr(s, name)
+            if isinstance(total, dict):
+                for key, count in value.items():
+                    total[key] = total.get(key, 0) + count
+            else:
+                sums[name] = total + value
     return ServerStats(**sums)
-
-
-EMPTY = combined(())
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
@@ -193,8 +201,9 @@ class Supervisor:
 
     def run(self, duration: float | None = None) -> int:
         """Start the workers and supervise them until SIGTERM or SIGINT (or ``duration``
-        seconds); then drain them. 0 after a clean stop; 1 when a worker died too often;
-        a worker's own exit status when one could not start at all (each has said why)."""
+        seconds); then drain them. 0 after a clean stop; 1 when a worker died too often or
+        did not drain cleanly (exited with a status, or was killed); a worker's own exit
+        status when one could not start at all (each has said why)."""
         waker, wake_fd = socket.socketpair()
         waker.setblocking(False)
         wake_fd.setblocking(False)
@@ -205,8 +214,8 @@ class Supervisor:
                 self._start(slot)
             status = self._supervise(waker, duration)
             self._say("shutting down")
-            self._drain()
-            return status
+            drained = self._drain()
+            return status or (0 if drained else 1)
         finally:
             signal.set_wakeup_fd(previous_fd)
             for sig, handler in previous.items():
@@ -332,8 +341,10 @@ class Supervisor:
             slot.pipe.close()
         slot.process, slot.pipe, slot.url, slot.stats = None, None, None, None
 
-    def _drain(self) -> None:
-        """SIGTERM every worker, read their final reports, kill those that overstay."""
+    def _drain(self) -> bool:
+        """SIGTERM every worker, read their final reports, kill those that overstay.
+        True when every worker exited with status 0."""
+        clean = True
         live = [slot for slot in self._slots if slot.process is not None]
         for slot in live:
             assert slot.process is not None
@@ -358,10 +369,12 @@ class Supervisor:
                     process.join()
                     self._read(slot)
                     if process.exitcode != 0:
+                        clean = False
                         self._say(f"[w{slot.index}] pid {process.pid} "
                                   f"{_how_it_ended(process.exitcode)} while draining")
                     self._retire(slot)
                     live.remove(slot)
+        return clean
 
 
 def _how_it_ended(exitcode: int | None) -> str:

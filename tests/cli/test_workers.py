@@ -6,6 +6,8 @@ import json
 import os
 import re
 import signal
+import socket
+import urllib.request
 
 import numpy as np
 import pytest
@@ -144,6 +146,51 @@ def test_a_killed_worker_is_restarted_and_only_its_calls_end(tmp_path):
     assert code == 0
     lost = len(started) - len(survivors)
     assert server.lines[-1].startswith(f"totals: 0 live, 32 calls, 0 refused, {lost} failed, ")
+
+
+def consecutive_free_ports(count):
+    """A port such that it and the ``count - 1`` after it are free now."""
+    for _ in range(50):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            base = first.getsockname()[1]
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise AssertionError("no run of free ports")
+
+
+def scrape(port, path="/metrics"):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
+        return answer.read().decode()
+
+
+def test_each_worker_is_its_own_scrape_target(tmp_path):
+    pytest.importorskip("prometheus_client")
+    base = consecutive_free_ports(2)
+    server = Running("serve", "--port", "0", "--workers", "2", "--metrics-port", str(base),
+                     "--stats-interval", "0.2")
+    try:
+        url = server.wait_for(r"listening on (ws://\S+) with 2 workers", timeout=30)[1]
+        for index in (0, 1):
+            assert server.wait_for_count(
+                rf"\[w{index}\] metrics on http://127\.0\.0\.1:(\d+)/metrics", 1)[0][1] == str(
+                base + index)
+        sim = run_command("simulate", url, "--calls", "20", "--mode", "both", "--seconds",
+                          "0.2", "--fast")
+        assert sim.returncode == 0, sim.stdout
+        server.wait_for(r"totals: 0 live, 20 calls")
+        calls = [re.search(r"^piopiy_fast_calls_total (\S+)$", scrape(base + i), re.M)[1]
+                 for i in (0, 1)]
+        # Each worker counts its own calls; together, every call once.
+        assert all(float(c) > 0 for c in calls) and sum(float(c) for c in calls) == 20
+        assert scrape(base, "/healthz") == scrape(base + 1, "/healthz") == "serving\n"
+    finally:
+        assert server.finish(signal.SIGTERM, timeout=30) == 0
 
 
 @pytest.mark.parametrize("args, message", [

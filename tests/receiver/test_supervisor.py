@@ -19,7 +19,8 @@ from piopiy_fast.receiver.workers import Supervisor, Worker, combined, reserve_p
 
 STATS = ServerStats(active_calls=2, total_calls=5, rejected_calls=1, failed_calls=1,
                     frames=100, bytes=32000, decode_errors=0, overruns=3, late_frames=4,
-                    received_seconds=2.0, app_errors=0)
+                    received_seconds=2.0, app_errors=0, timed_out_calls=1,
+                    refused_by_reason={"busy": 1})
 
 
 def dies_after_ready(worker: Worker) -> None:
@@ -113,6 +114,9 @@ def test_reserve_port():
 
 
 def test_combined():
-    assert combined([]) == ServerStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0)
-    assert combined([STATS, STATS]).frames == 200
-    assert combined([STATS, STATS]).received_seconds == 4.0
+    assert combined([]) == ServerStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0, {})
+    other = dataclasses.replace(STATS, frames=7, refused_by_reason={"busy": 2, "forbidden": 1})
+    both = combined([STATS, other])
+    assert (both.frames, both.received_seconds, both.timed_out_calls) == (107, 4.0, 2)
+    assert both.refused_by_reason == {"busy": 3, "forbidden": 1}
+    assert STATS.refused_by_reason == {"busy": 1}  # the parts are left as they were
