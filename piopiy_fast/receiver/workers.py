@@ -200,8 +200,8 @@ class Supervisor:
         return combined([*self._retired, *live])
 
     def run(self, duration: float | None = None) -> int:
-        """Start the workers and supervise them until SIGTERM or SIGINT (or ``duration``
-        seconds); then drain them. 0 after a clean stop; 1 when a worker died too often or
+        """Start the workers and supervise them until SIGTERM or SIGINT (or for
+        ``duration`` seconds once every worker is ready); then drain them. 0 after a clean stop; 1 when a worker died too often or
         did not drain cleanly (exited with a status, or was killed); a worker's own exit
         status when one could not start at all (each has said why)."""
         waker, wake_fd = socket.socketpair()
@@ -243,12 +243,15 @@ class Supervisor:
         slot.process, slot.pipe, slot.url, slot.stats = process, reader, None, None
 
     def _supervise(self, waker: socket.socket, duration: float | None) -> int:
-        started = time.monotonic()
         every = self._totals_every if self._on_totals is not None else None
-        next_totals = None  # the first totals come a period after every worker is ready
+        # The duration and the totals count from the moment every worker is ready.
+        next_totals = None
+        ends = None
         while not self._stop_requested:
             now = time.monotonic()
-            if duration is not None and now - started >= duration:
+            if self._all_ready and ends is None and duration is not None:
+                ends = now + duration
+            if ends is not None and now >= ends:
                 break
             if every and self._all_ready:
                 if next_totals is None:
@@ -257,7 +260,7 @@ class Supervisor:
                     assert self._on_totals is not None
                     self._on_totals(self.totals)
                     next_totals = now + every
-            deadlines = [next_totals, started + duration if duration is not None else None]
+            deadlines = [next_totals, ends]
             timeout = min((d - now for d in deadlines if d is not None), default=None)
             ready = wait([waker, *self._watched()], None if timeout is None
                          else max(0.0, timeout))
@@ -368,7 +371,9 @@ class Supervisor:
                 if process.sentinel in ready:
                     process.join()
                     self._read(slot)
-                    if process.exitcode != 0:
+                    # One still starting has no calls: SIGTERM may simply end it.
+                    starting = slot.url is None and process.exitcode == -signal.SIGTERM
+                    if process.exitcode != 0 and not starting:
                         clean = False
                         self._say(f"[w{slot.index}] pid {process.pid} "
                                   f"{_how_it_ended(process.exitcode)} while draining")

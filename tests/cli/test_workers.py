@@ -193,11 +193,31 @@ def test_each_worker_is_its_own_scrape_target(tmp_path):
         assert server.finish(signal.SIGTERM, timeout=30) == 0
 
 
-@pytest.mark.parametrize("args, message", [
-    (["serve", "--workers", "2", "--certfile", "/no/such.pem"],
-     "certificate file not found: /no/such.pem"),
-])
-def test_mistakes_are_found_once_before_any_worker_starts(args, message):
-    result = run_command(*args, "--duration", "1")
-    assert (result.returncode, result.stderr) == (2, f"piopiy-fast: error: {message}\n")
-    assert result.stdout == ""
+def test_mistakes_are_found_once_before_any_worker_starts(tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for args, message in [
+            (["serve", "--certfile", "/no/such.pem"], "certificate file not found: /no/such.pem"),
+            (["serve", "--port", str(port)],
+             f"cannot listen on 127.0.0.1 port {port}: Address already in use"),
+            (["record", str(a_file)], f"record directory is not a directory: {a_file}"),
+        ]:
+            result = run_command(*args, "--workers", "2", "--duration", "1")
+            assert (result.returncode, result.stderr) == (
+                2, f"piopiy-fast: error: {message}\n"), args
+            assert result.stdout == ""
+
+
+def test_duration_stops_every_worker():
+    result = run_command("serve", "--port", "0", "--workers", "2", "--duration", "1",
+                         "--stats-interval", "0")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert sorted(line.split(",")[0] for line in lines[:2]) == ["[w0] ready", "[w1] ready"]
+    assert lines[2].startswith("listening on ws://127.0.0.1:") and " with 2 workers " in lines[2]
+    assert lines[3:] == ["shutting down", "totals: 0 live, 0 calls, 0 refused, 0 failed, "
+                         "0 frames, 0.0 s of audio, 0 decode errors, 0 overruns"]

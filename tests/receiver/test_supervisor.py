@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 
 import pytest
@@ -32,6 +33,10 @@ def dies_after_ready(worker: Worker) -> None:
 def fails_to_start(worker: Worker) -> None:
     print("piopiy-fast: error: something named here", file=sys.stderr)
     sys.exit(3)
+
+
+def slow_to_start(worker: Worker) -> None:
+    time.sleep(60)
 
 
 def reports_until_terminated(worker: Worker) -> None:
@@ -85,6 +90,14 @@ def test_sigterm_drains_every_worker_and_adds_up_their_reports():
     # Each worker's last report, sent after the SIGTERM, is in the totals.
     assert supervisor.totals.total_calls == 1 + 2 + 3
     assert supervisor.totals.frames == 3 * STATS.frames
+
+
+def test_a_stop_while_workers_start_is_clean():
+    # Ctrl-C a moment after starting: workers with no calls yet just end.
+    said = []
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    assert Supervisor(slow_to_start, 2, say=said.append).run() == 0
+    assert said == ["shutting down"]
 
 
 def test_a_worker_notices_its_supervisor_is_gone():
