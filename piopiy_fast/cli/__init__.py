@@ -116,7 +116,9 @@ def port_number(text: str) -> int:
 def worker_count(text: str) -> int:
     """An argparse type: ``auto`` (the CPUs this process may run on) or a count."""
     if text == "auto":
-        return len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity"):
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
     try:
         count = int(text)
     except ValueError:

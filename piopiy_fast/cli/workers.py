@@ -20,6 +20,11 @@ from .serve import banner, listen_error, serve_command, serve_settings, totals_l
 
 def serve_workers(args: argparse.Namespace) -> int:
     count: int = args.workers
+    if not sys.platform.startswith("linux"):
+        # Elsewhere SO_REUSEPORT lets the processes share the port, but the kernel hands
+        # every connection to one of them.
+        raise UsageError("--workers needs Linux, where the kernel spreads connections "
+                         "over the workers")
     serve_settings(args)
     try:
         reserved = reserve_port(args.host, args.port)

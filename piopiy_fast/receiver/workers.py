@@ -201,9 +201,10 @@ class Supervisor:
 
     def run(self, duration: float | None = None) -> int:
         """Start the workers and supervise them until SIGTERM or SIGINT (or for
-        ``duration`` seconds once every worker is ready); then drain them. 0 after a clean stop; 1 when a worker died too often or
-        did not drain cleanly (exited with a status, or was killed); a worker's own exit
-        status when one could not start at all (each has said why)."""
+        ``duration`` seconds once every worker is ready); then drain them. 0 after a
+        clean stop; 1 when a worker died too often or did not drain cleanly (exited with
+        a status, or was killed); a worker's own exit status when one could not start at
+        all (each has said why)."""
         waker, wake_fd = socket.socketpair()
         waker.setblocking(False)
         wake_fd.setblocking(False)

@@ -1,5 +1,6 @@
 """``serve --workers N``: N receiver processes on one port under a supervisor, run as a
-user would run it. Every recording is checked to the sample, every total exactly."""
+user would run it. Every recording is checked to the sample, every total exactly.
+Linux only: elsewhere the command refuses --workers."""
 
 import collections
 import json
@@ -7,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import sys
 import urllib.request
 
 import numpy as np
@@ -17,6 +19,9 @@ from stream_testing import UNIT, offline
 from piopiy_fast.cli import build_parser
 
 FRAME = 160  # samples per channel in a 20 ms frame at 8 kHz
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="SO_REUSEPORT spreads connections on Linux only")
 
 
 def start_workers(directory, count=2):

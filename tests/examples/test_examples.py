@@ -148,6 +148,8 @@ def test_record(program, tmp_path):
             assert np.array_equal(got, expected_16k(call, channel))
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="SO_REUSEPORT spreads connections over processes on Linux only")
 def test_workers(program):
     p = program("workers.py", "--port", "0", "--workers", "2")
     while not (line := p.next_line()).startswith("listening on "):

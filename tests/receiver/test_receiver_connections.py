@@ -5,6 +5,7 @@ import asyncio
 import base64
 import json
 import ssl
+import sys
 
 import numpy as np
 import pytest
@@ -279,6 +280,8 @@ def test_calls_iterator_and_shutdown(transport):
     assert all(c.error is None for c in report.calls)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="SO_REUSEPORT spreads connections over processes on Linux only")
 def test_reuse_port_shares_one_port_between_servers(transport):
     # Two servers on one port, as two worker processes would be: the kernel hands each
     # new connection to one of them. A server without reuse_port cannot join.
