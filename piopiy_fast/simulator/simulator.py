@@ -38,18 +38,27 @@ _CLIENT_LOGGER = redacting_logger("piopiy_fast.simulator.websockets")
 CHANNEL_ORDER = {"caller": ("caller",), "callee": ("callee",), "both": CHANNELS}
 
 
+# Synthetic audio is made for this long and played round: memory per call stays the
+# same however long the call.
+CYCLE_SECONDS = 10.0
+
+
 @dataclass
 class SentCall:
     """What one simulated call sent (and received back).
 
-    ``audio`` maps each channel name to the int16 samples sent, in order; in ``both``
-    mode they went out interleaved, caller first.
+    ``audio`` maps each channel name to the int16 samples it plays, from the start and
+    round again until ``total_samples`` per channel; in ``both`` mode the channels went
+    out interleaved, caller first. ``sent(channel)`` is exactly what went out. ``error``
+    says why a call failed: refused, dropped, or closed by the receiver before all its
+    audio was sent (with the close code).
     """
 
     call_id: str
     listen_mode: str
     sample_rate: int
     audio: dict[str, np.ndarray]
+    total_samples: int = 0
     frames: int = 0
     bytes: int = 0
     started: float | None = None
@@ -70,7 +79,7 @@ class SentCall:
 
     def sent(self, channel: str) -> np.ndarray:
         """The samples of ``channel`` that actually went out."""
-        return self.audio[channel][: self.samples_sent]
+        return np.resize(self.audio[channel], self.samples_sent)
 
     def summary(self) -> dict[str, Any]:
         """Counts and a SHA-256 of each channel's sent samples (int16 little-endian)."""
@@ -197,14 +206,20 @@ class Simulator:
     def call_id(self, index: int) -> str:
         return f"{self.call_id_prefix}-{index + 1:03d}"
 
-    def audio_for(self, index: int) -> dict[str, np.ndarray]:
-        """The channels call ``index`` will send (deterministic: seed, call, channel)."""
+    def audio_for(self, index: int) -> tuple[dict[str, np.ndarray], int]:
+        """The channels call ``index`` plays (deterministic: seed, call, channel) and how
+        many samples of each it sends: a WAV file's channels once (a mono file on every
+        channel), or at most ``CYCLE_SECONDS`` of synthetic speech played round."""
         names = CHANNEL_ORDER[self.format.listen_mode]
         if self._wav is not None:
-            return {name: self._wav[min(i, len(self._wav) - 1)] for i, name in enumerate(names)}
+            channels = {name: self._wav[min(i, len(self._wav) - 1)]
+                        for i, name in enumerate(names)}
+            return channels, len(self._wav[0])
         assert self.seconds is not None  # checked in __init__
-        return {name: speech_like(self.seconds, self.format.sample_rate, (self.seed, index, i))
-                for i, name in enumerate(names)}
+        rate = self.format.sample_rate
+        cycle = min(self.seconds, CYCLE_SECONDS)
+        return ({name: speech_like(cycle, rate, (self.seed, index, i))
+                 for i, name in enumerate(names)}, int(round(self.seconds * rate)))
 
     @property
     def progress(self) -> tuple[int, float]:
@@ -215,7 +230,7 @@ class Simulator:
     def prepare(self) -> None:
         """Make every call's audio now (``run`` does it otherwise)."""
         self._sent = [SentCall(self.call_id(i), self.format.listen_mode,
-                               self.format.sample_rate, self.audio_for(i))
+                               self.format.sample_rate, *self.audio_for(i))
                       for i in range(self.calls)]
 
     async def run(self) -> SimulationReport:
@@ -233,15 +248,8 @@ class Simulator:
                                 self.realtime)
 
     async def _run_call(self, call: SentCall) -> None:
-        names = CHANNEL_ORDER[call.listen_mode]
-        if len(names) == 2:
-            interleaved = np.empty(2 * len(call.audio["caller"]), dtype="<i2")
-            interleaved[0::2] = call.audio["caller"]
-            interleaved[1::2] = call.audio["callee"]
-        else:
-            interleaved = call.audio[names[0]].astype("<i2")
-        payload = memoryview(interleaved.tobytes())
-        step = 2 * len(names)  # bytes per sample of every channel
+        sources = [call.audio[name] for name in CHANNEL_ORDER[call.listen_mode]]
+        total = call.total_samples
         rate = call.sample_rate
         # websockets takes no ssl argument for ws:// and makes its own default for wss://
         tls: dict[str, Any] = {} if self.ssl is None else {"ssl": self.ssl}
@@ -255,37 +263,54 @@ class Simulator:
                     await ws.send(start_event(call.call_id, self.format))
                 loop = asyncio.get_running_loop()
                 t0 = loop.time()
-                sent_samples = 0
-                position = 0
+                position = 0  # samples per channel sent so far
                 for size in itertools.cycle(self.frame_sizes):
-                    if position >= len(payload) or ws.close_code is not None:
+                    if position >= total or ws.close_code is not None:
                         break
                     if self.realtime:
                         # Absolute deadlines on the loop's monotonic clock: no drift.
-                        delay = t0 + sent_samples / rate - loop.time()
+                        delay = t0 + position / rate - loop.time()
                         if delay > 0:
                             await asyncio.sleep(delay)
-                    frame = payload[position:position + size * step]
+                    count = min(size, total - position)
+                    frame = _frame(sources, position, count)  # made as it is sent
                     # Counted before the await: a send cancelled while it waits for the
                     # socket to drain has already handed its frame to the transport.
                     call.frames += 1
                     call.bytes += len(frame)
                     try:
                         await ws.send(frame)
-                    except ConnectionClosed as closed:
+                    except ConnectionClosedOK:
                         call.frames -= 1  # refused before anything was written
                         call.bytes -= len(frame)
-                        if isinstance(closed, ConnectionClosedOK):
-                            break  # the server ended the call normally: not a failure
+                        break
+                    except ConnectionClosed:
+                        call.frames -= 1
+                        call.bytes -= len(frame)
                         raise
-                    position += len(frame)
-                    sent_samples += len(frame) // step
+                    position += count
+                if position < total:
+                    call.error = (f"closed by the receiver ({ws.close_code} "
+                                  f"{ws.close_reason or ''}".rstrip() + f") after "
+                                  f"{position / rate:.2f} of {total / rate:.2f} s")
                 await ws.close()
                 await reader
         except Exception as exc:  # refused, reset, timed out, answered 401/403/503...
             call.error = f"{type(exc).__name__}: {exc}"
         finally:
             call.finished = time.time()
+
+
+def _frame(sources: list[np.ndarray], start: int, count: int) -> bytes:
+    """``count`` samples of each channel from ``start`` (round the end of each source
+    again), interleaved as L16."""
+    where = np.arange(start, start + count)
+    if len(sources) == 1:
+        return np.take(sources[0], where, mode="wrap").astype("<i2").tobytes()
+    pairs = np.empty((count, len(sources)), dtype="<i2")
+    for channel, source in enumerate(sources):
+        pairs[:, channel] = np.take(source, where, mode="wrap")
+    return pairs.tobytes()
 
 
 async def _collect(ws: Any, into: list[str]) -> None:

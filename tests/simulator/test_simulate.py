@@ -184,11 +184,11 @@ def test_connection_failure_is_reported():
 
 
 @pytest.mark.parametrize("ending", ["dropped", "closed"])
-def test_a_call_cut_short_fails_only_when_the_connection_is_lost(ending):
-    # A server that goes away mid-call: with a closing handshake (1001) the call ended,
-    # as a real call can; with none (the TCP connection just drops, as when a receiver
-    # behind a proxy dies), the call failed. Real time, so the end is noticed between
-    # two sends.
+def test_a_call_cut_short_fails_with_how_it_ended(ending):
+    # A server that goes away mid-call, with no closing handshake (the TCP connection
+    # just drops, as when a receiver behind a proxy dies) or with one (1001): either
+    # way the call did not send all its audio, so it failed, and the report says how.
+    # Real time, so the end is noticed between two sends.
     async def handler(ws):
         for _ in range(5):
             await ws.recv()
@@ -207,7 +207,8 @@ def test_a_call_cut_short_fails_only_when_the_connection_is_lost(ending):
     if ending == "dropped":
         assert call.error is not None and "no close frame" in call.error
     else:
-        assert call.error is None
+        assert call.error == (f"closed by the receiver (1001) after {call.seconds:.2f} "
+                              f"of 2.00 s")
 
 
 def test_validation():
@@ -219,3 +220,34 @@ def test_validation():
         Simulator("ws://x", calls=0)
     with pytest.raises(PiopiyValidationError, match="frame sizes"):
         Simulator("ws://x", frame_samples=[])
+
+
+def test_memory_does_not_grow_with_call_length():
+    # 200 calls of 3 minutes hold ten seconds of audio each, as 200 calls of 10 s do.
+    long = Simulator("ws://x", calls=200, listen_mode="both", seconds=180.0)
+    long.prepare()
+    held = sum(a.nbytes for call in long._sent for a in call.audio.values())
+    assert held == 200 * 2 * 80_000 * 2
+    assert {call.total_samples for call in long._sent} == {180 * 8000}
+
+
+def test_audio_past_the_cycle_goes_round_and_is_reported_exactly():
+    received = []
+
+    async def handler(ws):
+        async for message in ws:
+            if isinstance(message, bytes):
+                received.append(message)
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+            url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            return await simulate(url, seconds=12.5, listen_mode="both")
+
+    call = run(main()).calls[0]
+    assert call.error is None and call.samples_sent == 100_000
+    pairs = np.frombuffer(b"".join(received), "<i2").reshape(-1, 2)
+    for channel, name in enumerate(("caller", "callee")):
+        cycle = speech_like(10.0, 8000, (0, 0, channel))
+        assert np.array_equal(pairs[:, channel], np.concatenate([cycle, cycle[:20_000]]))
+        assert np.array_equal(call.sent(name), pairs[:, channel])
