@@ -1,0 +1,80 @@
+"""The picows transport's frame path: compiled when this build has the listener and
+the installed picows is the release it was built with, in Python otherwise."""
+import json
+import logging
+from importlib import resources
+
+import pytest
+from stream_testing import Collector, run
+
+pytest.importorskip("picows")
+
+from piopiy_fast import audio  # noqa: E402
+from piopiy_fast.receiver.server import StreamServer  # noqa: E402
+from piopiy_fast.receiver.transports import picows as transport  # noqa: E402
+from piopiy_fast.simulator.simulator import simulate  # noqa: E402
+
+
+def built_with_listener():
+    record = json.loads(resources.files("piopiy_fast._core").joinpath("build.json").read_text())
+    return record["picows_listener"] is not None
+
+
+needs_listener = pytest.mark.skipif(not built_with_listener(),
+                                    reason="this build has no compiled picows listener")
+
+
+@needs_listener
+def test_the_compiled_listener_is_the_links_base():
+    import picows
+
+    listener = audio.picows_frame_listener()
+    assert transport.PicowsLink.__mro__[2] is listener
+    assert not issubclass(transport.PythonPicowsLink, listener)
+    from piopiy_fast._core.picows_listener import BUILT_WITH_PICOWS
+    assert BUILT_WITH_PICOWS == picows.__version__
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_frames_reach_the_calls_sink(compiled):
+    """On the compiled path the link holds the call's sink and hands it frames in C;
+    on the Python path it calls the sink's feed with bytes. Both count every frame."""
+    if compiled and not built_with_listener():
+        pytest.skip("this build has no compiled picows listener")
+    collector = Collector()
+    seen = {}
+
+    async def on_call(call):
+        await call.wait_audio()
+        seen["link_sink"] = call._link._sink
+        seen["call_sink"] = call._sink
+        await collector(call)
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, on_call=on_call,
+                                transport=transport.PicowsTransport(
+                                    compiled_listener=compiled)) as server:
+            report = await simulate(server.url, calls=3, listen_mode="both", seconds=0.3,
+                                    frame_samples=(160,), seed=3)
+            await collector.wait_for(3)
+            return report, server.stats
+
+    report, stats = run(main(), transport="picows")
+    assert not report.failed
+    assert stats.frames == report.frames
+    if compiled:
+        assert seen["link_sink"] is seen["call_sink"]
+    else:
+        assert seen["link_sink"] is None
+
+
+def test_without_the_compiled_listener_links_use_the_python_one(monkeypatch, caplog):
+    def unavailable():
+        raise ImportError("built against picows 0.0.0, found picows 9.9.9")
+
+    monkeypatch.setattr(transport, "picows_frame_listener", unavailable)
+    with caplog.at_level(logging.WARNING, logger="piopiy_fast.transport"):
+        base = transport._listener_base()
+    assert base is transport._PythonFrameListener
+    [record] = caplog.records
+    assert "found picows 9.9.9" in record.getMessage()
