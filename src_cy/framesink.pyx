@@ -5,16 +5,17 @@ One ``FrameSink`` per call. Per frame it hands the bytes to the call's
 ``CallIngest`` (decode, de-interleave, resample, ring write), reports the first
 frame that holds no whole samples, and keeps the real-time schedule that counts
 late frames. It touches Python only at the first frame (``on_start`` settles the
-format and attaches the ingest), at the first bad frame, and after a frame while
-the application has something that must run per frame (``after_frame``, called
-only while one of the lists in ``after_frame_while`` has entries). So a transport
-written in Cython can deliver frames through ``frame()`` with no Python object per
-frame; a Python transport calls ``feed(bytes)``.
+format and attaches the ingest), at the first bad frame, and when the call's
+readers need a frame to run something (``after_frame``): a callback reader on
+every frame, a waiting reader only when it wants every frame or when
+``burst_frames`` frames arrived since readers were last woken (the rest of the
+time a clock wakes them). So a transport written in Cython can deliver frames
+through ``frame()`` with no Python object and no Python call per frame; a Python
+transport calls ``feed(bytes)``.
 """
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.list cimport PyList_GET_SIZE
-from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from libc.stdint cimport uint8_t
 
 from piopiy_fast._core.ingest cimport CallIngest
@@ -29,35 +30,32 @@ cdef class FrameSink:
 
     ``on_start()`` runs at the first frame and must ``attach`` an ingest;
     ``on_bad_frame(size)`` runs at the first frame that holds no whole samples (it
-    is dropped and counted in the ingest's ``decode_errors``); ``after_frame()``
-    runs after each frame while one of the lists in ``after_frame_while`` has
-    entries, and a true result means it woke a reader. A frame is late when it
-    arrives more than ``late_after`` seconds after the audio before it ran out;
-    the schedule then restarts from its arrival. Times are ``time.monotonic()``.
+    is dropped and counted in the ingest's ``decode_errors``). ``after_frame()``
+    runs after a frame as ``watch`` says, and a true result means it woke a reader.
+    A frame is late when it
+    arrives more than ``late_after`` seconds after the audio before it ran out; the
+    schedule then restarts from its arrival. Times are ``time.monotonic()``.
     """
 
-    def __init__(self, on_start, on_bad_frame, *, late_after, after_frame=None,
-                 after_frame_while=()):
+    def __init__(self, on_start, on_bad_frame, *, late_after, after_frame=None):
         if not callable(on_start) or not callable(on_bad_frame):
             raise TypeError("on_start and on_bad_frame must be callable")
         if after_frame is not None and not callable(after_frame):
             raise TypeError("after_frame must be callable or None")
-        lists = tuple(after_frame_while)
-        for entry in lists:
-            if type(entry) is not list:
-                raise TypeError("after_frame_while must hold lists")
         self._on_start = on_start
         self._on_bad_frame = on_bad_frame
         self._after_frame = after_frame
-        self._after_frame_while = lists
         self._late_after = float(late_after)
+        self._taps = []
+        self._waiting = []
+        self._burst_frames = 1
 
     # -- the frame path -------------------------------------------------------------------
 
     cdef int frame(self, const unsigned char *data, Py_ssize_t size) except -1:
         cdef CallIngest ingest = self._ingest
         cdef double now, due
-        cdef Py_ssize_t i
+        cdef bint waiting
         if ingest is None:
             if self._detached:
                 return 0        # the call is over: nothing more goes in
@@ -79,10 +77,13 @@ cdef class FrameSink:
             due = now
         self._due = due + size * self._sec_per_byte
         self._last = now
-        if self._after_frame is not None:
-            for i in range(PyTuple_GET_SIZE(self._after_frame_while)):
-                if PyList_GET_SIZE(<list>PyTuple_GET_ITEM(self._after_frame_while, i)):
-                    return 1 if self._after_frame() else 0
+        waiting = PyList_GET_SIZE(self._waiting) > 0
+        if waiting:
+            self.unseen_frames += 1
+        if self._after_frame is not None and (
+                PyList_GET_SIZE(self._taps) > 0 or (waiting and (
+                    self.per_frame > 0 or self.unseen_frames >= self._burst_frames))):
+            return 1 if self._after_frame() else 0
         return 0
 
     def feed(self, data):
@@ -101,6 +102,18 @@ cdef class FrameSink:
         return woke == 1
 
     # -- what the call sets -------------------------------------------------------------
+
+    def watch(self, list taps not None, list waiting not None, Py_ssize_t burst_frames):
+        """When ``after_frame`` runs: after every frame while ``taps`` has entries; and
+        while ``waiting`` has entries, frames are counted in ``unseen_frames`` and it
+        runs when ``per_frame`` is positive or ``unseen_frames`` reaches
+        ``burst_frames`` (resetting the count is the hook's business). The lists are
+        the caller's own, read in place on every frame."""
+        if burst_frames < 1:
+            raise ValueError("burst_frames must be at least 1")
+        self._taps = taps
+        self._waiting = waiting
+        self._burst_frames = burst_frames
 
     def attach(self, CallIngest ingest not None, double sec_per_byte):
         """Send frames to ``ingest`` from now on (the first format, or a new one);

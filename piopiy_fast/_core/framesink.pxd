@@ -14,8 +14,12 @@ cdef class FrameSink:
     cdef bint _started
     cdef object _on_start
     cdef object _on_bad_frame
-    cdef object _after_frame          # None, or called while a list of _after_frame_while
-    cdef tuple _after_frame_while     # has entries
+    cdef object _after_frame          # None, or called when _taps or _waiting say so
+    cdef list _taps                   # while it has entries: after_frame on every frame
+    cdef list _waiting                # while it has entries: frames counted in unseen_frames
+    cdef Py_ssize_t _burst_frames     # ... and after_frame once this many are unseen
+    cdef public Py_ssize_t unseen_frames
+    cdef public Py_ssize_t per_frame  # readers that want after_frame on every frame
     cdef double _late_after, _sec_per_byte
     cdef double _first, _last, _due
     cdef unsigned long long _late

@@ -179,10 +179,10 @@ class CallStream:
         self._unrecognised = 0
         self._callback_errors = 0
         self._logged: set[str] = set()
-        self._wakeups = CallWakeups(clocks, self._callback_failed)
         self._sink = FrameSink(self._start_audio, self._bad_frame,
-                               late_after=settings.late_after, after_frame=self._after_frame,
-                               after_frame_while=(self._wakeups.taps, self._wakeups.waiting))
+                               late_after=settings.late_after, after_frame=self._after_frame)
+        self._wakeups = CallWakeups(clocks, self._callback_failed, self._sink)
+        self._sink.watch(self._wakeups.taps, self._wakeups.waiting, BURST_FRAMES)
         # What a transport calls with each binary message.
         self._on_binary = self._sink.feed
         self.caller = ChannelReader(self._wakeups, "caller", settings.target_rate)
@@ -271,15 +271,13 @@ class CallStream:
     # -- receive path (event loop) ------------------------------------------------------
 
     def _after_frame(self) -> bool:
-        """After a frame, while readers take callbacks or wait (the sink calls this only
-        then): True when it woke a waiting reader."""
+        """After a frame, when callback readers want it or waiting readers must be woken
+        now (the sink decides, and counts unseen frames): True when it woke a reader."""
         wakeups = self._wakeups
         if wakeups.taps:
             wakeups.deliver_taps()
-        if wakeups.waiting:
-            wakeups.unseen_frames += 1
-            if wakeups.per_frame or wakeups.unseen_frames >= BURST_FRAMES:
-                return wakeups.wake_ready()
+        if wakeups.waiting and (wakeups.per_frame or wakeups.unseen_frames >= BURST_FRAMES):
+            return wakeups.wake_ready()
         return False
 
     def _bad_frame(self, size: int) -> None:

@@ -20,7 +20,7 @@ def both_frames(count, pairs=160, seed=0):
 class Call:
     """What a call gives its sink: the start hook attaches an ingest; the rest records."""
 
-    def __init__(self, late_after=1e9, after_frame_result=False):
+    def __init__(self, late_after=1e9, after_frame_result=False, burst_frames=1):
         self.started = 0
         self.bad = []
         self.after = 0
@@ -28,8 +28,8 @@ class Call:
         self.taps, self.waiting = [], []
         self.ingest = CallIngest(RATE, 2, 16000, ring_capacity=1 << 16)
         self.sink = FrameSink(self.start, self.bad.append, late_after=late_after,
-                              after_frame=self.after_frame,
-                              after_frame_while=(self.taps, self.waiting))
+                              after_frame=self.after_frame)
+        self.sink.watch(self.taps, self.waiting, burst_frames)
 
     def start(self):
         self.started += 1
@@ -80,20 +80,36 @@ def test_a_frame_without_whole_samples_is_counted_and_reported_once():
     assert (call.ingest.frames, call.ingest.decode_errors) == (2, 2)
 
 
-def test_after_frame_runs_only_while_a_list_has_entries():
-    frames, _ = both_frames(6)
-    call = Call(after_frame_result=True)
+def test_after_frame_runs_on_every_frame_while_taps_has_entries():
+    frames, _ = both_frames(5)
+    call = Call(after_frame_result=True, burst_frames=100)
     assert [call.sink.feed(f) for f in frames[:2]] == [False, False]
-    call.waiting.append("reader")
-    assert call.sink.feed(frames[2]) is True
-    call.waiting.clear()
     call.taps.append("tap")
-    assert call.sink.feed(frames[3]) is True
-    call.after_frame_result = False
-    assert call.sink.feed(frames[4]) is False
+    assert [call.sink.feed(f) for f in frames[2:4]] == [True, True]
     call.taps.clear()
-    call.sink.feed(frames[5])
-    assert call.after == 3
+    call.sink.feed(frames[4])
+    assert call.after == 2
+    assert call.sink.unseen_frames == 0  # nobody waited
+
+
+def test_waiting_readers_are_woken_by_a_burst_or_when_they_want_every_frame():
+    frames, _ = both_frames(12)
+    call = Call(after_frame_result=True, burst_frames=4)
+    call.sink.feed(frames[0])
+    call.waiting.append("reader")
+    # Counted while someone waits; the hook runs at the 4th unseen frame.
+    assert [call.sink.feed(f) for f in frames[1:5]] == [False, False, False, True]
+    assert (call.after, call.sink.unseen_frames) == (1, 4)
+    call.sink.unseen_frames = 0  # what waking the readers does
+    assert call.sink.feed(frames[5]) is False
+    call.sink.per_frame = 1
+    assert [call.sink.feed(f) for f in frames[6:8]] == [True, True]
+    call.sink.per_frame = 0
+    call.sink.unseen_frames = 0
+    call.waiting.clear()
+    for f in frames[8:]:
+        assert call.sink.feed(f) is False
+    assert (call.after, call.sink.unseen_frames) == (3, 0)
 
 
 def test_a_hook_that_raises_reaches_the_caller():
@@ -149,9 +165,11 @@ def test_arguments_are_checked():
         FrameSink(None, print, late_after=1.0)
     with pytest.raises(TypeError):
         FrameSink(print, print, late_after=1.0, after_frame=3)
-    with pytest.raises(TypeError):
-        FrameSink(print, print, late_after=1.0, after_frame_while=((),))
     sink = FrameSink(print, print, late_after=1.0)
+    with pytest.raises(TypeError):
+        sink.watch((), [], 1)
+    with pytest.raises(ValueError):
+        sink.watch([], [], 0)
     with pytest.raises(ValueError):
         sink.attach(CallIngest(RATE, 1, RATE, ring_capacity=1024), 0.0)
     with pytest.raises(TypeError):
