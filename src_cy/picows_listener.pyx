@@ -8,6 +8,13 @@ is held, oversize frames) goes to ``_other_frame``, and a frame path that must
 yield calls ``_hold``; both are Python methods of the subclass, the transport's
 link, which also owns ``_fail`` (a callback raised).
 
+Yielding is for bursts: frames that arrive back to back (a backlog after a network
+stall, a client sending faster than real time) must not keep the event loop from the
+readers and the other calls. So the budget of frames before a yield counts a run of
+frames that arrive less than ``BURST_GAP`` apart, and starts again after a gap; a
+call paced in real time (one frame every 20 ms) never spends it, and never pays for
+pausing and resuming its socket.
+
 This module is compiled against picows' declarations (``picows.pxd``) and so
 depends on its binary layout. Cython checks the size of every picows class it
 uses when this module is imported, and the module refuses to import under a
@@ -19,6 +26,9 @@ from picows.picows cimport WSFrame, WSListener, WSMsgType, WSTransport
 from piopiy_fast._core.framesink cimport FrameSink
 
 import picows
+
+# Frames of one call closer together than this (seconds) are a burst.
+BURST_GAP = 0.005
 
 
 cdef extern from *:
@@ -47,7 +57,8 @@ cdef class FrameListener(WSListener):
 
     ``_sink`` (a FrameSink) takes whole binary frames in C; without one,
     ``_on_binary`` takes them as bytes. ``_held`` sends every frame the slow way;
-    ``_budget`` counts frames down to the next yield (``_hold``).
+    ``_budget`` counts a burst's frames down to the next yield (``_hold``), from
+    ``_yield_every``.
     (Fields are declared in picows_listener.pxd.)
     """
 
@@ -56,13 +67,18 @@ cdef class FrameListener(WSListener):
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
         cdef int woke
+        cdef double previous
+        cdef FrameSink sink = self._sink
         if (frame.msg_type == WSMsgType.BINARY and frame.fin and not self._held
                 and frame.payload_size <= self._max_message_bytes):
             try:
-                if self._sink is not None:
+                if sink is not None:
+                    previous = sink._last
                     # picows keeps the payload valid until this method returns
-                    woke = self._sink.frame(<const unsigned char *>frame.payload_ptr,
-                                            frame.payload_size)
+                    woke = sink.frame(<const unsigned char *>frame.payload_ptr,
+                                      frame.payload_size)
+                    if sink._last - previous >= BURST_GAP:
+                        self._budget = self._yield_every  # not a burst (yet)
                 else:
                     woke = 1 if self._on_binary(frame.get_payload_as_bytes()) else 0
                 self._budget -= 1

@@ -10,6 +10,7 @@ cdef class FrameListener(WSListener):
     cdef public object _on_binary
     cdef public bint _held
     cdef public int _budget
+    cdef public int _yield_every
     cdef public Py_ssize_t _max_message_bytes
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame)

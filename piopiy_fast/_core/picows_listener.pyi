@@ -6,6 +6,7 @@ from picows import WSFrame, WSListener, WSTransport
 from .framesink import FrameSink
 
 BUILT_WITH_PICOWS: str
+BURST_GAP: float
 
 class FrameListener(WSListener):
     """Whole binary frames go to ``_sink`` in C (or to ``_on_binary`` as bytes);
@@ -14,5 +15,6 @@ class FrameListener(WSListener):
     _on_binary: Callable[[bytes], object] | None
     _held: bool
     _budget: int
+    _yield_every: int
     _max_message_bytes: int
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None: ...

@@ -1,9 +1,12 @@
 """The picows transport's frame path: compiled when this build has the listener and
 the installed picows is the release it was built with, in Python otherwise."""
+import asyncio
 import json
 import logging
+import time
 from importlib import resources
 
+import numpy as np
 import pytest
 from stream_testing import Collector, run
 
@@ -78,3 +81,44 @@ def test_without_the_compiled_listener_links_use_the_python_one(monkeypatch, cap
     assert base is transport._PythonFrameListener
     [record] = caplog.records
     assert "found picows 9.9.9" in record.getMessage()
+
+
+@needs_listener
+def test_only_a_burst_spends_the_budget_of_frames_before_a_yield():
+    """Frames back to back make the link yield every YIELD_EVERY frames; frames at
+    least BURST_GAP apart (a call paced in real time) never do."""
+    from picows.picows import WSMsgType, _make_test_ws_frame
+
+    from piopiy_fast._core.picows_listener import BURST_GAP
+    from piopiy_fast.receiver.call import CallSettings, CallStream
+    from piopiy_fast.receiver.transports.base import YIELD_EVERY, Handshake
+    from piopiy_fast.receiver.wakeups import DeliveryClocks
+
+    class CountingLink(transport.PicowsLink):
+        __slots__ = ("holds",)
+
+        def _hold(self):
+            self.holds += 1
+            self._budget = self._yield_every
+
+    async def main(count, gap):
+        link = CountingLink(Handshake("/s", {}, "-"), {}, max_message_bytes=1 << 16,
+                            close_timeout=1.0, on_open=lambda link: None)
+        link.holds = 0
+        call = CallStream(link, {"listen_mode": "both"}, CallSettings(), 1,
+                          DeliveryClocks(0.05))
+        pump = asyncio.ensure_future(link.pump(call._on_binary, call._on_text))
+        await asyncio.sleep(0)
+        payload = (np.arange(320) * 50).astype("<i2").tobytes()
+        for _ in range(count):
+            link.on_ws_frame(None, _make_test_ws_frame(WSMsgType.BINARY, payload, True, False))
+            if gap:
+                time.sleep(gap)
+        pump.cancel()
+        return link.holds, call.stats.frames
+
+    holds, frames = run(main(YIELD_EVERY * 8, 0))
+    assert frames == YIELD_EVERY * 8
+    assert holds >= 1
+    holds, frames = run(main(YIELD_EVERY + 8, BURST_GAP))
+    assert (holds, frames) == (0, YIELD_EVERY + 8)

@@ -81,14 +81,15 @@ class _PythonFrameListener(WSListener):
     of an allowed size, while delivery is not held, go to ``_on_binary`` as bytes;
     every other frame to ``_other_frame``."""
 
-    __slots__ = ("_sink", "_on_binary", "_held", "_budget", "_max_message_bytes")
+    __slots__ = ("_sink", "_on_binary", "_held", "_budget", "_yield_every",
+                 "_max_message_bytes")
 
     def __init__(self) -> None:
         super().__init__()
         self._sink: FrameSink | None = None  # the compiled listener's way in; unused here
         self._on_binary: Callable[[bytes], object] | None = None
         self._held = True
-        self._budget = YIELD_EVERY
+        self._budget = self._yield_every = YIELD_EVERY
         self._max_message_bytes = 0
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
@@ -150,6 +151,7 @@ class _Link:
     _on_binary: Callable[[bytes], object] | None
     _held: bool
     _budget: int
+    _yield_every: int
     _max_message_bytes: int
 
     def __init__(self, handshake: Handshake, ticket: Any, *, max_message_bytes: int,
@@ -164,7 +166,7 @@ class _Link:
         self._sink = None
         self._on_binary = None
         self._on_text: Callable[[str], object] | None = None
-        self._budget = YIELD_EVERY
+        self._budget = self._yield_every = YIELD_EVERY
         self._held = True  # until pump() attaches the callbacks
         self._paused = False
         self._failed = False
