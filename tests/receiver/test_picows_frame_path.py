@@ -122,3 +122,26 @@ def test_only_a_burst_spends_the_budget_of_frames_before_a_yield():
     assert holds >= 1
     holds, frames = run(main(YIELD_EVERY + 8, BURST_GAP))
     assert (holds, frames) == (0, YIELD_EVERY + 8)
+
+
+@needs_listener
+@pytest.mark.parametrize("installed", ["2.4.0", "3.3.1"])
+def test_the_compiled_listener_refuses_another_picows_release(installed):
+    """Built against one picows release line, the listener will not load under another
+    (its classes' layout may differ), and the transport runs in Python, saying why."""
+    import subprocess
+    import sys
+
+    script = f"""
+import logging, picows
+picows.__version__ = {installed!r}
+logging.basicConfig(level=logging.WARNING, format="%(message)s")
+from piopiy_fast.receiver.transports import picows as transport
+print(transport.PicowsLink.frames_in_c)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout == "False\n", result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "picows transport" in line]
+    assert f"found picows {installed}" in line
+    assert "frames take the Python path" in line
