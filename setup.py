@@ -4,15 +4,22 @@ Build switches (environment):
   PIOPIY_FAST_DEBUG=1     -O0 -g and Cython bounds/wraparound checks on
   PIOPIY_FAST_ANNOTATE=1  write Cython's HTML annotation next to each .pyx
   PIOPIY_FAST_WERROR=1    turn compiler warnings into errors
+
+picows_listener, the picows transport's frame path, is compiled against picows'
+Cython declarations, so it is built only when picows can be imported here (it is a
+build requirement in pyproject.toml, so an isolated build always has it; a build
+without isolation may not). What was built is written to piopiy_fast/_core/build.json,
+which ships in the wheel; without the module, the transport uses its Python listener.
 """
 import glob
+import json
 import os
 
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-MODULES = ("codec", "resample", "ringbuffer", "ingest")
+MODULES = ["codec", "resample", "ringbuffer", "ingest", "framesink"]
 # C kernels linked into the module that calls them.
 C_SOURCES = {"resample": ["src_cy/kernels/fir.c", "src_cy/kernels/fir_generic.c",
                            "src_cy/kernels/fir_avx2.c"]}
@@ -22,6 +29,27 @@ C_SOURCES = {"resample": ["src_cy/kernels/fir.c", "src_cy/kernels/fir_generic.c"
 HEADERS = sorted(glob.glob("src_cy/include/*.h") + glob.glob("src_cy/kernels/*.h"))
 
 debug = os.environ.get("PIOPIY_FAST_DEBUG") == "1"
+
+
+def picows_version():
+    """The picows release whose declarations (picows.pxd) this build can cimport, or None."""
+    try:
+        import picows
+    except ImportError:
+        return None
+    if not os.path.exists(os.path.join(os.path.dirname(picows.__file__), "picows.pxd")):
+        return None
+    return picows.__version__
+
+
+PICOWS = picows_version()
+if PICOWS is not None:
+    MODULES.append("picows_listener")
+with open("piopiy_fast/_core/build.json", "w") as record:
+    json.dump({"picows_listener": PICOWS}, record)
+    record.write("\n")
+# The listener checks at import that it runs with the picows release it was built for.
+DEFINES = {"picows_listener": [("PF_PICOWS_VERSION", f'"{PICOWS}"')]}
 
 # Portable flags only: per-CPU fast paths are chosen at run time inside the C
 # kernels (target attributes + __builtin_cpu_supports), never with -march.
@@ -47,7 +75,8 @@ extensions = [
         [f"src_cy/{name}.pyx", *C_SOURCES.get(name, [])],
         include_dirs=["src_cy/include", "src_cy/kernels", numpy.get_include()],
         depends=HEADERS,
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+                       *DEFINES.get(name, [])],
         extra_compile_args=compile_args,
     )
     for name in MODULES

@@ -18,15 +18,11 @@ from piopiy_fast._core.codec cimport (
     pf_ulaw_decode,
 )
 from piopiy_fast._core.resample cimport PF_RS_BLOCK, Resampler
-from piopiy_fast._core.ringbuffer cimport RingBuffer, pf_ring, pf_ring_close, pf_ring_overruns, pf_ring_write
+from piopiy_fast._core.ringbuffer cimport RingBuffer, pf_ring_close, pf_ring_overruns, pf_ring_write
 
 from piopiy_fast.errors import FrameError, PiopiyValidationError
 
 ENCODINGS = ("l16", "pcmu", "pcma")
-cdef enum Encoding:
-    L16 = 0
-    PCMU = 1
-    PCMA = 2
 
 
 cdef class CallIngest:
@@ -34,19 +30,8 @@ cdef class CallIngest:
 
     ``channels`` is 1 (caller or callee mode) or 2 (both mode: channel 0 then
     channel 1, interleaved sample by sample). ``rings`` holds one RingBuffer
-    per channel, at ``target_rate``.
+    per channel, at ``target_rate``. (Fields are declared in ingest.pxd.)
     """
-    cdef readonly int source_rate, target_rate, channels
-    cdef readonly str encoding, quality
-    cdef Encoding enc
-    cdef Py_ssize_t unit              # bytes of one sample on every channel
-    cdef Resampler resampler          # None when the rates are equal
-    cdef tuple _rings
-    cdef pf_ring *ring_ptr[2]
-    cdef int16_t *decoded             # interleaved block, then one block per channel
-    cdef int16_t *resampled           # one block of output per channel
-    cdef Py_ssize_t out_block
-    cdef unsigned long long n_frames, n_bytes, n_errors
 
     def __cinit__(self):
         self.decoded = NULL
@@ -128,28 +113,28 @@ cdef class CallIngest:
         other state.
         """
         cdef Py_buffer view
-        cdef const uint8_t *data
-        cdef Py_ssize_t nbytes, written
+        cdef Py_ssize_t written, nbytes
         if type(frame) is bytes:        # what websockets hands over: no buffer dance
-            data = <const uint8_t *>PyBytes_AS_STRING(frame)
+            written = self.frame(<const uint8_t *>PyBytes_AS_STRING(frame),
+                                 PyBytes_GET_SIZE(frame))
             nbytes = PyBytes_GET_SIZE(frame)
-            written = self._ingest_checked(data, nbytes)
         else:
             PyObject_GetBuffer(frame, &view, PyBUF_SIMPLE)
-            try:
-                written = self._ingest_checked(<const uint8_t *>view.buf, view.len)
-            finally:
-                PyBuffer_Release(&view)
-        return written
-
-    cdef Py_ssize_t _ingest_checked(self, const uint8_t *data, Py_ssize_t nbytes) except -1:
-        cdef Py_ssize_t unit = self.unit, written
-        if nbytes % unit:
-            self.n_errors += 1
+            written = self.frame(<const uint8_t *>view.buf, view.len)
+            nbytes = view.len
+            PyBuffer_Release(&view)
+        if written < 0:
             raise FrameError(
                 f"frame of {nbytes} bytes does not hold whole "
                 f"{'sample pairs' if self.channels == 2 else 'samples'} "
-                f"({unit} bytes each for {self.encoding}, {self.channels} channel(s))")
+                f"({self.unit} bytes each for {self.encoding}, {self.channels} channel(s))")
+        return written
+
+    cdef Py_ssize_t frame(self, const uint8_t *data, Py_ssize_t nbytes) noexcept:
+        cdef Py_ssize_t unit = self.unit, written
+        if nbytes < 0 or nbytes % unit:
+            self.n_errors += 1
+            return -1
         if nbytes // unit * self.channels >= NOGIL_MIN_SAMPLES:
             with nogil:
                 written = self._ingest(data, nbytes // unit)
@@ -183,7 +168,7 @@ cdef class CallIngest:
             done += take
         return written
 
-    cdef inline void _decode(self, const uint8_t *src, Py_ssize_t n, int16_t **planar) noexcept nogil:
+    cdef void _decode(self, const uint8_t *src, Py_ssize_t n, int16_t **planar) noexcept nogil:
         if self.enc == L16:
             if self.channels == 1:
                 pf_l16le_to_i16(src, planar[0], n)

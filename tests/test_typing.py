@@ -33,5 +33,7 @@ def test_every_compiled_module_ships_a_stub():
     compiled = {p.name.split(".")[0] for p in core.glob("*.so")} | {
         p.name.split(".")[0] for p in core.glob("*.pyd")}
     stubs = {p.stem for p in core.glob("*.pyi")}
-    assert compiled == {"codec", "resample", "ringbuffer", "ingest"}
+    # picows_listener is built only when picows was importable at build time.
+    assert compiled - {"picows_listener"} == {
+        "codec", "resample", "ringbuffer", "ingest", "framesink"}
     assert compiled <= stubs

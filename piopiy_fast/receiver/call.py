@@ -1,8 +1,11 @@
 """One live call: its audio channels, its events, its counters and its controls.
 
-The receive path (``_on_binary``) runs on the event loop and does one native call
-per frame (decode, de-interleave, resample and ring write happen inside
-``CallIngest.ingest``). Readers are woken by the server's delivery clock, not
+The receive path is the call's native ``FrameSink``: per frame it ingests (decode,
+de-interleave, resample and ring write inside ``CallIngest``) and keeps the
+counters, below Python; it calls back into Python only at the first frame, at the
+first bad one, and while readers need something per frame (``_after_frame``).
+A transport calls ``_on_binary`` (the sink's ``feed``) per binary message, or hands
+frames to the sink in C. Readers are woken by the server's delivery clock, not
 here, except a reader that asked for every frame (``latency = 0``) and, in a burst
 of frames faster than real time, every ``BURST_FRAMES`` frames, so that readers run
 before their rings fill. The readers, one per channel, and the wake-up state the call shares with
@@ -20,8 +23,8 @@ from dataclasses import dataclass
 from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any
 
-from ..audio import CallIngest, RingBuffer
-from ..errors import CallEnded, FrameError, PiopiyValidationError
+from ..audio import CallIngest, FrameSink, RingBuffer
+from ..errors import CallEnded, PiopiyValidationError
 from ..redaction import printable
 from ..wire import BREAK, CHANNELS, PAUSE, RESUME, STOP, StreamFormat
 from .channel import ChannelReader
@@ -141,9 +144,8 @@ class CallStream:
         "opened_at", "paused", "_replies",
         "caller", "callee", "events", "close_info", "error",
         "_link", "_settings", "_query_hint", "_start_hint", "_format", "_id_from_event",
-        "_ingest", "_retired", "_format_changes", "_sec_per_byte",
-        "_first", "_last", "_due", "_late", "_n_events", "_event_bytes", "_events_dropped",
-        "_unrecognised", "_logged",
+        "_ingest", "_retired", "_format_changes", "_sec_per_byte", "_sink", "_on_binary",
+        "_n_events", "_event_bytes", "_events_dropped", "_unrecognised", "_logged",
         "_wakeups", "_event_waiters", "_event_callbacks", "_done", "_audio", "_callback_errors",
     )
 
@@ -171,17 +173,18 @@ class CallStream:
         self._retired = IngestTotals()
         self._format_changes = 0
         self._sec_per_byte = 0.0
-        self._first: float | None = None
-        self._last: float | None = None
-        self._due = 0.0
-        self._late = 0
         self._n_events = 0
         self._event_bytes = 0
         self._events_dropped = 0
         self._unrecognised = 0
         self._callback_errors = 0
         self._logged: set[str] = set()
-        self._wakeups = CallWakeups(clocks, self._callback_failed)
+        self._sink = FrameSink(self._start_audio, self._bad_frame,
+                               late_after=settings.late_after, after_frame=self._after_frame)
+        self._wakeups = CallWakeups(clocks, self._callback_failed, self._sink)
+        self._sink.watch(self._wakeups.taps, self._wakeups.waiting, BURST_FRAMES)
+        # What a transport calls with each binary message.
+        self._on_binary = self._sink.feed
         self.caller = ChannelReader(self._wakeups, "caller", settings.target_rate)
         self.callee = ChannelReader(self._wakeups, "callee", settings.target_rate)
         self.events: list[Any] = []
@@ -223,7 +226,7 @@ class CallStream:
     @property
     def audio_started(self) -> bool:
         """True once the first audio frame has arrived (the format is settled)."""
-        return self._first is not None
+        return self._sink.first_frame is not None
 
     @property
     def ended(self) -> bool:
@@ -252,11 +255,13 @@ class CallStream:
             overruns += ingest.overruns
             seconds += ingest.bytes * self._sec_per_byte
         offset = time.time() - _monotonic()
+        sink = self._sink
+        first, last = sink.first_frame, sink.last_frame
         return CallStats(
             frames=frames, bytes=nbytes, decode_errors=errors, overruns=overruns,
-            late_frames=self._late,
-            first_frame_time=None if self._first is None else self._first + offset,
-            last_frame_time=None if self._last is None else self._last + offset,
+            late_frames=sink.late_frames,
+            first_frame_time=None if first is None else first + offset,
+            last_frame_time=None if last is None else last + offset,
             events=self._n_events, unrecognised_events=self._unrecognised,
             events_dropped=self._events_dropped,
             format_changes=self._format_changes, received_seconds=seconds,
@@ -265,33 +270,19 @@ class CallStream:
 
     # -- receive path (event loop) ------------------------------------------------------
 
-    def _on_binary(self, data: bytes) -> bool:
-        """One audio frame; True when it woke a waiting reader."""
-        ingest = self._ingest
-        if ingest is None:
-            ingest = self._start_audio()
-        try:
-            ingest.ingest(data)
-        except FrameError:
-            self._log_once("frame", "call %s: frame of %d bytes has no whole samples "
-                           "(dropped, counted in decode_errors)", self.call_id, len(data))
-        # Real-time schedule: a frame is late when the audio before it ran out more than
-        # late_after seconds ago; then the schedule restarts from now.
-        now = _monotonic()
-        due = self._due
-        if now > due + self._settings.late_after:
-            self._late += 1
-            due = now
-        self._due = due + len(data) * self._sec_per_byte
-        self._last = now
+    def _after_frame(self) -> bool:
+        """After a frame, when callback readers want it or waiting readers must be woken
+        now (the sink decides, and counts unseen frames): True when it woke a reader."""
         wakeups = self._wakeups
         if wakeups.taps:
             wakeups.deliver_taps()
-        if wakeups.waiting:
-            wakeups.unseen_frames += 1
-            if wakeups.per_frame or wakeups.unseen_frames >= BURST_FRAMES:
-                return wakeups.wake_ready()
+        if wakeups.waiting and (wakeups.per_frame or wakeups.unseen_frames >= BURST_FRAMES):
+            return wakeups.wake_ready()
         return False
+
+    def _bad_frame(self, size: int) -> None:
+        self._log_once("frame", "call %s: frame of %d bytes has no whole samples "
+                       "(dropped, counted in decode_errors)", self.call_id, size)
 
     def _on_text(self, text: str) -> None:
         event = parse_text_frame(text)
@@ -344,19 +335,15 @@ class CallStream:
         if new != self._format:
             self._change_format(new)
 
-    def _start_audio(self) -> CallIngest:
-        """First frame: settle the format and build the native ingest."""
+    def _start_audio(self) -> None:
+        """First frame (the sink asks): settle the format and build the native ingest."""
         self._format = resolve_format(self._start_hint, self._query_hint,
                                       default=self._settings.default_format)
         ingest = self._new_ingest(self._format)
         self._attach(ingest, self._format)
-        now = _monotonic()
-        self._first = now
-        self._due = now
         self._audio.set()
         logger.debug("call %s: audio %s at %d Hz", self.call_id, self.listen_mode,
                      self.source_rate)
-        return ingest
 
     def _new_ingest(self, fmt: StreamFormat) -> CallIngest:
         s = self._settings
@@ -375,6 +362,7 @@ class CallStream:
             (self.channel(name), ring) for name, ring in zip(names, rings, strict=True)]
         self._ingest = ingest
         self._sec_per_byte = 1.0 / (fmt.sample_rate * 2 * fmt.channels)
+        self._sink.attach(ingest, self._sec_per_byte)
         self._wakeups.add_rings(pairs)
 
     def _change_format(self, new: StreamFormat) -> None:
@@ -433,6 +421,7 @@ class CallStream:
                 ingest.close()
             # The final counters stay readable through _retired.
             self._ingest = None
+        self._sink.detach()
         self._wakeups.end()
         self._wake_event_waiters()
         self._audio.set()
@@ -523,7 +512,7 @@ class CallStream:
     async def resume(self) -> None:
         """Ask the platform to resume a paused stream."""
         # The gap a pause leaves is not lateness: restart the real-time schedule.
-        self._due = max(self._due, _monotonic())
+        self._sink.restart_schedule()
         await self._send(RESUME)
         self.paused = False
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from ..errors import PiopiyValidationError
 
 if TYPE_CHECKING:
-    from ..audio import RingBuffer
+    from ..audio import FrameSink, RingBuffer
     from .channel import ChannelReader
 
 
@@ -96,22 +96,39 @@ class CallWakeups:
     awaiting their first ring; ``taps``: readers with an ``on_chunk`` callback;
     ``changed``: signalled (for thread readers) when rings are added or the call ends.
     ``on_callback_error(what)`` is told when an application callback raises.
+    ``per_frame`` and ``unseen_frames`` are counted by the call's ``frames`` (its
+    FrameSink), which reads ``taps`` and ``waiting`` on every frame, below Python.
     """
 
-    __slots__ = ("ended", "changed", "waiting", "per_frame", "unseen_frames", "ring_waiters",
-                 "taps", "clocks", "on_callback_error")
+    __slots__ = ("ended", "changed", "waiting", "frames", "ring_waiters", "taps", "clocks",
+                 "on_callback_error")
 
-    def __init__(self, clocks: DeliveryClocks,
-                 on_callback_error: Callable[[str], None]) -> None:
+    def __init__(self, clocks: DeliveryClocks, on_callback_error: Callable[[str], None],
+                 frames: FrameSink) -> None:
         self.ended = False
         self.changed = threading.Condition()
         self.waiting: list[ChannelReader] = []
-        self.per_frame = 0
-        self.unseen_frames = 0
+        self.frames = frames
         self.ring_waiters: list[ChannelReader] = []
         self.taps: list[ChannelReader] = []
         self.clocks = clocks
         self.on_callback_error = on_callback_error
+
+    @property
+    def per_frame(self) -> int:
+        return self.frames.per_frame
+
+    @per_frame.setter
+    def per_frame(self, count: int) -> None:
+        self.frames.per_frame = count
+
+    @property
+    def unseen_frames(self) -> int:
+        return self.frames.unseen_frames
+
+    @unseen_frames.setter
+    def unseen_frames(self, count: int) -> None:
+        self.frames.unseen_frames = count
 
     def deliver_taps(self) -> None:
         """Hand each callback reader what its ring holds."""

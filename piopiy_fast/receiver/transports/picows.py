@@ -3,8 +3,13 @@
 Same contract as :class:`~.websockets.WebsocketsTransport`, different model
 underneath: picows calls a listener for every frame straight from the socket read,
 with no message queue and no task switch per message. So the receive path here is a
-method that hands each binary payload to the call's ``on_binary`` and counts; the
-rest (text, fragments, close frames, pings) takes a slower branch.
+method that hands each binary payload to the call and counts; the rest (text,
+fragments, close frames, pings) takes a slower branch. That method is compiled
+(``FrameListener``, built against picows' declarations) and gives the payload to the
+call's ``FrameSink`` as a pointer and a size, so a frame costs no Python at all. When
+the compiled listener cannot load (a build without it, or another picows release),
+the same method in Python takes its place (:class:`_PythonFrameListener`), and one
+line is logged.
 
 Two things picows decides synchronously, inside the socket read, that the receiver
 would otherwise await:
@@ -26,7 +31,7 @@ import logging
 import ssl as ssl_module
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from picows import (
     WSCloseCode,
@@ -40,6 +45,7 @@ from picows import (
     ws_create_server,
 )
 
+from ...audio import FrameSink, picows_frame_listener
 from .base import (
     YIELD_EVERY,
     Admit,
@@ -70,16 +76,86 @@ class _AdmissionWouldWait(Exception):
     """The admission coroutine suspended; picows needs its answer now."""
 
 
-class PicowsLink(WSListener):
-    """One picows connection behind the :class:`~.base.Link` interface.
+class _PythonFrameListener(WSListener):
+    """The hot path of the compiled ``FrameListener``, in Python: whole binary frames
+    of an allowed size, while delivery is not held, go to ``_on_binary`` as bytes;
+    every other frame to ``_other_frame``."""
+
+    __slots__ = ("_sink", "_on_binary", "_held", "_budget", "_yield_every",
+                 "_max_message_bytes")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sink: FrameSink | None = None  # the compiled listener's way in; unused here
+        self._on_binary: Callable[[bytes], object] | None = None
+        self._held = True
+        self._budget = self._yield_every = YIELD_EVERY
+        self._max_message_bytes = 0
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        try:
+            if (frame.msg_type is _BINARY and frame.fin and not self._held
+                    and frame.payload_size <= self._max_message_bytes):
+                woke = self._on_binary(frame.get_payload_as_bytes())  # type: ignore[misc]
+                self._budget -= 1
+                if woke or self._budget <= 0:
+                    self._hold()
+                return
+            self._other_frame(transport, frame)
+        except Exception as exc:
+            self._fail(exc)
+
+    def _hold(self) -> None:
+        raise NotImplementedError
+
+    def _other_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        raise NotImplementedError
+
+    def _fail(self, exc: Exception) -> None:
+        raise NotImplementedError
+
+
+def _listener_base() -> type[_PythonFrameListener]:
+    try:
+        compiled = picows_frame_listener()
+    except ImportError as exc:
+        logger.warning("picows transport: compiled frame listener unavailable (%s); "
+                       "frames take the Python path", exc)
+        return _PythonFrameListener
+    return compiled  # type: ignore[return-value]  # the same fields and hot path, in C
+
+
+if TYPE_CHECKING:
+    _ListenerBase = _PythonFrameListener
+else:
+    _ListenerBase = _listener_base()
+
+
+class _Link:
+    """One picows connection behind the :class:`~.base.Link` interface, less its hot
+    path: the listener class it is mixed with has that (``on_ws_frame``).
 
     Frames that arrive while delivery is held (before ``pump`` starts, or after a
     burst used up its budget and the event loop must run the readers) wait in a
     backlog, and reading from the socket pauses until the backlog is drained.
     """
 
+    if not TYPE_CHECKING:
+        # Empty: the concrete classes below hold the slots (mypy would check each
+        # assignment here against this mixin's own).
+        __slots__ = ()
+    # Whether the listener class hands frames to a FrameSink in C.
+    frames_in_c: ClassVar[bool]
+    # The hot path's state, kept by the listener class.
+    _sink: FrameSink | None
+    _on_binary: Callable[[bytes], object] | None
+    _held: bool
+    _budget: int
+    _yield_every: int
+    _max_message_bytes: int
+
     def __init__(self, handshake: Handshake, ticket: Any, *, max_message_bytes: int,
-                 close_timeout: float, on_open: Callable[[PicowsLink], None]) -> None:
+                 close_timeout: float, on_open: Callable[[_Link], None]) -> None:
         super().__init__()
         self.handshake = handshake
         self.ticket = ticket
@@ -87,9 +163,10 @@ class PicowsLink(WSListener):
         self._close_timeout = close_timeout
         self._on_open = on_open
         self._ws: WSTransport | None = None
-        self._on_binary: Callable[[bytes], object] | None = None
+        self._sink = None
+        self._on_binary = None
         self._on_text: Callable[[str], object] | None = None
-        self._budget = YIELD_EVERY
+        self._budget = self._yield_every = YIELD_EVERY
         self._held = True  # until pump() attaches the callbacks
         self._paused = False
         self._failed = False
@@ -110,20 +187,6 @@ class PicowsLink(WSListener):
         self.handshake = Handshake(self.handshake.path, self.handshake.headers,
                                    format_address(peer))
         self._on_open(self)
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        try:
-            # The hot path: one whole binary message of an allowed size, nothing held.
-            if (frame.msg_type is _BINARY and frame.fin and not self._held
-                    and frame.payload_size <= self._max_message_bytes):
-                woke = self._on_binary(frame.get_payload_as_bytes())  # type: ignore[misc]
-                self._budget -= 1
-                if woke or not self._budget:
-                    self._hold()
-                return
-            self._other_frame(transport, frame)
-        except Exception as exc:
-            self._fail(exc)
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self._gone = True
@@ -147,6 +210,9 @@ class PicowsLink(WSListener):
                    on_text: Callable[[str], object]) -> CloseInfo:
         """Deliver every message until the connection ends; return how it ended."""
         self._ended = asyncio.get_running_loop().create_future()
+        sink = getattr(on_binary, "__self__", None)
+        if self.frames_in_c and isinstance(sink, FrameSink) and on_binary == sink.feed:
+            self._sink = sink  # the compiled listener hands it frames without bytes
         self._on_binary = on_binary
         self._on_text = on_text
         self._drain()
@@ -298,10 +364,29 @@ class PicowsLink(WSListener):
         ended.set_result(_close_info(self._ws))
 
 
+_LINK_SLOTS = ("handshake", "ticket", "_close_timeout", "_on_open", "_ws", "_on_text",
+               "_paused", "_failed", "_backlog", "_fragments", "_fragment_type",
+               "_fragment_bytes", "_gone", "_ended", "_writable")
+
+
+class PicowsLink(_Link, _ListenerBase):
+    """A picows connection with the compiled frame path (when it loads)."""
+
+    __slots__ = _LINK_SLOTS
+    frames_in_c = _ListenerBase is not _PythonFrameListener
+
+
+class PythonPicowsLink(_Link, _PythonFrameListener):
+    """A picows connection with the frame path in Python."""
+
+    __slots__ = _LINK_SLOTS
+    frames_in_c = False
+
+
 class PicowsListener:
     """A listening picows server and the links it accepted."""
 
-    def __init__(self, server: asyncio.Server, links: set[PicowsLink],
+    def __init__(self, server: asyncio.Server, links: set[_Link],
                  sessions: set[asyncio.Task[None]]) -> None:
         self._server = server
         self._links = links
@@ -326,12 +411,15 @@ class PicowsTransport:
     ``max_message_bytes`` bounds one message (a larger one ends that call with 1009);
     ``ping_interval`` seconds without data from the peer send a ping, and no answer
     within ``ping_timeout`` ends the call; ``close_timeout`` bounds the closing
-    handshake and ``open_timeout`` the opening one.
+    handshake and ``open_timeout`` the opening one. ``compiled_listener=False`` runs
+    the frame path in Python, as when the compiled listener cannot load.
     """
 
     def __init__(self, *, max_message_bytes: int = 1 << 16, ping_interval: float | None = 20.0,
                  ping_timeout: float | None = 20.0, close_timeout: float = 5.0,
-                 open_timeout: float = 10.0) -> None:
+                 open_timeout: float = 10.0, compiled_listener: bool = True) -> None:
+        self.link_class: type[PicowsLink | PythonPicowsLink] = (
+            PicowsLink if compiled_listener else PythonPicowsLink)
         self.max_message_bytes = max_message_bytes
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
@@ -343,18 +431,19 @@ class PicowsTransport:
                      ssl: ssl_module.SSLContext | None = None,
                      reuse_port: bool = False) -> Listener:
         loop = asyncio.get_running_loop()
-        links: set[PicowsLink] = set()
+        links: set[_Link] = set()
+        link_class = self.link_class
         sessions: set[asyncio.Task[None]] = set()
         max_bytes = self.max_message_bytes
         close_timeout = self.close_timeout
 
-        async def run(link: PicowsLink) -> None:
+        async def run(link: _Link) -> None:
             try:
                 await session(link, link.ticket)
             finally:
                 links.discard(link)
 
-        def start_session(link: PicowsLink) -> None:
+        def start_session(link: _Link) -> None:
             links.add(link)
             task = loop.create_task(run(link))
             sessions.add(task)
@@ -375,7 +464,7 @@ class PicowsTransport:
                 return WSUpgradeResponseWithListener(
                     WSUpgradeResponse.create_error_response(verdict.status,
                                                             verdict.text.encode()), None)
-            return PicowsLink(handshake, verdict, max_message_bytes=max_bytes,
+            return link_class(handshake, verdict, max_message_bytes=max_bytes,
                               close_timeout=close_timeout, on_open=start_session)
 
         pinging = self.ping_interval is not None and self.ping_timeout is not None
