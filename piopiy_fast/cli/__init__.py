@@ -155,9 +155,9 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-calls", type=positive(int),
                    help="refuse calls beyond this many (HTTP 503; default: what the "
                         "file-descriptor limit holds)")
-    p.add_argument("--transport", default="websockets", choices=TRANSPORTS,
-                   help="WebSocket library (default websockets; picows is the fast option, "
-                        "run on uvloop when installed)")
+    p.add_argument("--transport", default="auto", choices=TRANSPORTS,
+                   help="WebSocket library (default auto: picows on uvloop when installed, "
+                        "as with the package's dependencies; else websockets)")
     p.add_argument("--token", default=os.environ.get(TOKEN_ENV),
                    help=f"require this bearer token or ?token= (default ${TOKEN_ENV})")
     p.add_argument("--signing-secret", default=os.environ.get(SECRET_ENV),

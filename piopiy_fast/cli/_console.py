@@ -92,9 +92,11 @@ def run_guarded(args: argparse.Namespace, command: Coroutine[Any, Any, int]) -> 
 
 
 def loop_factory(args: argparse.Namespace) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop for the picows transport when it is installed (most of picows' gain
-    comes from it); asyncio's own loop otherwise."""
-    if getattr(args, "transport", "websockets") != "picows":
+    """uvloop for the picows transport (``auto`` resolves to it when installed) when
+    uvloop is installed (much of picows' gain comes from it); asyncio's own loop
+    otherwise."""
+    from ..receiver.transports import resolve
+    if resolve(getattr(args, "transport", "websockets")) != "picows":
         return None
     try:
         import uvloop

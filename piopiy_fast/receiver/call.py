@@ -136,12 +136,13 @@ class CallStream:
     them, None until then); ``remote`` (peer address); ``route`` (request path, no query);
     ``events`` (text frames in order: a dict when JSON, else the raw string);
     ``close_info`` and ``error`` (how the connection ended, once it has); ``opened_at``
-    (``time.monotonic()`` at connection); ``paused`` (between ``pause()`` and ``resume()``).
+    (``time.monotonic()`` at connection); ``paused`` (between ``pause()`` and
+    ``resume()``) and ``resumed_at`` (``time.time()`` of the last ``resume()``).
     """
 
     __slots__ = (
         "call_id", "from_number", "to_number", "ref", "remote", "route", "target_rate",
-        "opened_at", "paused", "_replies",
+        "opened_at", "paused", "resumed_at", "_replies",
         "caller", "callee", "events", "close_info", "error",
         "_link", "_settings", "_query_hint", "_start_hint", "_format", "_id_from_event",
         "_ingest", "_retired", "_format_changes", "_sec_per_byte", "_sink", "_on_binary",
@@ -154,6 +155,7 @@ class CallStream:
         self._link = link
         self.opened_at = _monotonic()
         self.paused = False
+        self.resumed_at: float | None = None
         self._replies: ReplyBatcher | None = None
         self._settings = settings
         self.remote = link.handshake.remote
@@ -515,6 +517,7 @@ class CallStream:
         self._sink.restart_schedule()
         await self._send(RESUME)
         self.paused = False
+        self.resumed_at = time.time()
 
     async def stop(self) -> None:
         """Ask the platform to stop streaming."""

@@ -116,7 +116,7 @@ class CallLimits:
             if self.idle_timeout is not None and age > self.idle_timeout:
                 return f"no audio in {self.idle_timeout:g} s"
         elif (self.silence_timeout is not None and not call.paused
-              and wall - last > self.silence_timeout):
+              and wall - max(last, call.resumed_at or last) > self.silence_timeout):
             return f"no audio for {self.silence_timeout:g} s"
         return None
 
@@ -216,9 +216,10 @@ class StreamServer:
     frame arriving more than ``late_after`` seconds behind the real-time schedule counts as
     late. Observability: ``metrics_port`` serves ``/metrics`` (Prometheus) and ``/healthz``
     (200 while serving, 503 once draining) on ``metrics_host`` (default ``host``); see
-    :mod:`piopiy_fast.receiver.metrics`. Transport: ``"websockets"`` (the default),
-    ``"picows"`` (the fast option, from the ``fast`` extra; run it on uvloop), or any object
-    with the :class:`~piopiy_fast.receiver.transports.base.Transport` interface.
+    :mod:`piopiy_fast.receiver.metrics`. Transport: ``"auto"`` (the default: picows when
+    installed, as it is with the package's dependencies, unless ``auth`` is a coroutine
+    function), ``"picows"`` (fastest on uvloop), ``"websockets"``, or any object with the
+    :class:`~piopiy_fast.receiver.transports.base.Transport` interface.
     """
 
     def __init__(
@@ -256,7 +257,7 @@ class StreamServer:
         ping_timeout: float | None = 20.0,
         drain_timeout: float = 5.0,
         late_after: float = 0.2,
-        transport: Transport | str = "websockets",
+        transport: Transport | str = "auto",
     ) -> None:
         _check("target_rate", target_rate, SAMPLE_RATES)
         _check("source_rate", source_rate, SAMPLE_RATES)
@@ -305,9 +306,10 @@ class StreamServer:
         self._metrics: MetricsEndpoint | None = None
         self._sweeper: asyncio.Future[None] | None = None
         self._drain_timeout = drain_timeout
-        self._transport = make_transport(transport, max_message_bytes=max_frame_bytes,
-                                          ping_interval=ping_interval,
-                                          ping_timeout=ping_timeout)
+        self._transport = make_transport(transport, async_auth=_is_async_hook(auth),
+                                         max_message_bytes=max_frame_bytes,
+                                         ping_interval=ping_interval,
+                                         ping_timeout=ping_timeout)
         self._listener: Listener | None = None
         self._active: dict[CallStream, None] = {}  # insertion-ordered set
         self._app_tasks: set[asyncio.Task[Any]] = set()
@@ -553,6 +555,13 @@ class StreamServer:
                     s.decode_errors, s.overruns,
                     close_info.code if close_info is not None else None,
                     f" ({error})" if error else "")
+
+
+def _is_async_hook(auth: Any) -> bool:
+    """True for an auth hook that is a coroutine function (or an object whose
+    ``__call__`` is one): its checks must be awaited during the handshake."""
+    call = type(auth).__dict__.get("__call__") if auth is not None else None
+    return inspect.iscoroutinefunction(auth) or inspect.iscoroutinefunction(call)
 
 
 def _metrics_endpoint(server: StreamServer) -> MetricsEndpoint:

@@ -34,7 +34,7 @@ def test_arguments():
                                "both", "--source-rate", "16000"])
     assert (serve.host, serve.port, serve.record, serve.listen_mode, serve.source_rate,
             serve.target_rate, serve.transport) == (
-        "127.0.0.1", 0, Path("out"), "both", 16000, 16000, "websockets")
+        "127.0.0.1", 0, Path("out"), "both", 16000, 16000, "auto")
     record = parser.parse_args(["record", "dir", "--port", "9000"])
     assert (record.command, record.record, record.port) == ("record", Path("dir"), 9000)
     sim = parser.parse_args(["simulate", "ws://h:1/x", "--calls", "5", "--fast"])
@@ -274,8 +274,10 @@ def test_serve_metrics_json_logs_and_no_audio_in_debug_logs():
 
     from piopiy_fast.simulator.simulator import simulate
 
+    # websockets: the library that traces every frame at debug level.
     proc = subprocess.Popen([*COMMAND, "serve", "--port", "0", "--metrics-port", "0", "-vv",
-                             "--log-format", "json", "--stats-interval", "0"],
+                             "--log-format", "json", "--stats-interval", "0",
+                             "--transport", "websockets"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = re.search(r"listening on (ws://\S+)", proc.stdout.readline()).group(1)

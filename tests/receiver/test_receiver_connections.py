@@ -434,3 +434,21 @@ def test_replies_go_out_in_batches_the_platform_plays(transport, call_rate, repl
     assert [p.size for p in payloads] == [batch] * 3 + [expected.size - 3 * batch]
     assert np.array_equal(np.concatenate(payloads), expected)
     assert messages[len(audio):] == [{"action": "break"}, [{"action": "hangup"}]]
+
+
+def test_the_default_transport_is_picows_unless_the_auth_hook_awaits():
+    from piopiy_fast.receiver.transports.picows import PicowsTransport
+    from piopiy_fast.receiver.transports.websockets import WebsocketsTransport
+
+    async def async_hook(handshake):
+        return True
+
+    class AsyncHook:
+        async def __call__(self, handshake):
+            return True
+
+    assert isinstance(StreamServer()._transport, PicowsTransport)
+    assert isinstance(StreamServer(auth=lambda h: True)._transport, PicowsTransport)
+    assert isinstance(StreamServer(auth=async_hook)._transport, WebsocketsTransport)
+    assert isinstance(StreamServer(auth=AsyncHook())._transport, WebsocketsTransport)
+    assert isinstance(StreamServer(transport="websockets")._transport, WebsocketsTransport)

@@ -1,7 +1,10 @@
 """The WebSocket libraries the receiver runs on, behind one seam (:mod:`.base`).
 
-``websockets`` is the default; ``picows`` (the ``fast`` extra, best on uvloop) is the
-fast option. Each is imported only when chosen.
+``picows`` (a Cython WebSocket library, best on uvloop, its frames handed to the core
+without a Python object each) is the fast one; ``websockets`` is the pure-Python one.
+``auto``, the default, takes picows when it is installed, except for an application
+auth hook that is a coroutine function, which only ``websockets`` can await during the
+handshake. Each library is imported only when chosen.
 """
 
 from __future__ import annotations
@@ -11,14 +14,30 @@ from typing import Any
 from ...errors import PiopiyValidationError
 from .base import Transport
 
-TRANSPORTS = ("websockets", "picows")
+TRANSPORTS = ("auto", "picows", "websockets")
 
 
-def make_transport(transport: Transport | str, **options: Any) -> Transport:
+def resolve(transport: str, *, async_auth: bool = False) -> str:
+    """The library ``transport`` names: ``auto`` becomes ``picows`` when it can be
+    imported and the auth check never awaits, else ``websockets``."""
+    if transport != "auto":
+        return transport
+    if async_auth:
+        return "websockets"
+    try:
+        import picows  # noqa: F401
+    except ImportError:
+        return "websockets"
+    return "picows"
+
+
+def make_transport(transport: Transport | str, *, async_auth: bool = False,
+                   **options: Any) -> Transport:
     """The transport named ``transport`` with ``options``, or ``transport`` itself when it
     is already an object with the :class:`~.base.Transport` interface."""
     if not isinstance(transport, str):
         return transport
+    transport = resolve(transport, async_auth=async_auth)
     if transport == "websockets":
         from .websockets import WebsocketsTransport
         return WebsocketsTransport(**options)
