@@ -43,8 +43,11 @@ def configure_logging(verbose: int, log_format: str) -> None:
         formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler.setFormatter(formatter)
     handler.addFilter(NoAudioInLogs())
-    logging.basicConfig(level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)],
-                        handlers=[handler])
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, handlers=[handler])
+    # The fast transport's own logger is held at WARNING by the library (its lower
+    # levels note every connection): follow -v and -vv, never below DEBUG.
+    logging.getLogger("piopiy_fast.picows").setLevel(level)
 
 
 class NoAudioInLogs(logging.Filter):

@@ -298,3 +298,21 @@ def test_serve_metrics_json_logs_and_no_audio_in_debug_logs():
     frames = [e["message"] for e in logs if "BINARY" in e["message"]]
     # Every frame traced with its size, none with its bytes.
     assert frames and all(m.endswith("BINARY [320 bytes]") for m in frames), frames[:3]
+
+
+def test_the_fast_transport_notes_no_connection_at_the_default_level():
+    from piopiy_fast.simulator.simulator import simulate
+    from stream_testing import run
+
+    proc = subprocess.Popen([*COMMAND, "serve", "--port", "0", "--stats-interval", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = re.search(r"listening on (ws://\S+)", proc.stdout.readline()).group(1)
+        run(simulate(url, seconds=0.2))
+        while not proc.stdout.readline().startswith("- call"):
+            pass
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20 * UNIT)
+    finally:
+        proc.kill()
+    assert err == ""

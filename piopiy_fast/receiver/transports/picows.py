@@ -60,10 +60,13 @@ from .base import (
 
 logger = logging.getLogger("piopiy_fast.transport")
 
-# picows traces raw request bytes (query strings, tokens) below DEBUG; its
-# per-connection loggers inherit this level, which keeps that trace off.
-_picows_logger = logging.getLogger("piopiy_fast.picows")
-_picows_logger.setLevel(logging.DEBUG)
+# picows traces raw request bytes (query strings, tokens) below DEBUG and notes every
+# connection at INFO; its per-connection loggers inherit this level. WARNING keeps
+# both out of an application's logs; `piopiy-fast -v`/`-vv` lowers it to INFO/DEBUG,
+# never below, so the raw trace stays off.
+PICOWS_LOGGER = "piopiy_fast.picows"
+_picows_logger = logging.getLogger(PICOWS_LOGGER)
+_picows_logger.setLevel(logging.WARNING)
 
 _BINARY = WSMsgType.BINARY
 _TEXT = WSMsgType.TEXT
