@@ -301,8 +301,9 @@ def test_serve_metrics_json_logs_and_no_audio_in_debug_logs():
 
 
 def test_the_fast_transport_notes_no_connection_at_the_default_level():
-    from piopiy_fast.simulator.simulator import simulate
     from stream_testing import run
+
+    from piopiy_fast.simulator.simulator import simulate
 
     proc = subprocess.Popen([*COMMAND, "serve", "--port", "0", "--stats-interval", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
