@@ -144,12 +144,23 @@ def load_wav(path: str | Path, sample_rate: int, seconds: float | None = None) -
     samples = data.reshape(-1, channels)
     out = [np.ascontiguousarray(samples[:, c]) for c in range(channels)]
     if rate != sample_rate:
+        out = [_resampled(ch, rate, sample_rate) for ch in out]
+    return out
+
+
+def _resampled(samples: np.ndarray, rate: int, to: int) -> np.ndarray:
+    """A file's channel at the call's rate: the core's resampler between the rates it
+    runs; for any other (44.1 kHz, 22.05 kHz...), scipy's polyphase resampler."""
+    if rate in SAMPLE_RATES:
         from ..audio import resample
-        if rate not in SAMPLE_RATES:
-            raise PiopiyValidationError(
-                f"{path}: rate {rate} cannot be resampled; use one of "
-                f"{', '.join(map(str, SAMPLE_RATES))}")
-        out = [resample(ch, rate, sample_rate).astype(np.int16, copy=False) for ch in out]
+        out: np.ndarray = resample(samples, rate, to)
+        return out.astype(np.int16, copy=False)
+    from math import gcd
+
+    from scipy.signal import resample_poly
+    common = gcd(rate, to)
+    y: np.ndarray = resample_poly(samples.astype(np.float64), to // common, rate // common)
+    out = np.clip(np.rint(y), -32768, 32767).astype(np.int16)
     return out
 
 

@@ -251,3 +251,20 @@ def test_audio_past_the_cycle_goes_round_and_is_reported_exactly():
         cycle = speech_like(10.0, 8000, (0, 0, channel))
         assert np.array_equal(pairs[:, channel], np.concatenate([cycle, cycle[:20_000]]))
         assert np.array_equal(call.sent(name), pairs[:, channel])
+
+
+def test_a_wav_at_a_rate_the_core_does_not_run_is_resampled(tmp_path):
+    from scipy.signal import resample_poly
+
+    path = tmp_path / "cd.wav"
+    tone = np.round(8000 * np.sin(np.arange(44100) * 2 * np.pi * 440 / 44100)).astype("<i2")
+    stereo = np.stack([tone, -tone], axis=1)
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(44100)
+        wav.writeframes(stereo.tobytes())
+    caller, callee = load_wav(path, 8000)
+    expected = np.clip(np.rint(resample_poly(tone.astype(np.float64), 80, 441)), -32768, 32767)
+    assert caller.size == 8000 and np.array_equal(caller, expected.astype(np.int16))
+    assert np.array_equal(callee, np.clip(-expected, -32768, 32767).astype(np.int16))
