@@ -1,0 +1,214 @@
+"""End-to-end runs over 127.0.0.1: a server process, a client process, and what they measure.
+
+The server under test runs alone in its own process, pinned to one core when the machine
+has two or more; the client runs pinned to another. The server reports its own CPU time
+(``time.process_time``: user + system, all its threads) and the frames it received, so
+"CPU per frame" is that server's alone. This module starts them, runs holds and bursts,
+and searches for capacity.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+FRAME_SECONDS = 0.02
+LATENCY_LIMIT_MS = 20.0  # a call is held when its p99 frame latency stays under this
+
+SERVER_CORE, CLIENT_CORE = (0, 1) if (os.cpu_count() or 1) >= 2 else (None, None)
+
+# The servers compared, as (label, e2e_server.py arguments).
+SERVERS = {
+    "baseline": ("websockets + numpy + 2 soxr HQ", ["baseline"]),
+    "default": ("StreamServer, default transport", ["ours"]),
+    "picows": ("StreamServer, picows on uvloop", ["ours", "--transport", "picows",
+                                                   "--loop", "uvloop"]),
+}
+
+
+class Process:
+    """A helper process spoken to in JSON lines over its stdin and stdout."""
+
+    def __init__(self, argv: list[str]) -> None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [str(HERE.parent), *filter(None, [os.environ.get("PYTHONPATH")])]))
+        self.proc = subprocess.Popen([sys.executable, *argv], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env)
+        self.hello = self.read()
+
+    def send(self, cmd: str, **args: Any) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"cmd": cmd, **args}) + "\n")
+        self.proc.stdin.flush()
+
+    def read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{self.proc.args[1]} exited ({self.proc.wait()})")
+        reply: dict[str, Any] = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(f"{self.proc.args[1]}: {reply['error']}")
+        return reply
+
+    def ask(self, cmd: str, **args: Any) -> dict[str, Any]:
+        self.send(cmd, **args)
+        return self.read()
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Server(Process):
+    def __init__(self, name: str, *extra: str) -> None:
+        self.name = name
+        self.label, argv = SERVERS[name]
+        core = [] if SERVER_CORE is None else ["--core", str(SERVER_CORE)]
+        super().__init__([str(HERE / "e2e_server.py"), *argv, *core, *extra])
+        self.port = int(self.hello["port"])
+        self.loop = self.hello["loop"]
+        self.totals = {"frames": 0, "overruns": 0}
+
+
+class Client(Process):
+    def __init__(self) -> None:
+        core = [] if CLIENT_CORE is None else ["--core", str(CLIENT_CORE)]
+        super().__init__([str(HERE / "e2e_client.py"), *core])
+
+
+@dataclass
+class Hold:
+    """One paced run: ``calls`` real-time calls for ``seconds`` (after a warm-up)."""
+
+    server: str
+    calls: int
+    seconds: float
+    cpu_us_per_frame: float
+    core_share: float
+    frames: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    lost_frames: int
+    client_late_p99_ms: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def held(self) -> bool:
+        return self.lost_frames == 0 and self.p99_ms < LATENCY_LIMIT_MS
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**{k: v for k, v in self.__dict__.items() if k != "extra"},
+                "held": self.held, **self.extra}
+
+
+def settle(server: Server, sent: int) -> int:
+    """Wait until every call has ended; the frames lost since the last settle."""
+    done = server.ask("settle")
+    received = done["frames"] - server.totals["frames"]
+    overruns = done["overruns"] - server.totals["overruns"]
+    server.totals = {"frames": done["frames"], "overruns": done["overruns"]}
+    return max(0, sent - received) + math.ceil(overruns / 320)
+
+
+def paced_hold(server: Server, client: Client, calls: int, seconds: float,
+               warmup: float = 1.0) -> Hold:
+    """``calls`` calls, each one frame every 20 ms (spread over the period), measured for
+    ``seconds`` after ``warmup``: CPU per received frame, latency of every frame due in
+    the measured window (sent -> readable by the application), frames lost."""
+    client.ask("connect", port=server.port, calls=calls)
+    t0 = time.monotonic() + 0.1
+    start, end = t0 + warmup, t0 + warmup + seconds
+    # Latency is judged on frames due up to 0.1 s before the end mark, so a frame
+    # counts as never readable only when it is that late.
+    server.send("window", start=start, end=end, latency=[start, end - 0.1])
+    client.send("paced", t0=t0, end=end)
+    sent = client.read()
+    measured = server.read()
+    client.ask("close")
+    lost = settle(server, sent["sent"])
+    latency = measured["latency"]
+    return Hold(
+        server=server.name, calls=calls, seconds=seconds,
+        cpu_us_per_frame=measured["cpu_us_per_frame"], core_share=measured["core_share"],
+        frames=measured["frames"], p50_ms=latency["p50_ms"], p99_ms=latency["p99_ms"],
+        max_ms=latency["max_ms"], lost_frames=lost,
+        client_late_p99_ms=sent["late_p99_ms"],
+        extra={"unreadable": latency["unreadable"], "backlogged": sent["backlogged"],
+               "closed_by_server": sent["closed_by_server"]},
+    )
+
+
+def burst_round(server: Server, client: Client, connections: int,
+                frames: int) -> dict[str, Any]:
+    """``connections`` connections sending ``frames`` frames each as fast as they can:
+    CPU per received frame until the application has every frame readable."""
+    client.ask("connect", port=server.port, calls=connections)
+    server.ask("mark")
+    sent = client.ask("burst", frames=frames)
+    # Every channel-frame readable by the application (both channels), less the last
+    # frame, whose output the pipeline may still hold back.
+    measured = server.ask("report", expect=2 * connections * (frames - 1))
+    client.ask("close")
+    lost = settle(server, sent["sent"])
+    return {"cpu_us_per_frame": measured["cpu_us_per_frame"], "frames": measured["frames"],
+            "frames_per_s": measured["frames"] / measured["seconds"], "lost_frames": lost}
+
+
+def search_capacity(server: Server, client: Client, start: int, hold_seconds: float,
+                    confirm_seconds: float, resolution: float = 0.1,
+                    limit: int = 8192) -> dict[str, Any]:
+    """The largest number of concurrent real-time calls ``server`` holds (zero frames
+    lost, p99 latency under LATENCY_LIMIT_MS): double from ``start`` until a hold
+    fails, then bisect until the bracket is within ``resolution``; then hold the
+    answer for ``confirm_seconds`` (stepping down by the resolution while that fails).
+    Every hold is kept as a point of the capacity curve."""
+    points: list[Hold] = []
+
+    def hold(calls: int, seconds: float) -> bool:
+        result = paced_hold(server, client, calls, seconds)
+        points.append(result)
+        return result.held
+
+    good, bad = 0, None
+    calls = start
+    while calls <= limit:
+        if not hold(calls, hold_seconds):
+            bad = calls
+            break
+        good, calls = calls, calls * 2
+    if bad is None:
+        bad = limit
+    while good and bad / good > 1 + resolution:
+        middle = round(math.sqrt(good * bad))
+        if hold(middle, hold_seconds):
+            good = middle
+        else:
+            bad = middle
+    if good == 0:  # not even ``start``: step down
+        calls = start
+        while calls > 1 and not hold(calls := max(1, calls // 2), hold_seconds):
+            pass
+        good = calls if points[-1].held else 0
+    confirmed = good
+    while confirmed and not hold(confirmed, confirm_seconds):
+        confirmed = int(confirmed / (1 + resolution))
+    last = next((p for p in reversed(points) if p.calls == confirmed), None)
+    return {
+        "calls": confirmed,
+        "at_capacity": last.as_dict() if last else None,
+        "points": [p.as_dict() for p in points],
+    }
