@@ -104,6 +104,7 @@ class Hold:
     max_ms: float
     lost_frames: int
     client_late_p99_ms: float
+    foreign_share: float | None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -146,7 +147,7 @@ def paced_hold(server: Server, client: Client, calls: int, seconds: float,
         cpu_us_per_frame=measured["cpu_us_per_frame"], core_share=measured["core_share"],
         frames=measured["frames"], p50_ms=latency["p50_ms"], p99_ms=latency["p99_ms"],
         max_ms=latency["max_ms"], lost_frames=lost,
-        client_late_p99_ms=sent["late_p99_ms"],
+        client_late_p99_ms=sent["late_p99_ms"], foreign_share=measured["foreign_share"],
         extra={"unreadable": latency["unreadable"], "backlogged": sent["backlogged"],
                "closed_by_server": sent["closed_by_server"]},
     )
@@ -165,6 +166,7 @@ def burst_round(server: Server, client: Client, connections: int,
     client.ask("close")
     lost = settle(server, sent["sent"])
     return {"cpu_us_per_frame": measured["cpu_us_per_frame"], "frames": measured["frames"],
+            "foreign_share": measured["foreign_share"],
             "frames_per_s": measured["frames"] / measured["seconds"], "lost_frames": lost}
 
 

@@ -138,7 +138,7 @@ class Ratio:
         if ours is None or base is None or not base.value:
             return None
         ratio = ours.value / base.value
-        target = judged = ""
+        target = judged = "-"
         if self.op is not None and self.target is not None:
             target = f"{self.op} {self.target:g}"
             judged = verdict(ratio, self.op, self.target)
@@ -153,12 +153,12 @@ class Ratio:
 
 @dataclass
 class Limit:
-    """A figure of ours against a fixed limit, a baseline's figure shown beside it."""
+    """A figure of ours against a fixed limit (or none), a baseline's figure beside it."""
 
     label: str
     ours: str
-    op: str
-    target: float
+    op: str | None
+    target: float | None
     base: str | None = None
     base_name: str = ""
     show_ratio: bool = True
@@ -171,6 +171,8 @@ class Limit:
         base_cell = f"{self.base_name} {quantity(base.value, base.unit)}" if base else "-"
         ratio = f"{ours.value / base.value:.2f}" if base and base.value and self.show_ratio \
             else "-"
+        if self.op is None or self.target is None:
+            return quantity(ours.value, ours.unit), base_cell, ratio, "-", "-"
         return (quantity(ours.value, ours.unit), base_cell, ratio,
                 f"{self.op} {quantity(self.target, ours.unit)}",
                 verdict(ours.value, self.op, self.target, ours.unit))

@@ -1,0 +1,147 @@
+"""End to end over 127.0.0.1: server CPU per received 20 ms `both` frame (8 kHz L16,
+two channels) made readable as two 16 kHz channels, latency, and capacity.
+
+The server runs alone in its own process, pinned to one core; the client (one process,
+raw sockets, pre-built masked frames) runs pinned to the other; see e2e.py. Servers:
+
+- baseline, the receiver people write by hand: a plain ``websockets`` server doing
+  numpy de-interleave + two ``soxr.ResampleStream`` (HQ) per frame;
+- ours, as the README teaches: ``StreamServer(host, port, on_call=...)`` with library
+  defaults, the application reading ``async for chunk in call.caller`` and
+  ``call.callee`` concurrently; on the default transport (plain ``asyncio.run``), and
+  with ``transport="picows"`` on uvloop.
+
+Traffic:
+
+- paced, how Piopiy sends: each call one frame every 20 ms, the calls spread over the
+  period; 200 calls, rounds alternated between the servers, the median of three
+  rounds per server is the figure;
+- bursts: 20 connections each sending frames as fast as the client can write them (a
+  server read then finds several frames waiting: cheaper per frame, but not how calls
+  arrive);
+- capacity: the largest number of paced calls one server core holds with zero frames
+  lost and p99 frame latency (due -> readable by the application) under 20 ms,
+  found by doubling then bisection, then held for 30 s (see e2e.search_capacity).
+"""
+from __future__ import annotations
+
+import statistics
+
+import e2e
+import pytest
+from timing import once
+
+PACED_CALLS = 200
+SETTINGS = {
+    # hold and warm-up seconds of the paced rounds; bursts; capacity search
+    "full": {"paced_seconds": 4.0, "paced_warmup": 1.0, "rounds": 3, "burst_rounds": 2,
+             "burst_frames": 1000, "start": 200, "hold": 3.0, "confirm": 30.0,
+             "resolution": 0.1},
+    "short": {"paced_seconds": 1.0, "paced_warmup": 0.5, "rounds": 3, "burst_rounds": 1,
+              "burst_frames": 300, "start": 100, "hold": 1.0, "confirm": 2.0,
+              "resolution": 0.25},
+}
+UVLOOP_SERVERS = ("picows",)
+
+
+def available(name: str) -> bool:
+    if name == "picows":
+        return all(_importable(m) for m in ("picows", "uvloop"))
+    return True
+
+
+def _importable(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def client():
+    process = e2e.Client()
+    yield process
+    process.close()
+
+
+@pytest.fixture(scope="module")
+def servers():
+    """Started on first use, one process per server, kept for the module."""
+    started: dict[str, e2e.Server] = {}
+
+    def get(name: str) -> e2e.Server:
+        if name not in started:
+            started[name] = e2e.Server(name)
+        return started[name]
+
+    yield get
+    for process in started.values():
+        process.close()
+
+
+def names() -> list[str]:
+    return [n for n in e2e.SERVERS if available(n)]
+
+
+@pytest.mark.benchmark(group="end to end (pytest-benchmark's time: the whole run)")
+def test_paced_200_calls(benchmark, results, mode_name, client, servers):
+    s = SETTINGS[mode_name]
+
+    def run() -> dict[str, list[e2e.Hold]]:
+        holds: dict[str, list[e2e.Hold]] = {n: [] for n in names()}
+        for _ in range(s["rounds"]):
+            for name in holds:  # alternated: slow drifts of the machine hit every server
+                holds[name].append(e2e.paced_hold(servers(name), client, PACED_CALLS,
+                                                  s["paced_seconds"], s["paced_warmup"]))
+        return holds
+
+    holds = once(benchmark, run)
+    for name, rounds in holds.items():
+        for hold in rounds:
+            results.add("paced", hold.as_dict())
+            assert hold.lost_frames == 0, hold
+        cpu = statistics.median(h.cpu_us_per_frame for h in rounds)
+        p99 = statistics.median(h.p99_ms for h in rounds)
+        results.put(f"paced/{name}", cpu * 1e-6, "s",
+                    rounds=[h.cpu_us_per_frame for h in rounds])
+        results.put(f"paced-p99/{name}", p99, "ms", rounds=[h.p99_ms for h in rounds])
+        benchmark.extra_info[name] = {"cpu_us_per_frame": cpu, "p99_ms": p99}
+
+
+@pytest.mark.benchmark(group="end to end (pytest-benchmark's time: the whole run)")
+def test_bursts(benchmark, results, mode_name, client, servers):
+    s = SETTINGS[mode_name]
+
+    def run() -> dict[str, list[dict]]:
+        rounds: dict[str, list[dict]] = {n: [] for n in names()}
+        for _ in range(s["burst_rounds"]):
+            for name in rounds:
+                rounds[name].append(e2e.burst_round(servers(name), client, 20,
+                                                    s["burst_frames"]))
+        return rounds
+
+    rounds = once(benchmark, run)
+    for name, measured in rounds.items():
+        for one in measured:
+            assert one["lost_frames"] == 0, one
+        cpu = statistics.median(r["cpu_us_per_frame"] for r in measured)
+        results.put(f"burst/{name}", cpu * 1e-6, "s")
+        benchmark.extra_info[name] = {"cpu_us_per_frame": cpu}
+
+
+@pytest.mark.benchmark(group="end to end (pytest-benchmark's time: the whole run)")
+@pytest.mark.parametrize("name", ["baseline", "picows"])
+def test_capacity(benchmark, results, mode_name, client, servers, name):
+    if not available(name):
+        pytest.skip(f"{name} needs picows and uvloop (the test extra)")
+    s = SETTINGS[mode_name]
+    found = once(benchmark, lambda: e2e.search_capacity(
+        servers(name), client, s["start"], s["hold"], s["confirm"], s["resolution"]))
+    for point in found["points"]:
+        results.add("capacity", point)
+    results.put(f"capacity/{name}", found["calls"], "calls")
+    if found["at_capacity"]:
+        results.put(f"capacity-p99/{name}", found["at_capacity"]["p99_ms"], "ms")
+    benchmark.extra_info.update(found)
+    assert found["calls"] > 0
