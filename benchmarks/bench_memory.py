@@ -19,7 +19,9 @@ import e2e
 import pytest
 from timing import once
 
-CALLS = {"full": 200, "short": 100}
+CALLS = {"full": 200, "short": 50}
+INSTANCES = {"full": 2000, "short": 500}  # native states made in one process
+SECONDS = {"full": 2.0, "short": 1.0}  # of streaming; memory is read three quarters in
 
 NATIVE_STATE = r"""
 import gc, os, sys
@@ -58,9 +60,11 @@ print((rss_kib() - base) / count)
 
 @pytest.mark.benchmark(group="memory per call (pytest-benchmark's time: the whole run)")
 @pytest.mark.parametrize("contender", ["ours", "soxr-hq"])
-def test_native_state_per_call(benchmark, results, contender):
+def test_native_state_per_call(benchmark, results, mode_name, contender):
+    count = INSTANCES[mode_name]
+
     def measure() -> float:
-        out = subprocess.run([sys.executable, "-c", NATIVE_STATE, "2000", contender],
+        out = subprocess.run([sys.executable, "-c", NATIVE_STATE, str(count), contender],
                              check=True, capture_output=True, text=True, timeout=120)
         return float(out.stdout)
 
@@ -77,7 +81,7 @@ def client():
     process.close()
 
 
-def server_kib_per_call(name: str, client: e2e.Client, calls: int) -> float:
+def server_kib_per_call(name: str, client: e2e.Client, calls: int, seconds: float) -> float:
     extra = [] if name == "baseline" else ["--ring-seconds", "0.001"]
     server = e2e.Server(name, *extra)
     try:
@@ -85,13 +89,14 @@ def server_kib_per_call(name: str, client: e2e.Client, calls: int) -> float:
         base = server.ask("rss")["rss_kib"]
         client.ask("connect", port=server.port, calls=calls)
         t0 = time.monotonic() + 0.05
-        client.send("paced", t0=t0, end=t0 + 2.0)
-        time.sleep(1.5)  # every call streaming
+        client.send("paced", t0=t0, end=t0 + seconds)
+        time.sleep(0.75 * seconds)  # every call streaming
         live = server.ask("rss")["rss_kib"]
         sent = client.read()
         client.ask("close")
-        # Rings this small may lose samples while the machine is busy; not the point here.
-        e2e.settle(server, sent["sent"])
+        # Rings this small may drop samples while the machine is busy; not the point here.
+        missing, _ = e2e.settle(server, sent["sent"])
+        assert missing == 0
         return (live - base) / calls
     finally:
         server.close()
@@ -103,7 +108,8 @@ def test_server_memory_per_call(benchmark, results, mode_name, client, name):
     if name == "picows":
         pytest.importorskip("picows")
         pytest.importorskip("uvloop")
-    kib = once(benchmark, lambda: server_kib_per_call(name, client, CALLS[mode_name]))
+    kib = once(benchmark, lambda: server_kib_per_call(name, client, CALLS[mode_name],
+                                                              SECONDS[mode_name]))
     benchmark.extra_info["kib_per_call"] = round(kib, 1)
     results.put(f"memory/server/{name}", kib, "KiB", calls=CALLS[mode_name])
     assert 0 < kib < 1024

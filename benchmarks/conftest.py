@@ -12,7 +12,7 @@ import time
 
 import pytest
 import results as results_module
-from verdict import ROWS, derive
+from verdict import LEGEND, ROWS, derive
 
 _RESULTS = pytest.StashKey[results_module.Results]()
 
@@ -45,6 +45,18 @@ def results(pytestconfig: pytest.Config) -> results_module.Results:
     return stash[_RESULTS]
 
 
+def noise(found: results_module.Results) -> list[str]:
+    """How much of the server's core other processes took during the end-to-end holds."""
+    shares = sorted(h["foreign_share"] for series in ("paced", "capacity")
+                    for h in found.series.get(series, []) if h.get("foreign_share") is not None)
+    if not shares:
+        return []
+    median = shares[len(shares) // 2]
+    return [f"Noise: other processes took {median:.0%} of the server's core in the median "
+            f"end-to-end hold (max {shares[-1]:.0%})"
+            + ("; end-to-end figures unreliable." if median > 0.05 else ".")]
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     found = config.stash.get(_RESULTS, None)
@@ -58,6 +70,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     rows = results_module.render(ROWS, found, write)
     path = found.save(config.rootpath / ".benchmarks", rows, results_module.machine())
     write("")
+    for line in LEGEND + noise(found):
+        write(line)
     write("Ratios are ours / baseline from this run (costs: lower is better; capacity: "
           "higher). Quote ratios, not times,")
     write(f"on a shared machine. Saved {path.relative_to(config.rootpath)}; "

@@ -30,6 +30,10 @@ SERVERS = {
     "default": ("StreamServer, default transport", ["ours"]),
     "picows": ("StreamServer, picows on uvloop", ["ours", "--transport", "picows",
                                                    "--loop", "uvloop"]),
+    # floors, for scale: receiving and discarding, nothing else
+    "discard-websockets": ("websockets, discard", ["discard", "--transport", "websockets"]),
+    "discard-picows": ("picows on uvloop, discard", ["discard", "--transport", "picows",
+                                                      "--loop", "uvloop"]),
 }
 
 
@@ -99,9 +103,9 @@ class Hold:
     cpu_us_per_frame: float
     core_share: float
     frames: int
-    p50_ms: float
-    p99_ms: float
-    max_ms: float
+    p50_ms: float | None
+    p99_ms: float | None  # None: the server does not tell (the floors)
+    max_ms: float | None
     lost_frames: int
     client_late_p99_ms: float
     foreign_share: float | None
@@ -109,20 +113,23 @@ class Hold:
 
     @property
     def held(self) -> bool:
-        return self.lost_frames == 0 and self.p99_ms < LATENCY_LIMIT_MS
+        return (self.lost_frames == 0 and self.p99_ms is not None
+                and self.p99_ms < LATENCY_LIMIT_MS)
 
     def as_dict(self) -> dict[str, Any]:
         return {**{k: v for k, v in self.__dict__.items() if k != "extra"},
                 "held": self.held, **self.extra}
 
 
-def settle(server: Server, sent: int) -> int:
-    """Wait until every call has ended; the frames lost since the last settle."""
+def settle(server: Server, sent: int) -> tuple[int, int]:
+    """Wait until every call has ended. Since the last settle: frames sent that the
+    server never received (only a failed connection loses those), and frames' worth of
+    samples its rings dropped because a reader fell too far behind."""
     done = server.ask("settle")
     received = done["frames"] - server.totals["frames"]
     overruns = done["overruns"] - server.totals["overruns"]
     server.totals = {"frames": done["frames"], "overruns": done["overruns"]}
-    return max(0, sent - received) + math.ceil(overruns / 320)
+    return max(0, sent - received), math.ceil(overruns / 320)
 
 
 def paced_hold(server: Server, client: Client, calls: int, seconds: float,
@@ -140,15 +147,16 @@ def paced_hold(server: Server, client: Client, calls: int, seconds: float,
     sent = client.read()
     measured = server.read()
     client.ask("close")
-    lost = settle(server, sent["sent"])
+    missing, dropped = settle(server, sent["sent"])
     latency = measured["latency"]
     return Hold(
         server=server.name, calls=calls, seconds=seconds,
         cpu_us_per_frame=measured["cpu_us_per_frame"], core_share=measured["core_share"],
         frames=measured["frames"], p50_ms=latency["p50_ms"], p99_ms=latency["p99_ms"],
-        max_ms=latency["max_ms"], lost_frames=lost,
+        max_ms=latency["max_ms"], lost_frames=missing + dropped,
         client_late_p99_ms=sent["late_p99_ms"], foreign_share=measured["foreign_share"],
-        extra={"unreadable": latency["unreadable"], "backlogged": sent["backlogged"],
+        extra={"never_received": missing, "unreadable": latency["unreadable"],
+               "interrupt_share": measured["interrupt_share"], "backlogged": sent["backlogged"],
                "closed_by_server": sent["closed_by_server"]},
     )
 
@@ -164,10 +172,11 @@ def burst_round(server: Server, client: Client, connections: int,
     # frame, whose output the pipeline may still hold back.
     measured = server.ask("report", expect=2 * connections * (frames - 1))
     client.ask("close")
-    lost = settle(server, sent["sent"])
+    missing, dropped = settle(server, sent["sent"])
     return {"cpu_us_per_frame": measured["cpu_us_per_frame"], "frames": measured["frames"],
             "foreign_share": measured["foreign_share"],
-            "frames_per_s": measured["frames"] / measured["seconds"], "lost_frames": lost}
+            "frames_per_s": measured["frames"] / measured["seconds"],
+            "never_received": missing, "lost_frames": missing + dropped}
 
 
 def search_capacity(server: Server, client: Client, start: int, hold_seconds: float,
@@ -176,8 +185,8 @@ def search_capacity(server: Server, client: Client, start: int, hold_seconds: fl
     """The largest number of concurrent real-time calls ``server`` holds (zero frames
     lost, p99 latency under LATENCY_LIMIT_MS): double from ``start`` until a hold
     fails, then bisect until the bracket is within ``resolution``; then hold the
-    answer for ``confirm_seconds`` (stepping down by the resolution while that fails).
-    Every hold is kept as a point of the capacity curve."""
+    answer for ``confirm_seconds`` (or, when that fails, one step below it). Every hold
+    is kept as a point of the capacity curve."""
     points: list[Hold] = []
 
     def hold(calls: int, seconds: float) -> bool:
@@ -205,12 +214,18 @@ def search_capacity(server: Server, client: Client, start: int, hold_seconds: fl
         while calls > 1 and not hold(calls := max(1, calls // 2), hold_seconds):
             pass
         good = calls if points[-1].held else 0
-    confirmed = good
-    while confirmed and not hold(confirmed, confirm_seconds):
-        confirmed = int(confirmed / (1 + resolution))
-    last = next((p for p in reversed(points) if p.calls == confirmed), None)
+    # The long hold: the answer, or one step down when the answer fails it. When both
+    # fail (a machine busy with other work), the search's answer stands, unconfirmed.
+    confirmed = None
+    for calls in (good, int(good / (1 + resolution))):
+        if calls and hold(calls, confirm_seconds):
+            confirmed = calls
+            break
+    answer = confirmed if confirmed is not None else good
+    last = next((p for p in reversed(points) if p.calls == answer), None)
     return {
-        "calls": confirmed,
+        "calls": answer,
+        "confirmed": confirmed is not None,
         "at_capacity": last.as_dict() if last else None,
         "points": [p.as_dict() for p in points],
     }

@@ -128,14 +128,15 @@ class Client:
 
     def connect(self, port: int, calls: int) -> dict[str, Any]:
         started = monotonic()
-        for first in range(0, calls, WAVE):
+        already = len(self.connections)
+        for first in range(already, already + calls, WAVE):
             wave = []
-            for number in range(first, min(calls, first + WAVE)):
+            for number in range(first, min(already + calls, first + WAVE)):
                 sock = socket.create_connection(("127.0.0.1", port))
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 key = base64.b64encode(os.urandom(16)).decode()
                 sock.sendall(
-                    f"GET {PATH.format(len(self.connections) + len(wave))} HTTP/1.1\r\n"
+                    f"GET {PATH.format(number)} HTTP/1.1\r\n"
                     f"Host: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                     f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
                     f"Sec-WebSocket-Version: 13\r\n\r\n".encode())

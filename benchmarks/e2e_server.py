@@ -1,10 +1,11 @@
 """A receiver under test, alone in its own process, answering the orchestrator on stdin.
 
-    python e2e_server.py baseline|ours [--transport NAME] [--loop asyncio|uvloop]
+    python e2e_server.py baseline|ours|discard [--transport NAME] [--loop asyncio|uvloop]
                          [--core N] [--ring-seconds S]
 
 ``baseline`` is the receiver people write by hand: a plain ``websockets`` server doing
-numpy de-interleave + two ``soxr.ResampleStream`` (HQ) per `both` frame. ``ours`` is
+numpy de-interleave + two ``soxr.ResampleStream`` (HQ) per `both` frame. ``discard``
+receives and counts frames, nothing else (the floor of a transport library). ``ours`` is
 ``StreamServer(host, port, on_call=...)`` with library defaults (``--transport``
 passed only when named) and the README's consumer: ``async for chunk in call.caller``
 and ``call.callee``, concurrently.
@@ -43,6 +44,7 @@ import threading
 import time
 from array import array
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -75,7 +77,9 @@ class Ledger:
 
     def latency(self, start: float, end: float) -> dict[str, Any]:
         """Latency (readable - due) of every channel-frame due in [start, end]."""
+        now = monotonic()
         parts = []
+        unreadable = 0
         for channel in self.channels:
             due0 = channel.due0()
             if due0 is None:
@@ -86,19 +90,20 @@ class Ledger:
                 continue
             k = np.arange(first, last + 1)
             counts = np.frombuffer(channel.counts, dtype=np.int64)
-            times = np.append(np.frombuffer(channel.times, dtype=np.float64), np.inf)
+            # A frame not readable yet gets the latency it has so far: a lower bound.
+            times = np.append(np.frombuffer(channel.times, dtype=np.float64), now)
             at = times[np.searchsorted(counts, k, side="right")]
             parts.append(at - (due0 + k * FRAME_SECONDS))
+            unreadable += int(np.count_nonzero(k >= (counts[-1] if counts.size else 0)))
         if not parts:
-            return {"frames": 0}
+            return {"frames": 0, "unreadable": 0, "p50_ms": None, "p99_ms": None,
+                    "max_ms": None}
         lat = np.concatenate(parts)
-        finite = lat[np.isfinite(lat)]
         return {
             "frames": int(lat.size),
-            "unreadable": int(lat.size - finite.size),
-            # "higher": no interpolation, so frames never readable (inf) count as such
-            "p50_ms": 1e3 * float(np.percentile(lat, 50, method="higher")),
-            "p99_ms": 1e3 * float(np.percentile(lat, 99, method="higher")),
+            "unreadable": unreadable,
+            "p50_ms": 1e3 * float(np.percentile(lat, 50)),
+            "p99_ms": 1e3 * float(np.percentile(lat, 99)),
             "max_ms": 1e3 * float(lat.max()),
         }
 
@@ -146,6 +151,63 @@ def baseline(ledger: Ledger) -> tuple[Callable[[], Any], Callable[[], dict[str, 
     async def start() -> int:
         server = await serve(handler, "127.0.0.1", 0, compression=None)
         return int(server.sockets[0].getsockname()[1])
+
+    def totals() -> dict[str, int]:
+        return {"frames": received[0], "overruns": 0}
+
+    return start, totals
+
+
+# -- floors: receiving and discarding -------------------------------------------------------
+
+def discard(ledger: Ledger,
+            transport: str) -> tuple[Callable[[], Any], Callable[[], dict[str, int]]]:
+    """What receiving alone costs on each transport library: count, do nothing else."""
+    received = [0]
+
+    def counted() -> Channel:
+        ledger.consumers += 1
+        return Channel(lambda: None)
+
+    if transport == "picows":
+        from picows import WSListener, WSMsgType, ws_create_server
+
+        binary, close = WSMsgType.BINARY, WSMsgType.CLOSE
+
+        class Discard(WSListener):  # type: ignore[misc]
+            def on_ws_connected(self, transport: Any) -> None:
+                counted()
+
+            def on_ws_frame(self, transport: Any, frame: Any) -> None:
+                if frame.msg_type is binary:
+                    received[0] += 1
+                    ledger.app_frames += 2
+                elif frame.msg_type is close:
+                    transport.send_close(frame.get_close_code(), frame.get_close_message())
+                    transport.disconnect()
+
+            def on_ws_disconnected(self, transport: Any) -> None:
+                ledger.consumers -= 1
+
+        async def start() -> int:
+            server = await ws_create_server(lambda request: Discard(), "127.0.0.1", 0)
+            return int(server.sockets[0].getsockname()[1])
+    else:
+        from websockets.asyncio.server import serve
+
+        async def handler(ws: Any) -> None:
+            counted()
+            try:
+                async for message in ws:
+                    if type(message) is bytes:
+                        received[0] += 1
+                        ledger.app_frames += 2
+            finally:
+                ledger.consumers -= 1
+
+        async def start() -> int:
+            server = await serve(handler, "127.0.0.1", 0, compression=None)
+            return int(server.sockets[0].getsockname()[1])
 
     def totals() -> dict[str, int]:
         return {"frames": received[0], "overruns": 0}
@@ -220,17 +282,19 @@ def ours(ledger: Ledger, lag: int, transport: str | None,
 
 # -- the process -----------------------------------------------------------------------------
 
-def core_busy_seconds(core: int | None) -> float:
-    """Time the core this server is pinned to spent on anything (steal included)."""
+def core_times(core: int | None) -> tuple[float, float, float]:
+    """Seconds the core this server is pinned to spent running tasks (user + system),
+    in interrupts (softirq: much of it the network stack's) and stolen by the
+    hypervisor; zeros when not pinned."""
     if core is None:
-        return 0.0
+        return 0.0, 0.0, 0.0
     with open("/proc/stat") as f:
         for line in f:
             if line.startswith(f"cpu{core} "):
-                fields = [int(x) for x in line.split()[1:]]
-                idle = fields[3] + fields[4]
-                return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-    return 0.0
+                user, nice, system, _, _, irq, softirq, steal = map(int, line.split()[1:9])
+                tick = os.sysconf("SC_CLK_TCK")
+                return (user + nice + system) / tick, (irq + softirq) / tick, steal / tick
+    return 0.0, 0.0, 0.0
 
 
 def rss_kib() -> int:
@@ -240,7 +304,7 @@ def rss_kib() -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("case", choices=["baseline", "ours"])
+    parser.add_argument("case", choices=["baseline", "ours", "discard"])
     parser.add_argument("--transport", default=None)
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--core", type=int, default=None)
@@ -255,26 +319,33 @@ def main() -> None:
     if args.case == "baseline":
         lag = 0
         start, totals = baseline(ledger)
+    elif args.case == "discard":
+        lag = 0
+        start, totals = discard(ledger, args.transport or "websockets")
     else:
         lag = ours_lag()
         start, totals = ours(ledger, lag, args.transport, args.ring_seconds)
 
     def snapshot() -> dict[str, Any]:
         return {"cpu": time.process_time(), "t": monotonic(), **totals(),
-                "app_frames": ledger.app_frames, "core_busy": core_busy_seconds(args.core)}
+                "app_frames": ledger.app_frames, "core": core_times(args.core)}
 
     def between(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
         frames = second["frames"] - first["frames"]
         cpu = second["cpu"] - first["cpu"]
         wall = second["t"] - first["t"]
-        busy = second["core_busy"] - first["core_busy"]
+        tasks, interrupts, steal = (b - a for a, b in zip(first["core"], second["core"],
+                                                           strict=True))
+        pinned = args.core is not None
         return {"cpu_s": cpu, "frames": frames, "seconds": wall,
                 "cpu_us_per_frame": 1e6 * cpu / frames if frames else None,
                 "core_share": cpu / wall,
-                # Whatever else ran on this server's core (other processes, the
-                # hypervisor's steal): noise, reported beside the figures.
-                "foreign_share": max(0.0, busy - cpu) / wall if args.core is not None
-                else None}
+                # What else ran on this server's core: other processes and the
+                # hypervisor's steal are noise, reported beside the figures; interrupts
+                # are mostly the network stack working for this server, not counted in
+                # its CPU time (the same for every server).
+                "foreign_share": (max(0.0, tasks - cpu) + steal) / wall if pinned else None,
+                "interrupt_share": interrupts / wall if pinned else None}
 
     def commands(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
         def on_loop(fn: Callable[[], Any]) -> Any:
@@ -297,7 +368,7 @@ def main() -> None:
                 second = on_loop(snapshot)
                 a, b = command["latency"]
                 reply = {**between(first, second),
-                         "latency": on_loop(lambda: ledger.latency(a, b))}
+                         "latency": on_loop(partial(ledger.latency, a, b))}
             elif name == "mark":
                 marked = on_loop(snapshot)
                 reply = {"ok": True}

@@ -13,7 +13,7 @@ import math
 import os
 import platform
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +100,8 @@ def quantity(value: float, unit: str) -> str:
                 return f"{shown:.3g} {name}"
     if unit == "calls":
         return f"{value:.0f} calls"
+    if unit == "dB" and abs(value) < 10:
+        return f"{value:.2f} dB"
     if unit in ("KiB", "dB", "ms"):
         return f"{value:.1f} {unit}" if abs(value) < 1000 else f"{value:.0f} {unit}"
     return f"{value:.3g} {unit}"
@@ -108,8 +110,9 @@ def quantity(value: float, unit: str) -> str:
 def verdict(value: float, op: str, target: float, absolute_unit: str | None = None) -> str:
     """met/missed and by how much: a relative margin for ratios, the unit's for figures."""
     met = value <= target if op == "<=" else value >= target
-    if absolute_unit in ("dB",):
-        gap = f"{abs(value - target):.1f} {absolute_unit}"
+    if absolute_unit == "dB":
+        gap = abs(value - target)
+        gap = f"{gap:.2f} dB" if gap < 1 else f"{gap:.1f} dB"
     else:
         gap = f"{abs(value - target) / abs(target):.0%}" if target else "-"
     return f"{'met' if met else 'MISSED'} by {gap}"
@@ -143,9 +146,8 @@ class Ratio:
             target = f"{self.op} {self.target:g}"
             judged = verdict(ratio, self.op, self.target)
             if self.moonshot is not None:
-                target += f" ({self.moonshot:g})"
                 met = ratio <= self.moonshot if self.op == "<=" else ratio >= self.moonshot
-                judged += ", moonshot " + ("met" if met else "not")
+                judged += f"; {self.moonshot:g} {'met' if met else 'not'}"
         return (quantity(ours.value, ours.unit),
                 f"{self.base_name} {quantity(base.value, base.unit)}",
                 f"{ratio:.2f}", target, judged)
@@ -180,7 +182,8 @@ class Limit:
 
 @dataclass
 class Spread:
-    """Many pipelines at once: the geometric mean of ours / baseline, and the worst."""
+    """Many cases at once: the geometric mean of ours / baseline, and the worst ratio
+    (which case it is shows in pytest-benchmark's tables and the saved results)."""
 
     label: str
     prefix: str
@@ -198,10 +201,9 @@ class Spread:
         if not ratios:
             return None
         mean = math.exp(sum(math.log(r) for r, _ in ratios) / len(ratios))
-        worst, where = max(ratios)
-        where = where.removeprefix(self.prefix).removesuffix(self.ours_suffix)
+        worst = max(r for r, _ in ratios)
         return (f"{len(ratios)} cases", self.base_name, f"{mean:.2f}", "-",
-                f"worst {worst:.2f} ({where})")
+                f"worst {worst:.2f}")
 
 
 @dataclass
@@ -229,14 +231,16 @@ def render(rows: list[Row], results: Results, write: Callable[[str], None]) -> l
     if not body:
         return []
     widths = [max(len(c), *(len(r[i]) for _, r in body)) for i, c in enumerate(COLUMNS)]
-    # Squeeze the widest text columns (benchmark, baseline) until the table fits.
+    # Squeeze the column furthest above its floor until the table fits; cells cut
+    # short end in "~".
+    floors = (30, 8, 18, 5, 8, 18)
     while sum(widths) + 3 * (len(widths) - 1) > WIDTH:
-        i = 0 if widths[0] >= widths[2] else 2
+        i = max(range(len(widths)), key=lambda j: widths[j] - floors[j])
         widths[i] -= 1
 
     def line(cells: list[str]) -> str:
-        fitted = [c if len(c) <= w else c[:w - 1] + "~" for c, w in zip(cells, widths)]
-        return " | ".join(c.ljust(w) for c, w in zip(fitted, widths)).rstrip()
+        fitted = [c if len(c) <= w else c[:w - 1] + "~" for c, w in zip(cells, widths, strict=True)]
+        return " | ".join(c.ljust(w) for c, w in zip(fitted, widths, strict=True)).rstrip()
 
     write(line(list(COLUMNS)))
     write("-+-".join("-" * w for w in widths))

@@ -11,8 +11,8 @@ HAND_ROLLED = "hand-rolled"  # websockets + numpy + 2 soxr HQ streams per call
 LEGEND = [
     "hand-rolled: a plain websockets server doing numpy de-interleave + 2 soxr "
     "ResampleStream (HQ) per frame.",
-    "Paced: each call one 20 ms `both` 8 kHz frame every 20 ms, calls spread over the "
-    "period (how Piopiy sends).",
+    "numpy+scipy: scipy.signal.resample_poly per frame. Paced: each call one 20 ms `both` "
+    "8 kHz frame every 20 ms.",
 ]
 
 
@@ -35,30 +35,30 @@ ROWS: list[Row] = [
     Ratio("both 8k -> 2x16k L16 vs soxr QQ", f"{HEADLINE}/ours", f"{HEADLINE}/soxr-qq",
           "numpy+2 soxr QQ"),
     Ratio("both 8k -> 2x16k L16 vs scipy", f"{HEADLINE}/ours", f"{HEADLINE}/scipy",
-          "numpy+resample_poly"),
-    Ratio("the same beside a busy Python thread", "frame-busy/ours", "frame-busy/soxr-hq",
+          "numpy+scipy"),
+    Ratio("the same, beside a busy Python thread", "frame-busy/ours", "frame-busy/soxr-hq",
           "numpy+2 soxr HQ"),
-    Spread("every pipeline vs soxr HQ (geo. mean)", "frame/", "/ours", "/soxr-hq",
+    Spread("all pipelines vs soxr HQ (geomean)", "frame/", "/ours", "/soxr-hq",
            "numpy+soxr HQ"),
-    Spread("every pipeline vs soxr QQ (geo. mean)", "frame/", "/ours", "/soxr-qq",
+    Spread("all pipelines vs soxr QQ (geomean)", "frame/", "/ours", "/soxr-qq",
            "numpy+soxr QQ"),
-    Spread("every pipeline vs scipy (geo. mean)", "frame/", "/ours", "/scipy",
-           "numpy+resample_poly"),
+    Spread("all pipelines vs scipy (geomean)", "frame/", "/ours", "/scipy",
+           "numpy+scipy"),
 
     Section("bulk resampling, mono float32 (speed)"),
     *(Ratio(f"{pair}, speech", f"bulk/{pair}/speech", f"bulk/{pair}/soxr-mq", "soxr MQ",
             "<=", 1.0) for pair in PAIRS),
-    Spread("strict vs soxr HQ (geo. mean)", "bulk/", "/strict", "/soxr-hq", "soxr HQ"),
-    Spread("speech vs scipy (geo. mean)", "bulk/", "/speech", "/scipy", "resample_poly"),
+    Spread("strict vs soxr HQ (geomean)", "bulk/", "/strict", "/soxr-hq", "soxr HQ"),
+    Spread("speech vs scipy (geomean)", "bulk/", "/speech", "/scipy", "scipy"),
 
     Section("resampling quality, worst rate pair"),
-    Limit("speech: rejection at 0.56 x lower rate", "quality/worst/speech/rejection_056",
+    Limit("speech: rejection, 0.56 x low rate", "quality/worst/speech/rejection_056",
           ">=", 90.0, "quality/worst/soxr-mq/rejection_056", "soxr MQ", show_ratio=False),
     Limit("speech: passband ripple to 0.45", "quality/worst/speech/ripple", "<=", 0.1,
           "quality/worst/soxr-mq/ripple", "soxr MQ", show_ratio=False),
-    Limit("speech: at 0.52 (its transition band)", "quality/worst/speech/rejection_052",
+    Limit("speech: 0.52 x low rate (transition)", "quality/worst/speech/rejection_052",
           None, None, "quality/worst/soxr-mq/rejection_052", "soxr MQ", show_ratio=False),
-    Limit("strict: rejection at 0.52 x lower rate", "quality/worst/strict/rejection_052",
+    Limit("strict: rejection, 0.52 x low rate", "quality/worst/strict/rejection_052",
           ">=", 90.0, "quality/worst/soxr-hq/rejection_052", "soxr HQ", show_ratio=False),
     Limit("strict: passband ripple to 0.45", "quality/worst/strict/ripple", "<=", 0.1,
           "quality/worst/soxr-hq/ripple", "soxr HQ", show_ratio=False),
@@ -66,7 +66,7 @@ ROWS: list[Row] = [
     Section("codecs"),
     *(Ratio(f"G.711 {op.replace('-', ' ')}, 1 s", f"codec/{op}/ours", f"codec/{op}/numpy-lut",
             "numpy LUT") for op in ("ulaw-decode", "ulaw-encode", "alaw-decode", "alaw-encode")),
-    Spread("G.711, 4 ops vs audioop (geo. mean)", "codec/", "/ours", "/audioop", "audioop"),
+    Spread("G.711, 4 ops vs audioop (geomean)", "codec/", "/ours", "/audioop", "audioop"),
     Ratio("L16 de-interleave, both, 1 s", "codec/deinterleave-1s/ours",
           "codec/deinterleave-1s/numpy-slicing", "numpy slicing"),
     Ratio("L16 de-interleave, both, 20 ms", "codec/deinterleave-20ms/ours",
@@ -82,7 +82,7 @@ ROWS: list[Row] = [
     Ratio("producer -> consumer thread, per frame", "ring/pair/ours", "ring/pair/queue",
           "queue.Queue"),
     Ratio("write + read beside a busy thread", "ring/busy/keep-gil",
-          "ring/busy/release-every-call", "GIL freed per call"),
+          "ring/busy/release-every-call", "GIL freed/call"),
 
     Section("memory per live call, both 8k -> 16k, rings excluded"),
     Limit("native state (CallIngest)", "memory/native/ours", "<=", 64.0,
@@ -101,6 +101,10 @@ ROWS: list[Row] = [
           "paced-p99/baseline", HAND_ROLLED),
     Limit("p99 latency, 200 calls, default", "paced-p99/default", "<=", 20.0,
           "paced-p99/baseline", HAND_ROLLED),
+    Ratio("floor: picows on uvloop, discard", "paced/discard-picows", "paced/baseline",
+          HAND_ROLLED),
+    Ratio("floor: websockets, discard", "paced/discard-websockets", "paced/baseline",
+          HAND_ROLLED),
     Ratio("bursts, picows on uvloop", "burst/picows", "burst/baseline", HAND_ROLLED),
     Ratio("bursts, default transport", "burst/default", "burst/baseline", HAND_ROLLED),
 
