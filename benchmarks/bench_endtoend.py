@@ -146,8 +146,17 @@ def test_capacity(benchmark, results, mode_name, client, servers, name):
         servers(name), client, s["start"], s["hold"], s["confirm"], s["resolution"]))
     for point in found["points"]:
         results.add("capacity", point)
-    results.put(f"capacity/{name}", found["calls"], "calls", confirmed=found["confirmed"])
-    if found["at_capacity"]:
-        results.put(f"capacity-p99/{name}", found["at_capacity"]["p99_ms"], "ms")
+    results.put(f"capacity/{name}", found["calls"], "calls", confirmed=found["confirmed"],
+                client_bound=found["client_bound"])
+    at = found["at_capacity"]
+    if at:
+        results.put(f"capacity-p99/{name}", at["p99_ms"], "ms")
+    how = (f"held {s['confirm']:g} s" if found["confirmed"]
+           else f"not held {s['confirm']:g} s (search holds only)")
+    results.notes.append(
+        f"Capacity, {e2e.SERVERS[name][0]}: {found['calls']} calls, {how}"
+        + (f", p99 {at['p99_ms']:.1f} ms, {at['cpu_us_per_frame']:.1f} µs/frame" if at else "")
+        + ("; the client could not keep time above it: a lower bound"
+           if found["client_bound"] else "") + ".")
     benchmark.extra_info.update(found)
     assert found["calls"] > 0

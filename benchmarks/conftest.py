@@ -70,7 +70,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     rows = results_module.render(ROWS, found, write)
     path = found.save(config.rootpath / ".benchmarks", rows, results_module.machine())
     write("")
-    for line in LEGEND + noise(found):
+    for line in found.notes + LEGEND + noise(found):
         write(line)
     write("Ratios are ours / baseline from this run (costs: lower is better; capacity: "
           "higher). Quote ratios, not times,")

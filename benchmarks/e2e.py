@@ -21,6 +21,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 FRAME_SECONDS = 0.02
 LATENCY_LIMIT_MS = 20.0  # a call is held when its p99 frame latency stays under this
+# The client pays the kernel's loopback work for every frame it sends (about as much as a
+# lean server spends receiving it), so at some thousands of calls it cannot keep time on
+# its core. A hold where it ran this late (p99, ms) says nothing about the server.
+CLIENT_LATE_LIMIT_MS = 5.0
 
 SERVER_CORE, CLIENT_CORE = (0, 1) if (os.cpu_count() or 1) >= 2 else (None, None)
 
@@ -112,13 +116,17 @@ class Hold:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def client_bound(self) -> bool:
+        return self.client_late_p99_ms > CLIENT_LATE_LIMIT_MS
+
+    @property
     def held(self) -> bool:
         return (self.lost_frames == 0 and self.p99_ms is not None
                 and self.p99_ms < LATENCY_LIMIT_MS)
 
     def as_dict(self) -> dict[str, Any]:
         return {**{k: v for k, v in self.__dict__.items() if k != "extra"},
-                "held": self.held, **self.extra}
+                "held": self.held, "client_bound": self.client_bound, **self.extra}
 
 
 def settle(server: Server, sent: int) -> tuple[int, int]:
@@ -155,7 +163,8 @@ def paced_hold(server: Server, client: Client, calls: int, seconds: float,
         frames=measured["frames"], p50_ms=latency["p50_ms"], p99_ms=latency["p99_ms"],
         max_ms=latency["max_ms"], lost_frames=missing + dropped,
         client_late_p99_ms=sent["late_p99_ms"], foreign_share=measured["foreign_share"],
-        extra={"never_received": missing, "unreadable": latency["unreadable"],
+        extra={"client_cpu_us_per_frame": sent["cpu_us_per_frame"],
+               "never_received": missing, "unreadable": latency["unreadable"],
                "interrupt_share": measured["interrupt_share"], "backlogged": sent["backlogged"],
                "closed_by_server": sent["closed_by_server"]},
     )
@@ -188,10 +197,14 @@ def search_capacity(server: Server, client: Client, start: int, hold_seconds: fl
     answer for ``confirm_seconds`` (or, when that fails, one step below it). Every hold
     is kept as a point of the capacity curve."""
     points: list[Hold] = []
+    client_bound = False
 
     def hold(calls: int, seconds: float) -> bool:
+        nonlocal client_bound
         result = paced_hold(server, client, calls, seconds)
         points.append(result)
+        if not result.held and result.client_bound:
+            client_bound = True
         return result.held
 
     good, bad = 0, None
@@ -209,11 +222,13 @@ def search_capacity(server: Server, client: Client, start: int, hold_seconds: fl
             good = middle
         else:
             bad = middle
-    if good == 0:  # not even ``start``: step down
+    if good == 0:  # not even ``start``: halve until a hold passes
         calls = start
-        while calls > 1 and not hold(calls := max(1, calls // 2), hold_seconds):
-            pass
-        good = calls if points[-1].held else 0
+        while calls > 1:
+            calls //= 2
+            if hold(calls, hold_seconds):
+                good = calls
+                break
     # The long hold: the answer, or one step down when the answer fails it. When both
     # fail (a machine busy with other work), the search's answer stands, unconfirmed.
     confirmed = None
@@ -226,6 +241,8 @@ def search_capacity(server: Server, client: Client, start: int, hold_seconds: fl
     return {
         "calls": answer,
         "confirmed": confirmed is not None,
+        # A failure where the client could not keep time: the server may hold more.
+        "client_bound": client_bound,
         "at_capacity": last.as_dict() if last else None,
         "points": [p.as_dict() for p in points],
     }

@@ -176,6 +176,7 @@ class Client:
             connection.send(masked(0x1, json.dumps(start).encode()))
         frames = self.frames
         distinct = len(frames)
+        cpu = time.process_time()
         late = array("d")
         note = late.append
         sleep = time.sleep
@@ -207,6 +208,7 @@ class Client:
         lateness = np.frombuffer(late, dtype=np.float64) if sent else np.zeros(1)
         return {
             "sent": sent,
+            "cpu_us_per_frame": 1e6 * (time.process_time() - cpu) / max(1, sent),
             "late_p50_ms": 1e3 * float(np.percentile(lateness, 50)),
             "late_p99_ms": 1e3 * float(np.percentile(lateness, 99)),
             "late_max_ms": 1e3 * float(lateness.max()),

@@ -20,6 +20,7 @@ import json
 import sys
 from collections import defaultdict
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,16 +96,19 @@ def capacity(data: dict[str, Any], out: Path, plt: Any) -> Path | None:
              if k.startswith("capacity/")}
     fig, (cpu_ax, lat_ax) = plt.subplots(2, 1, figsize=(8, 8), sharex=True)
     for server, (label, colour, marker) in SERVERS.items():
-        points = sorted((h["calls"], h["cpu_us_per_frame"], h["p99_ms"]) for h in holds
-                        if h["server"] == server and h["cpu_us_per_frame"] is not None)
-        if not points:
+        by_calls: dict[int, list[tuple[float, float]]] = defaultdict(list)
+        for h in holds:
+            if h["server"] == server and h["cpu_us_per_frame"] is not None \
+                    and h["p99_ms"] is not None:
+                by_calls[h["calls"]].append((h["cpu_us_per_frame"], h["p99_ms"]))
+        if not by_calls:
             continue
-        calls = [p[0] for p in points]
-        cpu_ax.plot(calls, [p[1] for p in points], marker=marker, color=colour,
-                    label=label, linestyle="-")
-        lat_ax.plot(calls, [max(p[2], 0.01) if p[2] != float("inf") else 1e5
-                            for p in points],
-                    marker=marker, color=colour, label=label, linestyle="-")
+        # Several holds at one number of calls (rounds, the long hold): their median.
+        calls = sorted(by_calls)
+        cpu = [median(c for c, _ in by_calls[n]) for n in calls]
+        p99 = [median(p for _, p in by_calls[n]) for n in calls]
+        cpu_ax.plot(calls, cpu, marker=marker, color=colour, label=label)
+        lat_ax.plot(calls, p99, marker=marker, color=colour, label=label)
         if server in found:
             for ax in (cpu_ax, lat_ax):
                 ax.axvline(found[server], color=colour, linestyle=":", alpha=0.8)
@@ -119,7 +123,7 @@ def capacity(data: dict[str, Any], out: Path, plt: Any) -> Path | None:
     for ax in (cpu_ax, lat_ax):
         ax.grid(alpha=0.3)
     cpu_ax.legend(fontsize=8)
-    lat_ax.legend(fontsize=8)
+    lat_ax.legend(handles=lat_ax.get_lines()[-1:], fontsize=8)
     fig.suptitle("One server core under real-time calls\n" + subtitle(data), fontsize=11)
     fig.tight_layout()
     path = out / "capacity.png"

@@ -34,6 +34,7 @@ class Results:
         self.started = time.time()
         self.figures: dict[str, Figure] = {}
         self.series: dict[str, list[dict[str, Any]]] = {}
+        self.notes: list[str] = []  # printed under the verdict table
 
     def put(self, key: str, value: float | None, unit: str, **info: Any) -> None:
         if value is not None and math.isfinite(value):
@@ -61,6 +62,7 @@ class Results:
             "figures": {k: {"value": f.value, "unit": f.unit, **f.info}
                         for k, f in self.figures.items()},
             "series": self.series,
+            "notes": self.notes,
             "verdict": [dict(zip(COLUMNS, row, strict=True)) for row in rows],
         }
         path.write_text(json.dumps(data, indent=1) + "\n")
