@@ -36,7 +36,7 @@ SETTINGS = {
     # paced rounds: seconds measured after a warm-up; bursts: rounds and frames per
     # connection; capacity: first number of calls, search holds, the long hold, and
     # the bracket the bisection stops at
-    "full": {"paced_seconds": 4.0, "paced_warmup": 1.0, "rounds": 3, "burst_rounds": 2,
+    "full": {"paced_seconds": 3.0, "paced_warmup": 1.0, "rounds": 3, "burst_rounds": 2,
              "burst_frames": 1000, "start": 200, "hold": 3.0, "confirm": 30.0,
              "resolution": 0.1},
     "short": {"paced_seconds": 0.5, "paced_warmup": 0.2, "rounds": 3, "burst_rounds": 1,

@@ -8,6 +8,7 @@ to quote: absolute times move with the machine and whatever else runs on it.
 """
 from __future__ import annotations
 
+import textwrap
 import time
 
 import pytest
@@ -70,8 +71,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     rows = results_module.render(ROWS, found, write)
     path = found.save(config.rootpath / ".benchmarks", rows, results_module.machine())
     write("")
-    for line in found.notes + LEGEND + noise(found):
-        write(line)
+    for paragraph in found.notes + LEGEND + noise(found):
+        for line in textwrap.wrap(paragraph, results_module.WIDTH, subsequent_indent="  "):
+            write(line)
     write("Ratios are ours / baseline from this run (costs: lower is better; capacity: "
           "higher). Quote ratios, not times,")
     write(f"on a shared machine. Saved {path.relative_to(config.rootpath)}; "
