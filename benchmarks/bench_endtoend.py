@@ -159,4 +159,5 @@ def test_capacity(benchmark, results, mode_name, client, servers, name):
         + ("; the client could not keep time above it: a lower bound"
            if found["client_bound"] else "") + ".")
     benchmark.extra_info.update(found)
-    assert found["calls"] > 0
+    # Zero calls held can be a machine busy with other work; a lost connection is a bug.
+    assert all(p["never_received"] == 0 for p in found["points"]), found["points"]
