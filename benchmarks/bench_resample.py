@@ -21,7 +21,7 @@ from piopiy_fast.audio import Resampler
 
 PAIRS = [(8000, 16000), (16000, 8000), (12000, 16000), (48000, 16000)]
 SECONDS = {"full": 60, "short": 10}
-BUDGET = {"full": 0.25, "short": 0.02}
+BUDGET = {"full": 0.2, "short": 0.02}
 
 
 def speechlike(n: int, seed: int = 0) -> np.ndarray:
