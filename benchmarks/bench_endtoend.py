@@ -20,8 +20,10 @@ Traffic:
   server read then finds several frames waiting: cheaper per frame, but not how calls
   arrive);
 - capacity: the largest number of paced calls one server core holds with zero frames
-  lost and p99 frame latency (due -> readable by the application) under 20 ms,
-  found by doubling then bisection, then held for 30 s (see e2e.search_capacity).
+  lost and p99 frame latency (due -> readable by the application) under 20 ms beyond
+  the delay the server adds on purpose (ours: its readers' delivery clock, 50 ms by
+  default; the hand-rolled receiver: none), found by doubling then bisection, then held
+  for 30 s (see e2e.search_capacity).
 """
 from __future__ import annotations
 
@@ -112,6 +114,7 @@ def test_paced_200_calls(benchmark, results, mode_name, client, servers):
         if all(h.p99_ms is not None for h in rounds):  # the floors do not tell
             p99 = statistics.median(h.p99_ms for h in rounds)
             results.put(f"paced-p99/{name}", p99, "ms", rounds=[h.p99_ms for h in rounds])
+            results.put(f"paced-p99-limit/{name}", rounds[0].latency_limit_ms, "ms")
             benchmark.extra_info[name]["p99_ms"] = p99
 
 
@@ -143,8 +146,8 @@ def test_capacity(benchmark, results, mode_name, client, servers, name):
         pytest.skip(f"{name} needs picows and uvloop (the test extra)")
     s = SETTINGS[mode_name]
     start = s["start"]
-    p99 = results.value(f"paced-p99/{name}")
-    if start == PACED_CALLS and p99 is not None and p99 < e2e.LATENCY_LIMIT_MS:
+    p99, limit = results.value(f"paced-p99/{name}"), results.value(f"paced-p99-limit/{name}")
+    if start == PACED_CALLS and p99 is not None and limit is not None and p99 < limit:
         start *= 2  # the paced rounds already held this many: double from there
     found = once(benchmark, lambda: e2e.search_capacity(
         servers(name), client, start, s["hold"], s["confirm"], s["resolution"]))
@@ -159,8 +162,10 @@ def test_capacity(benchmark, results, mode_name, client, servers, name):
            else f"not held {s['confirm']:g} s (search holds only)")
     results.notes.append(
         f"Capacity, {e2e.SERVERS[name][0]}: {found['calls']} calls, {how}"
-        + (f", p99 {at['p99_ms']:.1f} ms, {at['cpu_us_per_frame']:.1f} µs/frame" if at else "")
-        + ("; the client could not keep time above it: a lower bound"
+        + (f", p99 {at['p99_ms']:.1f} ms (limit {at['latency_limit_ms']:g} ms), "
+           f"{at['cpu_us_per_frame']:.1f} µs/frame" if at else "")
+        + (f"; in a failed hold the client itself ran late (p99 over "
+           f"{e2e.CLIENT_LATE_LIMIT_MS:g} ms), so the server may hold more"
            if found["client_bound"] else "") + ".")
     benchmark.extra_info.update(found)
     # Zero calls held can be a machine busy with other work; a lost connection is a bug.

@@ -18,8 +18,10 @@ is the application's once its handler has resampled it (soxr's HQ stream itself 
 hands out its output in blocks of about 100 ms; that fixed algorithmic delay is not
 counted). In ours, once a reader has yielded every output sample the pipeline can make
 from it: ``(k + 1) * 320 - lag`` samples at 16 kHz, ``lag`` being the native ingest's
-fixed hold-back, measured once at start. The bookkeeping costs one clock read per chunk
-(ours) or per frame (the baseline, which gets its arrays frame by frame).
+fixed hold-back, measured once at start; ours wakes its readers on a clock, every
+``latency`` seconds (library default), which the server reports beside the figures.
+The bookkeeping costs one clock read per chunk (ours) or per frame (the baseline, which
+gets its arrays frame by frame).
 
 Commands (one JSON object per line in, one per line out):
   window {start, end, latency: [a, b]}  CPU and frames between two clock times, and
@@ -74,6 +76,9 @@ class Ledger:
         self.channels: list[Channel] = []
         self.app_frames = 0  # channel-frames readable by the application
         self.consumers = 0  # application tasks (or handlers) still running
+        # The longest a reader is configured to let audio wait before it is woken (ours:
+        # the readers' ``latency``, library default); 0 for per-frame delivery.
+        self.delivery = 0.0
 
     def latency(self, start: float, end: float) -> dict[str, Any]:
         """Latency (readable - due) of every channel-frame due in [start, end]."""
@@ -97,9 +102,10 @@ class Ledger:
             unreadable += int(np.count_nonzero(k >= (counts[-1] if counts.size else 0)))
         if not parts:
             return {"frames": 0, "unreadable": 0, "p50_ms": None, "p99_ms": None,
-                    "max_ms": None}
+                    "max_ms": None, "delivery_ms": 1e3 * self.delivery}
         lat = np.concatenate(parts)
         return {
+            "delivery_ms": 1e3 * self.delivery,
             "frames": int(lat.size),
             "unreadable": unreadable,
             "p50_ms": 1e3 * float(np.percentile(lat, 50)),
@@ -235,6 +241,8 @@ def ours(ledger: Ledger, lag: int, transport: str | None,
     async def on_call(call: Any) -> None:
         # The README's consumer: both channels read with `async for`, concurrently.
         ledger.consumers += 1
+        ledger.delivery = max(ledger.delivery, getattr(call.caller, "latency", 0.0),
+                              getattr(call.callee, "latency", 0.0))
 
         def due0() -> float | None:
             for event in call.events:

