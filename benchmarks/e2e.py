@@ -203,10 +203,9 @@ def search_capacity(server: Server, client: Client, start: int, hold_seconds: fl
                     limit: int = 8192) -> dict[str, Any]:
     """The largest number of concurrent real-time calls ``server`` holds (zero frames
     lost, p99 latency under LATENCY_LIMIT_MS beyond the server's configured delivery
-    delay): double from ``start`` until a hold
-    fails, then bisect until the bracket is within ``resolution``; then hold the
-    answer for ``confirm_seconds``. Every hold is kept as a point of the capacity
-    curve."""
+    delay): double from ``start`` until a hold fails (or halve until one passes), then
+    bisect until the bracket is within ``resolution``; then hold the answer for
+    ``confirm_seconds``. Every hold is kept as a point of the capacity curve."""
     points: list[Hold] = []
     client_bound = False
 
@@ -218,28 +217,32 @@ def search_capacity(server: Server, client: Client, start: int, hold_seconds: fl
             client_bound = True
         return result.held
 
-    good, bad = 0, None
+    # Bracket the answer: double while holds pass (or halve while they fail), then
+    # bisect between the largest that held and the smallest that did not.
+    good, bad = 0, limit
     calls = start
-    while calls <= limit:
-        if not hold(calls, hold_seconds):
+    if hold(calls, hold_seconds):
+        while calls < limit:
+            good, calls = calls, min(limit, calls * 2)
+            if not hold(calls, hold_seconds):
+                bad = calls
+                break
+        else:
+            good = calls
+    else:
+        bad = calls
+        while calls > 1:
+            calls //= 2
+            if hold(calls, hold_seconds):
+                good = calls
+                break
             bad = calls
-            break
-        good, calls = calls, calls * 2
-    if bad is None:
-        bad = limit
     while good and bad / good > 1 + resolution:
         middle = round(math.sqrt(good * bad))
         if hold(middle, hold_seconds):
             good = middle
         else:
             bad = middle
-    if good == 0:  # not even ``start``: halve until a hold passes
-        calls = start
-        while calls > 1:
-            calls //= 2
-            if hold(calls, hold_seconds):
-                good = calls
-                break
     # The long hold. When it fails (on a machine busy with other work, say) the search's
     # answer stands, marked unconfirmed: one long hold is all the time budget allows.
     confirmed = bool(good) and hold(good, confirm_seconds)
