@@ -194,8 +194,11 @@ class Client:
                 if now >= next_service:
                     self.service()
                     next_service = now + 0.05
-                elif due - now > 0.0002:
-                    sleep(due - now - 0.0001)
+                else:
+                    # Sleep, never spin: a spinning client can slow the server down
+                    # (cores that share a physical one, or the hypervisor's own
+                    # scheduling), and waking some tens of µs late costs nothing here.
+                    sleep(due - now)
                 continue
             last = min(bisect_right(offsets, now - base, lo=c),
                        bisect_left(offsets, end - base, lo=c))
