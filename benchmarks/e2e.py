@@ -205,7 +205,8 @@ def search_capacity(server: Server, client: Client, start: int, hold_seconds: fl
     lost, p99 latency under LATENCY_LIMIT_MS beyond the server's configured delivery
     delay): double from ``start`` until a hold fails (or halve until one passes), then
     bisect until the bracket is within ``resolution``; then hold the answer for
-    ``confirm_seconds``. Every hold is kept as a point of the capacity curve."""
+    ``confirm_seconds`` (or, when that fails, two steps of ``resolution`` below it).
+    Every hold is kept as a point of the capacity curve."""
     points: list[Hold] = []
     client_bound = False
 
@@ -243,9 +244,15 @@ def search_capacity(server: Server, client: Client, start: int, hold_seconds: fl
             good = middle
         else:
             bad = middle
-    # The long hold. When it fails (on a machine busy with other work, say) the search's
-    # answer stands, marked unconfirmed: one long hold is all the time budget allows.
-    confirmed = bool(good) and hold(good, confirm_seconds)
+    # The long hold, which catches the rarer stalls a short one misses. When it fails,
+    # one more two steps lower: two long holds is what the time budget allows; when that
+    # fails too (a machine busy with other work, say) the search's answer stands,
+    # marked unconfirmed.
+    confirmed = False
+    for calls in (good, int(good / (1 + 2 * resolution))):
+        if calls and hold(calls, confirm_seconds):
+            good, confirmed = calls, True
+            break
     last = next((p for p in reversed(points) if p.calls == good and p.held), None)
     return {
         "calls": good,
