@@ -16,7 +16,6 @@ import itertools
 import json
 import ssl as ssl_module
 import time
-import wave
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from ..errors import PiopiyValidationError
 from ..redaction import redacting_logger
 from ..wire import CHANNELS, LISTEN_MODES, SAMPLE_RATES, StreamFormat, start_event
 from .synthetic import speech_like
+from .wavfile import load_wav
 
 # What each channel of a stream is called, in the order it is interleaved.
 # The client traces its request (URL query, Authorization header) at debug level.
@@ -124,44 +124,6 @@ class SimulationReport:
             "frames": self.frames, "bytes": self.bytes,
             "calls": [c.summary() for c in self.calls],
         }, indent=2)
-
-
-def load_wav(path: str | Path, sample_rate: int, seconds: float | None = None) -> list[np.ndarray]:
-    """The channels of a 16-bit WAV file at ``sample_rate`` (resampled when needed),
-    cut to ``seconds`` when given."""
-    try:
-        with wave.open(str(path), "rb") as wav:
-            if wav.getsampwidth() != 2:
-                raise PiopiyValidationError(f"{path}: only 16-bit WAV files can be streamed")
-            channels = wav.getnchannels()
-            rate = wav.getframerate()
-            frames = wav.getnframes()
-            if seconds is not None:
-                frames = min(frames, int(round(seconds * rate)))
-            data = np.frombuffer(wav.readframes(frames), dtype="<i2").astype(np.int16)
-    except (wave.Error, EOFError):
-        raise PiopiyValidationError(f"{path} is not a WAV file") from None
-    samples = data.reshape(-1, channels)
-    out = [np.ascontiguousarray(samples[:, c]) for c in range(channels)]
-    if rate != sample_rate:
-        out = [_resampled(ch, rate, sample_rate) for ch in out]
-    return out
-
-
-def _resampled(samples: np.ndarray, rate: int, to: int) -> np.ndarray:
-    """A file's channel at the call's rate: the core's resampler between the rates it
-    runs; for any other (44.1 kHz, 22.05 kHz...), scipy's polyphase resampler."""
-    if rate in SAMPLE_RATES:
-        from ..audio import resample
-        out: np.ndarray = resample(samples, rate, to)
-        return out.astype(np.int16, copy=False)
-    from math import gcd
-
-    from scipy.signal import resample_poly
-    common = gcd(rate, to)
-    y: np.ndarray = resample_poly(samples.astype(np.float64), to // common, rate // common)
-    out = np.clip(np.rint(y), -32768, 32767).astype(np.int16)
-    return out
 
 
 class Simulator:
