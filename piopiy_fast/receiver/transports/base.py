@@ -87,6 +87,21 @@ class Listener(Protocol):
         """Stop accepting, close every open link (1001 going away), wait for sessions."""
 
 
+class TransportOptions:
+    """What every transport is told: the largest message (a larger one ends that call
+    with 1009), pings to detect a dead peer, and how long the closing and opening
+    handshakes may take."""
+
+    def __init__(self, *, max_message_bytes: int = 1 << 16,
+                 ping_interval: float | None = 20.0, ping_timeout: float | None = 20.0,
+                 close_timeout: float = 5.0, open_timeout: float = 10.0) -> None:
+        self.max_message_bytes = max_message_bytes
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.open_timeout = open_timeout
+
+
 class Transport(Protocol):
     async def listen(self, host: str, port: int, *, admit: Admit,
                      session: Callable[[Link, Any], Awaitable[None]],

@@ -54,6 +54,7 @@ from .base import (
     Link,
     Listener,
     Rejection,
+    TransportOptions,
     close_info,
     format_address,
 )
@@ -406,7 +407,7 @@ class PicowsListener:
         await self._server.wait_closed()
 
 
-class PicowsTransport:
+class PicowsTransport(TransportOptions):
     """The fast transport, on ``picows`` (install the ``fast`` extra); run the server on
     uvloop for the full gain.
 
@@ -418,16 +419,10 @@ class PicowsTransport:
     the frame path in Python, as when the compiled listener cannot load.
     """
 
-    def __init__(self, *, max_message_bytes: int = 1 << 16, ping_interval: float | None = 20.0,
-                 ping_timeout: float | None = 20.0, close_timeout: float = 5.0,
-                 open_timeout: float = 10.0, compiled_listener: bool = True) -> None:
+    def __init__(self, *, compiled_listener: bool = True, **options: Any) -> None:
+        super().__init__(**options)
         self.link_class: type[PicowsLink | PythonPicowsLink] = (
             PicowsLink if compiled_listener else PythonPicowsLink)
-        self.max_message_bytes = max_message_bytes
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.close_timeout = close_timeout
-        self.open_timeout = open_timeout
 
     async def listen(self, host: str, port: int, *, admit: Admit,
                      session: Callable[[Link, Any], Awaitable[None]],

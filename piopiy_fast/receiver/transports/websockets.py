@@ -21,6 +21,7 @@ from .base import (
     Link,
     Listener,
     Rejection,
+    TransportOptions,
     close_info,
     format_address,
 )
@@ -86,7 +87,7 @@ class WebsocketsListener:
         await self._server.wait_closed()
 
 
-class WebsocketsTransport:
+class WebsocketsTransport(TransportOptions):
     """The default transport, on ``websockets``' asyncio server.
 
     ``max_message_bytes`` bounds one message (a larger one ends that call with 1009);
@@ -94,14 +95,8 @@ class WebsocketsTransport:
     does not compress and deflate state would cost memory per call.
     """
 
-    def __init__(self, *, max_message_bytes: int = 1 << 16, ping_interval: float | None = 20.0,
-                 ping_timeout: float | None = 20.0, close_timeout: float = 5.0,
-                 open_timeout: float = 10.0, max_queue: int = 16) -> None:
-        self.max_message_bytes = max_message_bytes
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.close_timeout = close_timeout
-        self.open_timeout = open_timeout
+    def __init__(self, *, max_queue: int = 16, **options: Any) -> None:
+        super().__init__(**options)
         self.max_queue = max_queue
 
     async def listen(self, host: str, port: int, *, admit: Admit,
