@@ -39,7 +39,7 @@ SETTINGS = {
     # connection; capacity: first number of calls, search holds, the long hold, and
     # the bracket the bisection stops at
     "full": {"paced_seconds": 3.0, "paced_warmup": 0.5, "rounds": 3, "burst_rounds": 2,
-             "burst_frames": 1000, "start": 200, "hold": 2.5, "confirm": 30.0,
+             "burst_frames": 1000, "start": 200, "hold": 2.0, "confirm": 30.0,
              "resolution": 0.1},
     "short": {"paced_seconds": 0.5, "paced_warmup": 0.2, "rounds": 3, "burst_rounds": 1,
               "burst_frames": 300, "start": 50, "hold": 0.6, "confirm": 1.0,
