@@ -37,7 +37,9 @@ SERVERS = {
     "default": ("StreamServer, default transport", ["ours"]),
     "picows": ("StreamServer, picows on uvloop", ["ours", "--transport", "picows",
                                                    "--loop", "uvloop"]),
-    # floors, for scale: receiving and discarding, nothing else
+    # for scale: ours on the other transport, and receiving and discarding, nothing else
+    "websockets": ("StreamServer, websockets transport", ["ours", "--transport",
+                                                         "websockets"]),
     "discard-websockets": ("websockets, discard", ["discard", "--transport", "websockets"]),
     "discard-picows": ("picows on uvloop, discard", ["discard", "--transport", "picows",
                                                       "--loop", "uvloop"]),

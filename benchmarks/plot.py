@@ -34,6 +34,7 @@ SERVERS = {
     "baseline": ("hand-rolled: websockets + numpy + 2 soxr HQ", "#d62728", "s"),
     "default": ("StreamServer, default transport", "#2ca02c", "^"),
     "picows": ("StreamServer, picows on uvloop", "#1f77b4", "o"),
+    "websockets": ("StreamServer, websockets transport", "#9467bd", "v"),
 }
 LATENCY_LIMIT_MS = 20.0  # when a saved hold does not say its own limit
 
