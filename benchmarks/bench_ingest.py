@@ -29,7 +29,7 @@ SOURCES = (8000, 12000, 16000)
 TARGETS = (16000, 8000)
 CODECS = ("l16", "pcmu")
 CONTENDERS = ("ours", "soxr-hq", "soxr-qq", "scipy")
-BUDGET = {"full": 0.1, "short": 0.015}
+BUDGET = {"full": 0.08, "short": 0.015}
 
 
 def frame_bytes(mode: str, rate: int, codec: str, seed: int = 0) -> bytes:

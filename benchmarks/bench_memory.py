@@ -7,7 +7,8 @@
   real-time `both` calls at 8 kHz stream into it; it reports how much its resident
   memory grew per call while they were all live, after collecting garbage. Ours with
   rings of a few samples (``ring_seconds=0.001``) so the rings, which are sized by the
-  application, are left out; both transports; and the hand-rolled receiver.
+  application, are left out; on both transports (picows, the default, on uvloop); and
+  the hand-rolled receiver.
 """
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ def server_kib_per_call(name: str, client: e2e.Client, calls: int, seconds: floa
 
 
 @pytest.mark.benchmark(group="memory per call (pytest-benchmark's time: the whole run)")
-@pytest.mark.parametrize("name", ["baseline", "default", "picows"])
+@pytest.mark.parametrize("name", ["baseline", "websockets", "picows"])
 def test_server_memory_per_call(benchmark, results, mode_name, client, name):
     if name == "picows":
         pytest.importorskip("picows")

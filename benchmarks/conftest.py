@@ -47,15 +47,22 @@ def results(pytestconfig: pytest.Config) -> results_module.Results:
 
 
 def noise(found: results_module.Results) -> list[str]:
-    """How much of the server's core other processes took during the end-to-end holds."""
-    shares = sorted(h["foreign_share"] for series in ("paced", "capacity")
-                    for h in found.series.get(series, []) if h.get("foreign_share") is not None)
-    if not shares:
+    """How much of the server's and the client's cores other processes took during the
+    end-to-end holds."""
+    holds = [h for series in ("paced", "capacity") for h in found.series.get(series, [])]
+
+    def shares(key: str) -> list[float]:
+        return sorted(h[key] for h in holds if h.get(key) is not None)
+
+    server, client = shares("foreign_share"), shares("client_foreign_share")
+    if not server:
         return []
-    median = shares[len(shares) // 2]
-    return [f"Noise: other processes took {median:.0%} of the server's core in the median "
-            f"end-to-end hold (max {shares[-1]:.0%})"
-            + ("; end-to-end figures unreliable." if median > 0.05 else ".")]
+    median = server[len(server) // 2]
+    line = (f"Noise: other processes took {median:.0%} of the server's core in the median "
+            f"end-to-end hold (max {server[-1]:.0%})")
+    if client:
+        line += f", {client[len(client) // 2]:.0%} of the client's (max {client[-1]:.0%})"
+    return [line + ("; end-to-end figures unreliable." if median > 0.05 else ".")]
 
 
 @pytest.hookimpl(trylast=True)

@@ -37,7 +37,9 @@ SERVERS = {
     "default": ("StreamServer, default transport", ["ours"]),
     "picows": ("StreamServer, picows on uvloop", ["ours", "--transport", "picows",
                                                    "--loop", "uvloop"]),
-    # floors, for scale: receiving and discarding, nothing else
+    # for scale: ours on the other transport, and receiving and discarding, nothing else
+    "websockets": ("StreamServer, websockets transport", ["ours", "--transport",
+                                                         "websockets"]),
     "discard-websockets": ("websockets, discard", ["discard", "--transport", "websockets"]),
     "discard-picows": ("picows on uvloop, discard", ["discard", "--transport", "picows",
                                                       "--loop", "uvloop"]),
@@ -174,6 +176,7 @@ def paced_hold(server: Server, client: Client, calls: int, seconds: float,
         delivery_ms=latency["delivery_ms"],
         client_late_p99_ms=sent["late_p99_ms"], foreign_share=measured["foreign_share"],
         extra={"client_cpu_us_per_frame": sent["cpu_us_per_frame"],
+               "client_foreign_share": sent["foreign_share"],
                "never_received": missing, "unreadable": latency["unreadable"],
                "interrupt_share": measured["interrupt_share"], "backlogged": sent["backlogged"],
                "closed_by_server": sent["closed_by_server"]},

@@ -35,6 +35,7 @@ from bisect import bisect_left, bisect_right
 from typing import Any
 
 import numpy as np
+from cores import core_times, foreign_share
 
 FRAME_SECONDS = 0.02
 PATH = "/stream?listen_mode=both&voice_quality=8000&call_id=bench-{}"
@@ -121,7 +122,8 @@ class Connection:
 
 
 class Client:
-    def __init__(self) -> None:
+    def __init__(self, core: int | None) -> None:
+        self.core = core
         self.connections: list[Connection] = []
         self.frames = both_frames(DISTINCT_FRAMES)
         self.poller = select.epoll()
@@ -177,7 +179,7 @@ class Client:
             connection.send(masked(0x1, json.dumps(start).encode()))
         frames = self.frames
         distinct = len(frames)
-        cpu = time.process_time()
+        cpu, wall, core = time.process_time(), monotonic(), core_times(self.core)
         # Each wake-up sends every frame due by then, in one tight loop; the lateness of
         # the batch's first (most overdue) frame stands for all of its frames.
         batch_late, batch_size = array("d"), array("q")
@@ -221,9 +223,12 @@ class Client:
                 return 0.0
             return 1e3 * float(late[order][np.searchsorted(weight, q / 100 * sent)])
 
+        cpu, wall = time.process_time() - cpu, monotonic() - wall
         return {
             "sent": sent,
-            "cpu_us_per_frame": 1e6 * (time.process_time() - cpu) / max(1, sent),
+            "cpu_us_per_frame": 1e6 * cpu / max(1, sent),
+            "foreign_share": foreign_share(core, core_times(self.core), cpu, wall)
+            if self.core is not None else None,
             "late_p50_ms": percentile(50),
             "late_p99_ms": percentile(99),
             "late_max_ms": 1e3 * float(late.max()) if sent else 0.0,
@@ -276,7 +281,7 @@ def main() -> None:
         os.sched_setaffinity(0, {args.core})
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    client = Client()
+    client = Client(args.core)
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         command = json.loads(line)

@@ -50,6 +50,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+from cores import core_times, foreign_share
 
 FRAME_SECONDS = 0.02
 OUT_RATE = 16000
@@ -290,21 +291,6 @@ def ours(ledger: Ledger, lag: int, transport: str | None,
 
 # -- the process -----------------------------------------------------------------------------
 
-def core_times(core: int | None) -> tuple[float, float, float]:
-    """Seconds the core this server is pinned to spent running tasks (user + system),
-    in interrupts (softirq: much of it the network stack's) and stolen by the
-    hypervisor; zeros when not pinned."""
-    if core is None:
-        return 0.0, 0.0, 0.0
-    with open("/proc/stat") as f:
-        for line in f:
-            if line.startswith(f"cpu{core} "):
-                user, nice, system, _, _, irq, softirq, steal = map(int, line.split()[1:9])
-                tick = os.sysconf("SC_CLK_TCK")
-                return (user + nice + system) / tick, (irq + softirq) / tick, steal / tick
-    return 0.0, 0.0, 0.0
-
-
 def rss_kib() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
@@ -342,8 +328,7 @@ def main() -> None:
         frames = second["frames"] - first["frames"]
         cpu = second["cpu"] - first["cpu"]
         wall = second["t"] - first["t"]
-        tasks, interrupts, steal = (b - a for a, b in zip(first["core"], second["core"],
-                                                           strict=True))
+        interrupts = second["core"][1] - first["core"][1]
         pinned = args.core is not None
         return {"cpu_s": cpu, "frames": frames, "seconds": wall,
                 "cpu_us_per_frame": 1e6 * cpu / frames if frames else None,
@@ -352,7 +337,8 @@ def main() -> None:
                 # hypervisor's steal are noise, reported beside the figures; interrupts
                 # are mostly the network stack working for this server, not counted in
                 # its CPU time (the same for every server).
-                "foreign_share": (max(0.0, tasks - cpu) + steal) / wall if pinned else None,
+                "foreign_share": foreign_share(first["core"], second["core"], cpu, wall)
+                if pinned else None,
                 "interrupt_share": interrupts / wall if pinned else None}
 
     def commands(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:

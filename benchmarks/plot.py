@@ -34,6 +34,7 @@ SERVERS = {
     "baseline": ("hand-rolled: websockets + numpy + 2 soxr HQ", "#d62728", "s"),
     "default": ("StreamServer, default transport", "#2ca02c", "^"),
     "picows": ("StreamServer, picows on uvloop", "#1f77b4", "o"),
+    "websockets": ("StreamServer, websockets transport", "#9467bd", "v"),
 }
 LATENCY_LIMIT_MS = 20.0  # when a saved hold does not say its own limit
 
@@ -121,6 +122,10 @@ def capacity(data: dict[str, Any], out: Path, plt: Any) -> Path | None:
     lat_ax.set_ylabel("p99 frame latency, due -> readable (ms, log);\n"
                       "dashed: each server's limit")
     lat_ax.set_yscale("log")
+    from matplotlib import ticker  # only with matplotlib, which main() checked for
+
+    lat_ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+    lat_ax.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
     lat_ax.set_xlabel("concurrent real-time calls (`both`, 8 kHz, one frame / 20 ms each);"
                       " dotted: capacity found")
     for ax in (cpu_ax, lat_ax):
