@@ -36,7 +36,7 @@ from .events import (
     resolve_format,
 )
 from .replies import ReplyBatcher, as_mono_int16
-from .wakeups import CallWakeups, DeliveryClocks
+from .wakeups import CallWakeups, DeliveryClocks, Latch
 
 if TYPE_CHECKING:
     from .transports.base import CloseInfo, Link
@@ -194,8 +194,8 @@ class CallStream:
         self.error: str | None = None
         self._event_waiters: list[asyncio.Future[None]] = []
         self._event_callbacks: list[Callable[[Any], Any]] = []
-        self._done = asyncio.Event()
-        self._audio = asyncio.Event()
+        self._done = Latch()
+        self._audio = Latch()
 
     def __repr__(self) -> str:
         return (f"<CallStream {self.call_id} {self.listen_mode} {self.source_rate}->"

@@ -11,7 +11,6 @@ is in :mod:`.wakeups`.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any
@@ -47,8 +46,9 @@ class ChannelReader:
         self._latency: float | None = None
         self._wakeups = wakeups
         # The rings this channel is read from, oldest first; more than one only after
-        # a mid-call format change. The producer appends, the consumer pops.
-        self._segments: deque[RingBuffer] = deque()
+        # a mid-call format change. The producer appends, the consumer pops (a list: it
+        # rarely holds more than one, and an empty deque costs ten times the memory).
+        self._segments: list[RingBuffer] = []
         self._waiter: asyncio.Future[None] | None = None
         self._want = 1
         self._callback: Callable[[np.ndarray], Any] | None = None
@@ -120,7 +120,7 @@ class ChannelReader:
             # closed first: once closed, nothing more is written, so available is final.
             if not ring.closed or ring.available:
                 return ring
-            segments.popleft()
+            del segments[0]
         return None
 
     # -- async --------------------------------------------------------------------------
@@ -197,6 +197,7 @@ class ChannelReader:
             if not chunk.size:
                 return
             yield chunk
+            del chunk  # the application holds it; not this frame too while waiting
 
     async def chunks(self, n: int) -> AsyncIterator[np.ndarray]:
         """Yield chunks of exactly ``n`` samples (the last one may be shorter)."""
@@ -205,6 +206,7 @@ class ChannelReader:
             if not chunk.size:
                 return
             yield chunk
+            del chunk  # the application holds it; not this frame too while waiting
 
     # -- threads ------------------------------------------------------------------------
 
@@ -223,11 +225,12 @@ class ChannelReader:
             remaining = None if deadline is None else max(0.0, deadline - _monotonic())
             ring = self._head()
             if ring is None:
-                with wakeups.changed:
+                changed = wakeups.thread_signal()
+                with changed:
                     while not wakeups.ended and not self._segments:
                         if remaining is not None and remaining <= 0:
                             return _EMPTY
-                        wakeups.changed.wait(remaining)
+                        changed.wait(remaining)
                         if deadline is not None:
                             remaining = deadline - _monotonic()
                     if wakeups.ended and self._head() is None:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 
 DEFAULT_LATENCY = 0.05
+_MAKING_SIGNALS = threading.Lock()  # two thread readers of one call make one condition
 """Seconds a reader's audio may wait before its reader is woken (the server's default)."""
 
 
@@ -94,19 +95,20 @@ class CallWakeups:
     them want to be woken by the frame itself (latency 0); ``unseen_frames``: frames
     received since readers were last woken; ``ring_waiters``: readers
     awaiting their first ring; ``taps``: readers with an ``on_chunk`` callback;
-    ``changed``: signalled (for thread readers) when rings are added or the call ends.
+    ``thread_signal()``: the condition thread readers wait on, signalled when rings are
+    added or the call ends; made by the first thread reader (most calls have none).
     ``on_callback_error(what)`` is told when an application callback raises.
     ``per_frame`` and ``unseen_frames`` are counted by the call's ``frames`` (its
     FrameSink), which reads ``taps`` and ``waiting`` on every frame, below Python.
     """
 
-    __slots__ = ("ended", "changed", "waiting", "frames", "ring_waiters", "taps", "clocks",
+    __slots__ = ("ended", "_changed", "waiting", "frames", "ring_waiters", "taps", "clocks",
                  "on_callback_error")
 
     def __init__(self, clocks: DeliveryClocks, on_callback_error: Callable[[str], None],
                  frames: FrameSink) -> None:
         self.ended = False
-        self.changed = threading.Condition()
+        self._changed: threading.Condition | None = None
         self.waiting: list[ChannelReader] = []
         self.frames = frames
         self.ring_waiters: list[ChannelReader] = []
@@ -148,17 +150,63 @@ class CallWakeups:
         for reader in (*self.waiting, *self.ring_waiters):
             reader.wake()
 
+    def thread_signal(self) -> threading.Condition:
+        """The condition thread readers wait on for new rings or the end of the call."""
+        with _MAKING_SIGNALS:
+            if self._changed is None:
+                self._changed = threading.Condition()
+            return self._changed
+
     def add_rings(self, pairs: Iterable[tuple[ChannelReader, RingBuffer]]) -> None:
         """Queue a new ring behind each reader's current ones, then wake them all."""
-        with self.changed:
-            for reader, ring in pairs:
-                reader.append_ring(ring)
-            self.changed.notify_all()
+        for reader, ring in pairs:
+            reader.append_ring(ring)
+        self._signal_threads()
         self.wake_all()
 
     def end(self) -> None:
         """The call is over: thread readers and waiting readers see it."""
-        with self.changed:
-            self.ended = True
-            self.changed.notify_all()
+        self.ended = True
+        self._signal_threads()
         self.wake_all()
+
+    def _signal_threads(self) -> None:
+        # The change is made before the condition is looked at: a thread reader that
+        # makes the condition after this look finds the change when it checks under it.
+        changed = self._changed
+        if changed is not None:
+            with changed:
+                changed.notify_all()
+
+
+class Latch:
+    """A flag that is set once and can be awaited, like a never-cleared
+    ``asyncio.Event``; it holds no waiter queue until something waits (a call has two,
+    and most are never awaited)."""
+
+    __slots__ = ("is_set", "_waiters")
+
+    def __init__(self) -> None:
+        self.is_set = False
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def set(self) -> None:
+        self.is_set = True
+        waiters, self._waiters = self._waiters, None
+        for future in waiters or ():
+            if not future.done():
+                future.set_result(None)
+
+    async def wait(self) -> None:
+        if self.is_set:
+            return
+        future = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(future)
+        try:
+            await future
+        finally:
+            # A wait given up (a timeout around it) leaves nothing behind.
+            if self._waiters is not None and future.cancelled():
+                self._waiters.remove(future)

@@ -66,6 +66,7 @@ logger = logging.getLogger("piopiy_fast.transport")
 # both out of an application's logs; `piopiy-fast -v`/`-vv` lowers it to INFO/DEBUG,
 # never below, so the raw trace stays off.
 PICOWS_LOGGER = "piopiy_fast.picows"
+READ_BUFFER_BYTES = 2048  # initial per-connection read buffer (picows' least); it grows on demand
 _picows_logger = logging.getLogger(PICOWS_LOGGER)
 _picows_logger.setLevel(logging.WARNING)
 
@@ -477,6 +478,10 @@ class PicowsTransport(TransportOptions):
             # picows wants the reply timeout within the idle one
             auto_ping_reply_timeout=min(self.ping_timeout or interval, interval),
             max_frame_size=max_bytes,
+            # picows starts each connection with a 16 KiB read buffer and grows it when
+            # it fills; a 20 ms frame is at most 1.3 KiB, so 2 KiB holds one, a backlog
+            # grows it, and a call's memory stays small.
+            read_buffer_init_size=READ_BUFFER_BYTES,
             # passed on to loop.create_server
             reuse_port=reuse_port,
         )
