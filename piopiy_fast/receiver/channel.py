@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from time import monotonic as _monotonic
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import numpy as np
 
@@ -22,9 +22,12 @@ from .wakeups import CallWakeups, check_latency
 
 if TYPE_CHECKING:
     from ..audio import RingBuffer
+    from .wakeups import DeliveryClock
 
 _EMPTY = np.empty(0, dtype=np.int16)
 _EMPTY.flags.writeable = False
+_NO_CLOCK_YET = object()
+_running_loop = asyncio.get_running_loop
 
 
 class ChannelReader:
@@ -38,7 +41,7 @@ class ChannelReader:
     """
 
     __slots__ = ("name", "rate", "_latency", "_wakeups", "_segments", "_waiter", "_want",
-                 "_callback")
+                 "_listed_in", "_per_frame", "_clock", "_callback")
 
     def __init__(self, wakeups: CallWakeups, name: str, rate: int) -> None:
         self.name = name
@@ -49,8 +52,13 @@ class ChannelReader:
         # a mid-call format change. The producer appends, the consumer pops (a list: it
         # rarely holds more than one, and an empty deque costs ten times the memory).
         self._segments: list[RingBuffer] = []
+        # The pending async wait, if any: its future, how many samples it waits for,
+        # which list of the call's wake-ups holds the reader, whether it counts per frame.
         self._waiter: asyncio.Future[None] | None = None
         self._want = 1
+        self._listed_in: list[ChannelReader] | None = None
+        self._per_frame = False
+        self._clock: object = _NO_CLOCK_YET  # the DeliveryClock, or None: per frame
         self._callback: Callable[[np.ndarray], Any] | None = None
 
     # -- what the call's wake-ups ask of a reader -------------------------------------
@@ -102,6 +110,7 @@ class ChannelReader:
     @latency.setter
     def latency(self, seconds: float) -> None:
         self._latency = check_latency(seconds)
+        self._clock = _NO_CLOCK_YET
 
     @property
     def available(self) -> int:
@@ -125,6 +134,44 @@ class ChannelReader:
 
     # -- async --------------------------------------------------------------------------
 
+    def _enlist(self, want: int) -> asyncio.Future[None]:
+        """Start a wait for ``want`` samples: woken by the clock (or by each frame, at
+        latency 0) once this reader has a ring, else when a ring is added."""
+        if self._waiter is not None:
+            self._release()  # an earlier wait, given up
+        wakeups = self._wakeups
+        future: asyncio.Future[None] = _running_loop().create_future()
+        self._waiter, self._want = future, want
+        if not self._segments:
+            self._listed_in = wakeups.ring_waiters
+            wakeups.ring_waiters.append(self)
+            return future
+        self._listed_in = wakeups.waiting
+        wakeups.waiting.append(self)
+        if self._clock is _NO_CLOCK_YET:
+            self._clock = wakeups.clocks.clock(self._latency)
+        clock = cast("DeliveryClock | None", self._clock)
+        if clock is not None:
+            clock.watch(wakeups)
+        else:
+            self._per_frame = True
+            wakeups.per_frame += 1
+        return future
+
+    def _release(self) -> None:
+        """The wait is over (woken or given up): out of the call's wake-up lists."""
+        if self._listed_in is not None:
+            self._listed_in.remove(self)
+            self._listed_in = None
+        if self._per_frame:
+            self._per_frame = False
+            self._wakeups.per_frame -= 1
+        self._waiter = None
+
+    def _release_if(self, future: asyncio.Future[None] | None) -> None:
+        if future is not None and self._waiter is future:
+            self._release()
+
     async def _wait(self, want: int) -> RingBuffer | None:
         """Wait until the head ring holds ``want`` samples or is closed; None at the end."""
         wakeups = self._wakeups
@@ -134,28 +181,13 @@ class ChannelReader:
             if ring is not None:
                 if ring.available >= want or ring.closed:
                     return ring
-                waiting = wakeups.waiting
             elif ended:
                 return None
-            else:
-                waiting = wakeups.ring_waiters
-            future = asyncio.get_running_loop().create_future()
-            self._waiter = future
-            self._want = want
-            waiting.append(self)
-            clock = wakeups.clocks.clock(self._latency) if waiting is wakeups.waiting else None
-            per_frame = clock is None and waiting is wakeups.waiting
-            if clock is not None:
-                clock.watch(wakeups)
-            elif per_frame:
-                wakeups.per_frame += 1
+            future = self._enlist(want)
             try:
                 await future
             finally:
-                self._waiter = None
-                waiting.remove(self)
-                if per_frame:
-                    wakeups.per_frame -= 1
+                self._release_if(future)
 
     async def read(self, n: int | None = None) -> np.ndarray:
         """Wait for audio and return up to ``n`` samples (all available when None).
@@ -188,16 +220,12 @@ class ChannelReader:
             return parts[0]
         return np.concatenate(parts) if parts else _EMPTY
 
-    def __aiter__(self) -> AsyncIterator[np.ndarray]:
-        return self._iterate()
+    def __aiter__(self) -> ChannelReader:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[np.ndarray]:
-        while True:
-            chunk = await self.read()
-            if not chunk.size:
-                return
-            yield chunk
-            del chunk  # the application holds it; not this frame too while waiting
+    def __anext__(self) -> _NextChunk:
+        """``async for``: the next chunk, all the audio there is once there is some."""
+        return _NextChunk(self)
 
     async def chunks(self, n: int) -> AsyncIterator[np.ndarray]:
         """Yield chunks of exactly ``n`` samples (the last one may be shorter)."""
@@ -265,3 +293,51 @@ class ChannelReader:
         elif self._callback is None and callback is not None:
             taps.append(self)
         self._callback = callback
+
+
+class _NextChunk:
+    """One step of ``async for`` over a reader: an awaitable with no coroutine frame.
+
+    Awaiting it hands the reader's wait future to the task until the clock wakes it,
+    then reads the ring in the task's own turn. So a wait given up (``asyncio.wait_for``
+    around ``anext``, a cancelled task) leaves the audio in the ring and the reader
+    usable: unlike an async generator's, this iteration survives it.
+    """
+
+    __slots__ = ("_reader", "_future")
+
+    def __init__(self, reader: ChannelReader) -> None:
+        self._reader = reader
+        self._future: asyncio.Future[None] | None = None
+
+    def __await__(self) -> _NextChunk:
+        return self
+
+    def __iter__(self) -> _NextChunk:
+        return self
+
+    def __next__(self) -> asyncio.Future[None]:
+        reader = self._reader
+        if self._future is not None:  # woken: the wait is over
+            reader._release_if(self._future)
+            self._future = None
+        ring = reader._head()
+        if ring is not None:
+            if ring.available:
+                raise StopIteration(ring.read())
+        elif reader._wakeups.ended:
+            raise StopAsyncIteration
+        future = self._future = reader._enlist(1)
+        future._asyncio_future_blocking = True  # what a task looks for in what is yielded
+        return future
+
+    def send(self, value: object) -> asyncio.Future[None]:
+        return self.__next__()
+
+    def throw(self, error: BaseException | type[BaseException], *_: object) -> NoReturn:
+        self.close()
+        raise error
+
+    def close(self) -> None:
+        self._reader._release_if(self._future)
+        self._future = None

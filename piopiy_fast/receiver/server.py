@@ -26,6 +26,7 @@ from ..errors import PiopiyValidationError
 from ..wire import LISTEN_MODES, SAMPLE_RATES, StreamFormat
 from .auth import Authenticator, Verdict
 from .call import CallSettings, CallStats, CallStream, PolicyViolation
+from .pacing import ReadCoalescer, coalescing_interval
 from .transports import make_transport
 
 if TYPE_CHECKING:
@@ -194,7 +195,10 @@ class StreamServer:
     (counted in ``overruns``). ``latency`` (seconds, default 0.05) is the longest an
     ``async`` reader's audio waits before the reader is woken: readers are woken together on
     a clock, not once per frame, which is most of what a call costs the server; 0 wakes them
-    with every frame. A reader can set its own (``call.caller.latency``).
+    with every frame. A reader can set its own (``call.caller.latency``). While calls are
+    live, the event loop turns at most every ``coalesce_reads`` seconds so that one turn
+    reads many sockets (``"auto"``: a tenth of ``latency``, at most 5 ms; 0 turns it off;
+    see :mod:`piopiy_fast.receiver.pacing`).
     ``reply_batch_ms`` is the length of one ``streamAudio`` message that ``call.send_audio``
     sends (see :mod:`piopiy_fast.receiver.replies`). Format: calls that name no format in a
     start event or the query string get ``listen_mode`` at ``source_rate``;
@@ -248,6 +252,7 @@ class StreamServer:
         # application
         on_call: Callable[[CallStream], Any] | None = None,
         latency: float = DEFAULT_LATENCY,
+        coalesce_reads: float | Literal["auto"] = "auto",
         reply_batch_ms: float = 300.0,
         # observability
         metrics_port: int | None = None,
@@ -299,6 +304,9 @@ class StreamServer:
         self._max_calls = max_calls
         self._on_call = on_call
         self._clocks = DeliveryClocks(latency)
+        self._coalescer = ReadCoalescer(
+            coalescing_interval(coalesce_reads, self._clocks.latency),
+            live=lambda: bool(self._active))
         if metrics_port is not None and not 0 <= metrics_port <= 65535:
             raise PiopiyValidationError(
                 f"metrics_port must be from 0 to 65535, not {metrics_port}")
@@ -409,6 +417,7 @@ class StreamServer:
             queue.put_nowait(None)
         if self._metrics is not None:
             await self._metrics.close()
+        self._coalescer.close()
         self._closed.set()
         logger.info("server closed")
 
@@ -480,6 +489,7 @@ class StreamServer:
         self._number += 1
         call = CallStream(link, params, self._settings, self._number, self._clocks)
         self._active[call] = None
+        self._coalescer.wake()
         logger.info("call %s connected from %s on %s", call.call_id, call.remote, call.route)
         self._announce(call)
         close_info = None

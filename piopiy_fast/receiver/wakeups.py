@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 
 DEFAULT_LATENCY = 0.05
-_MAKING_SIGNALS = threading.Lock()  # two thread readers of one call make one condition
 """Seconds a reader's audio may wait before its reader is woken (the server's default)."""
+_MAKING_SIGNALS = threading.Lock()  # two thread readers of one call make one condition
 
 
 class DeliveryClock:
@@ -139,7 +139,7 @@ class CallWakeups:
 
     def wake_ready(self) -> bool:
         """Wake the waiting readers that now have what they wait for; True if any."""
-        self.unseen_frames = 0
+        self.frames.unseen_frames = 0
         woke = False
         for reader in self.waiting:
             woke = reader.wake_if_ready() or woke
