@@ -91,6 +91,16 @@ def positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
     return parse
 
 
+def auto_or_float(text: str) -> float | str:
+    """An argparse type: ``auto``, or a number (checked where it is used)."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not 'auto' or a number: {text!r}") from None
+
+
 def seconds_or_off(text: str) -> float | None:
     """An argparse type: seconds, where 0 turns the limit off (None)."""
     try:
@@ -144,6 +154,10 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latency", type=float, default=0.05,
                    help="longest wait, in seconds, before audio is handed to readers "
                         "(default 0.05; readers are woken together on this clock)")
+    p.add_argument("--coalesce-reads", type=auto_or_float, default="auto", metavar="SECONDS",
+                   help="while calls are live, let the event loop turn at most this often so "
+                        "one turn reads many sockets (default auto: latency/10, at most "
+                        "0.005; 0 for off)")
     p.add_argument("--idle-timeout", type=seconds_or_off, default=30.0,
                    help="close a call that sends no audio this long after connecting "
                         "(default 30; 0 for never)")

@@ -59,7 +59,8 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
     server = StreamServer(
         args.host, args.port, target_rate=args.target_rate, ring_seconds=args.ring_seconds,
         listen_mode=args.listen_mode, source_rate=args.source_rate, auth=auth,
-        max_calls=args.max_calls or "auto", latency=args.latency, ssl=ssl_context,
+        max_calls=args.max_calls or "auto", latency=args.latency,
+        coalesce_reads=args.coalesce_reads, ssl=ssl_context,
         on_call=on_call, transport=args.transport, metrics_port=args.metrics_port,
         idle_timeout=args.idle_timeout, silence_timeout=args.silence_timeout,
         max_call_seconds=args.max_call_seconds, reuse_port=worker is not None)

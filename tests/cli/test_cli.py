@@ -166,6 +166,8 @@ def mistakes(tmp_path):
          f"cannot create the record directory {a_file / 'sub'}: Not a directory"),
         (["serve", "--latency", "5", "--duration", "1"],
          "latency must be from 0 to 1 second, not 5.0"),
+        (["serve", "--coalesce-reads", "0.5", "--duration", "1"],
+         "coalesce_reads must be 'auto' or from 0 to 0.1 seconds, not 0.5"),
         (["simulate", "ws://127.0.0.1:9/x", "--wav", str(tmp_path / "none.wav")],
          f"No such file or directory: {tmp_path / 'none.wav'}"),
         (["simulate", "ws://127.0.0.1:9/x", "--wav", str(not_wav)],
@@ -188,6 +190,8 @@ def test_mistakes_give_one_line_and_status_2(mistakes):
     (["simulate", "ws://x", "--seconds=-3"], "argument --seconds: must be greater than 0, not -3"),
     (["simulate", "ws://x", "--frame-ms", "0"],
      "argument --frame-ms: must be greater than 0, not 0"),
+    (["serve", "--coalesce-reads", "soon"],
+     "argument --coalesce-reads: not 'auto' or a number: 'soon'"),
 ])
 def test_bad_values_are_refused_by_the_parser(args, complaint):
     result = subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=30)
