@@ -86,20 +86,89 @@ class Process:
 
 
 class Server(Process):
-    def __init__(self, name: str, *extra: str) -> None:
+    def __init__(self, name: str, *extra: str, core: int | None = SERVER_CORE) -> None:
         self.name = name
         self.label, argv = SERVERS[name]
-        core = [] if SERVER_CORE is None else ["--core", str(SERVER_CORE)]
-        super().__init__([str(HERE / "e2e_server.py"), *argv, *core, *extra])
+        pin = [] if core is None else ["--core", str(core)]
+        super().__init__([str(HERE / "e2e_server.py"), *argv, *pin, *extra])
         self.port = int(self.hello["port"])
         self.loop = self.hello["loop"]
         self.totals = {"frames": 0, "overruns": 0}
 
 
 class Client(Process):
-    def __init__(self) -> None:
-        core = [] if CLIENT_CORE is None else ["--core", str(CLIENT_CORE)]
+    def __init__(self, pinned: bool = True) -> None:
+        core = [] if CLIENT_CORE is None or not pinned else ["--core", str(CLIENT_CORE)]
         super().__init__([str(HERE / "e2e_client.py"), *core])
+
+
+class Workers:
+    """``count`` servers of one kind sharing a port (``SO_REUSEPORT``, as ``piopiy-fast
+    serve --workers`` runs them), worker i pinned to core i; spoken to like one Server,
+    their replies merged. A merged p99 is the largest worker's: at most 1% of all frames
+    are later than that."""
+
+    def __init__(self, name: str, count: int) -> None:
+        self.name = f"{name} x{count}"
+        self.label = f"{SERVERS[name][0]}, {count} workers"
+        port = _free_port()
+        cores = os.cpu_count() or 1
+        self.processes = [Server(name, "--port", str(port), "--reuse-port", core=i % cores)
+                          for i in range(count)]
+        self.port = port
+        self.totals = {"frames": 0, "overruns": 0}
+
+    def send(self, cmd: str, **args: Any) -> None:
+        self._cmd = cmd
+        for worker in self.processes:
+            worker.send(cmd, **args)
+
+    def read(self) -> dict[str, Any]:
+        replies = [worker.read() for worker in self.processes]
+        if self._cmd == "window":
+            return _merged_window(replies)
+        summed = ("frames", "overruns", "consumers", "rss_kib")
+        return {k: sum(r[k] for r in replies) for k in summed if k in replies[0]}
+
+    def ask(self, cmd: str, **args: Any) -> dict[str, Any]:
+        self.send(cmd, **args)
+        return self.read()
+
+    def close(self) -> None:
+        for worker in self.processes:
+            worker.close()
+
+
+def _merged_window(replies: list[dict[str, Any]]) -> dict[str, Any]:
+    frames = sum(r["frames"] for r in replies)
+    cpu = sum(r["cpu_s"] for r in replies)
+    lat = [r["latency"] for r in replies]
+    worst = [x for x in (r.get("foreign_share") for r in replies) if x is not None]
+
+    def largest(key: str) -> float | None:
+        values = [x[key] for x in lat if x[key] is not None]
+        return max(values) if values else None
+
+    return {
+        "cpu_s": cpu, "frames": frames,
+        "cpu_us_per_frame": 1e6 * cpu / frames if frames else None,
+        "core_share": sum(r["core_share"] for r in replies),
+        "foreign_share": max(worst) if worst else None,
+        "interrupt_share": None,
+        "latency": {"frames": sum(x["frames"] for x in lat),
+                    "unreadable": sum(x["unreadable"] for x in lat),
+                    "p50_ms": largest("p50_ms"), "p99_ms": largest("p99_ms"),
+                    "max_ms": largest("max_ms"), "delivery_ms": largest("delivery_ms")},
+        # how the kernel spread the calls: frames per worker
+        "spread": [r["frames"] for r in replies],
+    }
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -140,7 +209,7 @@ class Hold:
                 "latency_limit_ms": self.latency_limit_ms, **self.extra}
 
 
-def settle(server: Server, sent: int) -> tuple[int, int]:
+def settle(server: Server | Workers, sent: int) -> tuple[int, int]:
     """Wait until every call has ended. Since the last settle: frames sent that the
     server never received (only a failed connection loses those), and frames' worth of
     samples its rings dropped because a reader fell too far behind."""
@@ -151,7 +220,7 @@ def settle(server: Server, sent: int) -> tuple[int, int]:
     return max(0, sent - received), math.ceil(overruns / 320)
 
 
-def paced_hold(server: Server, client: Client, calls: int, seconds: float,
+def paced_hold(server: Server | Workers, client: Client, calls: int, seconds: float,
                warmup: float = 1.0) -> Hold:
     """``calls`` calls, each one frame every 20 ms (spread over the period), measured for
     ``seconds`` after ``warmup``: CPU per received frame, latency of every frame due in
@@ -201,7 +270,7 @@ def burst_round(server: Server, client: Client, connections: int,
             "never_received": missing, "lost_frames": missing + dropped}
 
 
-def search_capacity(server: Server, client: Client, start: int, hold_seconds: float,
+def search_capacity(server: Server | Workers, client: Client, start: int, hold_seconds: float,
                     confirm_seconds: float, resolution: float = 0.1,
                     limit: int = 8192) -> dict[str, Any]:
     """The largest number of concurrent real-time calls ``server`` holds (zero frames

@@ -1,7 +1,7 @@
 """A receiver under test, alone in its own process, answering the orchestrator on stdin.
 
     python e2e_server.py baseline|ours|discard [--transport NAME] [--loop asyncio|uvloop]
-                         [--core N] [--ring-seconds S]
+                         [--core N] [--ring-seconds S] [--port P --reuse-port]
 
 ``baseline`` is the receiver people write by hand: a plain ``websockets`` server doing
 numpy de-interleave + two ``soxr.ResampleStream`` (HQ) per `both` frame. ``discard``
@@ -78,7 +78,8 @@ class Ledger:
         self.app_frames = 0  # channel-frames readable by the application
         self.consumers = 0  # application tasks (or handlers) still running
         # The longest a reader is configured to let audio wait before it is woken (ours:
-        # the readers' ``latency``, library default); 0 for per-frame delivery.
+        # the readers' ``latency`` plus the server's read coalescing, library defaults); 0
+        # for per-frame delivery.
         self.delivery = 0.0
 
     def latency(self, start: float, end: float) -> dict[str, Any]:
@@ -235,15 +236,20 @@ def ours_lag() -> int:
     return 60 * OUT_PER_FRAME - ingest.rings[0].available
 
 
-def ours(ledger: Ledger, lag: int, transport: str | None,
-         ring_seconds: float | None) -> tuple[Callable[[], Any], Callable[[], dict[str, int]]]:
+def ours(ledger: Ledger, lag: int, transport: str | None, ring_seconds: float | None,
+         port: int = 0, reuse_port: bool = False,
+         ) -> tuple[Callable[[], Any], Callable[[], dict[str, int]]]:
     from piopiy_fast import StreamServer
 
     async def on_call(call: Any) -> None:
         # The README's consumer: both channels read with `async for`, concurrently.
         ledger.consumers += 1
-        ledger.delivery = max(ledger.delivery, getattr(call.caller, "latency", 0.0),
-                              getattr(call.callee, "latency", 0.0))
+        # What the server delays on purpose: the readers' clock, and the read coalescing
+        # that may hold a frame before it is read.
+        on_purpose = max(getattr(call.caller, "latency", 0.0),
+                         getattr(call.callee, "latency", 0.0))
+        ledger.delivery = max(ledger.delivery,
+                              on_purpose + getattr(server, "coalesce_reads", 0.0))
 
         def due0() -> float | None:
             for event in call.events:
@@ -276,7 +282,8 @@ def ours(ledger: Ledger, lag: int, transport: str | None,
         options["transport"] = transport
     if ring_seconds is not None:
         options["ring_seconds"] = ring_seconds
-    server = StreamServer("127.0.0.1", 0, on_call=on_call, **options)
+    server = StreamServer("127.0.0.1", port, on_call=on_call, reuse_port=reuse_port,
+                          **options)
 
     async def start() -> int:
         await server.start()
@@ -303,6 +310,9 @@ def main() -> None:
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--core", type=int, default=None)
     parser.add_argument("--ring-seconds", type=float, default=None)
+    # one worker of several sharing a port (ours only)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--reuse-port", action="store_true")
     args = parser.parse_args()
     if args.core is not None:
         os.sched_setaffinity(0, {args.core})
@@ -318,7 +328,8 @@ def main() -> None:
         start, totals = discard(ledger, args.transport or "websockets")
     else:
         lag = ours_lag()
-        start, totals = ours(ledger, lag, args.transport, args.ring_seconds)
+        start, totals = ours(ledger, lag, args.transport, args.ring_seconds, args.port,
+                             args.reuse_port)
 
     def snapshot() -> dict[str, Any]:
         return {"cpu": time.process_time(), "t": monotonic(), **totals(),

@@ -118,4 +118,7 @@ ROWS: list[Row] = [
           ">=", 3.0, moonshot=4.0),
     Ratio("default transport", "capacity/default", "capacity/baseline", HAND_ROLLED,
           ">=", 2.0),
+    Section("capacity past one core: workers sharing a port, client unpinned"),
+    Ratio("2 workers (serve --workers 2)", "capacity-workers/2", "capacity-workers/1",
+          "1 worker", ">=", 1.8),
 ]

@@ -1,0 +1,57 @@
+"""Capacity past one core: real-time calls held by N worker processes sharing one port
+(``SO_REUSEPORT``, how ``piopiy-fast serve --workers N`` runs), against one worker.
+
+Each worker is ``StreamServer`` with library defaults and the README's consumer (see
+e2e_server.py), on picows with uvloop, pinned to its own core; the capacity search is
+the end-to-end one (zero frames lost, p99 latency under 20 ms beyond the delivery delay
+the server adds on purpose; see e2e.search_capacity), with the workers' replies merged.
+The client is not pinned here: on a machine with as many cores as workers it shares
+them, and its kernel work for every frame it sends (about what a lean server spends
+receiving it) is then taken from the workers. So the ratio measures the whole machine
+under a load generator running on it; with spare cores for the client it measures the
+workers alone.
+"""
+from __future__ import annotations
+
+import os
+
+import e2e
+import pytest
+from bench_endtoend import SETTINGS, available
+from timing import once
+
+WORKERS = min(2, os.cpu_count() or 1)
+
+
+@pytest.fixture(scope="module")
+def free_client():
+    process = e2e.Client(pinned=False)
+    yield process
+    process.close()
+
+
+@pytest.mark.benchmark(group="end to end (pytest-benchmark's time: the whole run)")
+@pytest.mark.parametrize("count", sorted({1, WORKERS}))
+def test_worker_capacity(benchmark, results, mode_name, free_client, count):
+    if not available("picows"):
+        pytest.skip("the workers run picows on uvloop (the test extra)")
+    s = SETTINGS[mode_name]
+    workers = e2e.Workers("picows", count)
+    try:
+        found = once(benchmark, lambda: e2e.search_capacity(
+            workers, free_client, s["start"] * count, s["hold"], s["confirm"],
+            s["resolution"]))
+    finally:
+        workers.close()
+    for point in found["points"]:
+        results.add("capacity-workers", point)
+    results.put(f"capacity-workers/{count}", found["calls"], "calls",
+                confirmed=found["confirmed"], client_bound=found["client_bound"])
+    at = found["at_capacity"]
+    results.notes.append(
+        f"Capacity, {workers.label} (client unpinned): {found['calls']} calls"
+        + (f", p99 {at['p99_ms']:.1f} ms, {at['cpu_us_per_frame']:.1f} µs/frame"
+           f" over all workers" if at else "")
+        + ("" if found["confirmed"] else ", not held for the long hold") + ".")
+    benchmark.extra_info.update(found)
+    assert all(p["never_received"] == 0 for p in found["points"]), found["points"]
