@@ -374,6 +374,12 @@ class StreamServer:
         return self._listener is not None and self._closing is None
 
     @property
+    def coalesce_reads(self) -> float:
+        """Seconds the event loop may gather socket reads while calls are live (0: off);
+        audio reaches readers at most this much later than ``latency`` alone allows."""
+        return self._coalescer.interval
+
+    @property
     def metrics_port(self) -> int | None:
         """The bound port of ``/metrics`` and ``/healthz``, when they are served."""
         return None if self._metrics is None else self._metrics.port
