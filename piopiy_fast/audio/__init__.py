@@ -4,7 +4,8 @@
 (they check their own arguments); the codec functions convert L16 and G.711;
 ``design`` gives the filter a rate pair runs; ``simd_kernel()`` says which inner
 loop this CPU got. ``FrameSink`` is a call's receive path below Python, and
-``picows_frame_listener()`` the compiled picows listener that feeds it.
+``picows_frame_listener()`` the compiled picows listener that feeds it, and
+``ReaderCore`` how a channel reader waits for it.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from .._core.codec import (
 )
 from .._core.framesink import FrameSink
 from .._core.ingest import ENCODINGS, CallIngest
+from .._core.readers import ReaderCore
 from .._core.resample import Resampler, resample, simd_kernel
 from .._core.ringbuffer import POLICIES, RingBuffer, nogil_threshold, set_nogil_threshold
 from .filters import QUALITIES, RATES, FilterSpec, check_channels, check_rate, design
@@ -38,10 +40,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CallIngest", "ENCODINGS", "FilterSpec", "FrameSink", "POLICIES", "QUALITIES", "RATES",
-    "Resampler", "RingBuffer", "alaw_decode", "alaw_encode", "check_channels", "check_rate",
-    "deinterleave", "design", "float32_to_l16", "int16_to_l16", "interleave", "l16_deinterleave",
-    "l16_to_float32", "l16_to_int16", "nogil_threshold", "picows_frame_listener", "resample",
-    "set_nogil_threshold", "simd_kernel", "ulaw_decode", "ulaw_encode",
+    "ReaderCore", "Resampler", "RingBuffer", "alaw_decode", "alaw_encode", "check_channels",
+    "check_rate", "deinterleave", "design", "float32_to_l16", "int16_to_l16", "interleave",
+    "l16_deinterleave", "l16_to_float32", "l16_to_int16", "nogil_threshold",
+    "picows_frame_listener", "resample", "set_nogil_threshold", "simd_kernel", "ulaw_decode",
+    "ulaw_encode",
 ]
 
 
