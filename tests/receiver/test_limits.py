@@ -1,11 +1,15 @@
 """The server's limits on a call: no audio after connecting, audio that stops, a call
 that goes on too long. Each closes the call with 1008, names why, counts it, and leaves
-the other calls alone."""
+the other calls alone. And peers that are gone: a vanished host is probed by TCP
+keepalive."""
 import asyncio
 import contextlib
+import os
+import socket
+import sys
 
 import pytest
-from stream_testing import Collector, run
+from stream_testing import UNIT, Collector, run
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -91,3 +95,69 @@ def test_limits_are_checked_and_max_calls_follows_the_fd_limit():
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert calls_the_fd_limit_allows() == (soft - 64) // 3
     assert StreamServer()._max_calls == (soft - 64) // 3
+
+
+HANDSHAKE = (b"GET /s?call_id=%s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+             b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             b"Sec-WebSocket-Version: 13\r\n\r\n")
+
+
+async def raw_call(port: int, call_id: str) -> socket.socket:
+    """A call opened on a plain socket: the handshake, answered 101."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    sock.setblocking(False)
+    await loop.sock_connect(sock, ("127.0.0.1", port))
+    await loop.sock_sendall(sock, HANDSHAKE % call_id.encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += await loop.sock_recv(sock, 4096)
+    assert answer.startswith(b"HTTP/1.1 101 "), answer
+    return sock
+
+
+async def until(condition, seconds: float, what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds * UNIT
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, what
+        await asyncio.sleep(0.01)
+
+
+def server_end_of(client: socket.socket) -> socket.socket:
+    """The server's socket of a connection, found among this process's descriptors."""
+    want = (client.getpeername(), client.getsockname())
+    for fd in map(int, os.listdir("/proc/self/fd")):
+        try:
+            sock = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            continue
+        try:
+            if (sock.type == socket.SOCK_STREAM
+                    and (sock.getsockname(), sock.getpeername()) == want):
+                return sock
+        except OSError:
+            pass
+        sock.close()
+    raise AssertionError("no server socket for this connection")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/fd")
+def test_accepted_connections_keep_alive_with_short_timers(transport):
+    from piopiy_fast.receiver.transports import tcp
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport) as server:
+            client = await raw_call(server.port, "k")
+            await until(lambda: server.active_calls, 10, "call admitted")
+            with server_end_of(client) as sock:
+                options = [sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)] + [
+                    sock.getsockopt(socket.IPPROTO_TCP, option)
+                    for option in (socket.TCP_KEEPIDLE, socket.TCP_KEEPINTVL,
+                                   socket.TCP_KEEPCNT)]
+            client.close()
+            return options
+
+    assert run(main(), transport=transport) == [
+        1, tcp.KEEPALIVE_IDLE, tcp.KEEPALIVE_INTERVAL, tcp.KEEPALIVE_PROBES]
+    # A gone peer is let go before the ping would (20 s idle, 20 s for the answer).
+    assert tcp.KEEPALIVE_IDLE + tcp.KEEPALIVE_INTERVAL * tcp.KEEPALIVE_PROBES < 40

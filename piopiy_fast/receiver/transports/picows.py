@@ -58,6 +58,7 @@ from .base import (
     close_info,
     format_address,
 )
+from .tcp import keep_alive
 
 logger = logging.getLogger("piopiy_fast.transport")
 
@@ -168,6 +169,7 @@ class _Link:
         self._close_timeout = close_timeout
         self._on_open = on_open
         self._ws: WSTransport | None = None
+        self._socket: Any = None
         self._sink = None
         self._on_binary = None
         self._on_text: Callable[[str], object] | None = None
@@ -187,8 +189,11 @@ class _Link:
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self._ws = transport
+        underlying = transport.underlying_transport
+        self._socket = underlying.get_extra_info("socket")
+        keep_alive(self._socket)
         # picows knows the peer only now; admission saw "-".
-        peer = transport.underlying_transport.get_extra_info("peername")
+        peer = underlying.get_extra_info("peername")
         self.handshake = Handshake(self.handshake.path, self.handshake.headers,
                                    format_address(peer))
         self._on_open(self)
@@ -369,7 +374,7 @@ class _Link:
         ended.set_result(_close_info(self._ws))
 
 
-_LINK_SLOTS = ("handshake", "ticket", "_close_timeout", "_on_open", "_ws", "_on_text",
+_LINK_SLOTS = ("handshake", "ticket", "_close_timeout", "_on_open", "_ws", "_socket", "_on_text",
                "_paused", "_failed", "_backlog", "_fragments", "_fragment_type",
                "_fragment_bytes", "_gone", "_ended", "_writable")
 
