@@ -1,20 +1,22 @@
 """The server's limits on a call: no audio after connecting, audio that stops, a call
 that goes on too long. Each closes the call with 1008, names why, counts it, and leaves
-the other calls alone. And peers that are gone: a vanished host is probed by TCP
-keepalive."""
+the other calls alone. And peers that are gone: a reset frees its call at once, a
+vanished host is probed by TCP keepalive."""
 import asyncio
 import contextlib
 import os
 import socket
+import struct
 import sys
 
+import numpy as np
 import pytest
-from stream_testing import UNIT, Collector, run
+from stream_testing import UNIT, Collector, mask, masked_frame_header, offline, run
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from piopiy_fast.receiver.server import StreamServer, calls_the_fd_limit_allows
-from piopiy_fast.simulator.simulator import Simulator
+from piopiy_fast.simulator.simulator import Simulator, simulate
 
 FRAME = b"\x00\x01" * 160
 
@@ -116,11 +118,50 @@ async def raw_call(port: int, call_id: str) -> socket.socket:
     return sock
 
 
+def reset_with_a_frame_unread(sock: socket.socket) -> None:
+    """Send a frame, then reset the connection (SO_LINGER 0), in one go: the server's
+    event loop does not run in between, so the reset reaches a socket with data still
+    to read."""
+    sock.send(masked_frame_header(0x2, 320) + mask(b"\x00\x01" * 160))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
 async def until(condition, seconds: float, what: str) -> None:
     deadline = asyncio.get_running_loop().time() + seconds * UNIT
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, what
         await asyncio.sleep(0.01)
+
+
+def test_reset_peers_free_their_call_slots_at_once(transport):
+    """60 calls reset by their peers, 20 at a time against max_calls=20: every slot comes
+    back (the ping, which would find them in the end, is off), and a good call after
+    them is admitted and sample-exact."""
+    collector = Collector()
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, on_call=collector,
+                                max_calls=20, ping_interval=None) as server:
+            for round in range(3):
+                socks = [await raw_call(server.port, f"r{round}-{i}") for i in range(20)]
+                await until(lambda: len(server.active_calls) == 20, 10, "calls admitted")
+                for sock in socks:
+                    reset_with_a_frame_unread(sock)
+                await until(lambda: not server.active_calls, 10,
+                            f"reset calls still held: {len(server.active_calls)}")
+            report = await simulate(server.url, listen_mode="both", seconds=0.2)
+            await collector.wait_for(61)
+            return report.calls[0], server.stats
+
+    sent, stats = run(main(), timeout=60, transport=transport)
+    assert sent.error is None
+    for name in ("caller", "callee"):
+        assert np.array_equal(collector.audio[sent.call_id][name],
+                              offline(sent.sent(name), 8000, 16000))
+    assert (stats.total_calls, stats.failed_calls, stats.rejected_calls) == (61, 60, 0)
+    assert {collector.done[f"r{r}-{i}"].close_info.code
+            for r in range(3) for i in range(20)} == {1006}
 
 
 def server_end_of(client: socket.socket) -> socket.socket:

@@ -58,7 +58,7 @@ from .base import (
     close_info,
     format_address,
 )
-from .tcp import keep_alive
+from .tcp import ended_by_kernel, keep_alive
 
 logger = logging.getLogger("piopiy_fast.transport")
 
@@ -76,6 +76,10 @@ _TEXT = WSMsgType.TEXT
 _CLOSE = WSMsgType.CLOSE
 _CONTINUATION = WSMsgType.CONTINUATION
 _UNKNOWN_PEER = "-"
+
+# How often the listener asks the kernel which of its connections it has already ended
+# (see _Link.drop_if_ended).
+ENDED_CHECK_SECONDS = 1.0
 
 
 class _AdmissionWouldWait(Exception):
@@ -359,6 +363,23 @@ class _Link:
 
     # -- the end --------------------------------------------------------------------------
 
+    def drop_if_ended(self) -> bool:
+        """Abort this connection if the kernel has already ended it; say whether it did.
+
+        picows reads sockets through aiofastnet, which has the event loop watch each one
+        (``add_reader``). When the kernel reports an error on a socket, uvloop calls the
+        reader once more and stops watching it for good. A reset that arrives while data
+        is still unread is missed that way: the reader reads the data, never the error,
+        and the connection stays open here, holding its call, until something is written
+        to it (the ping, 20 s later, or never when pings are off). The listener asks the
+        kernel every ENDED_CHECK_SECONDS; aborting ends the call as any dropped
+        connection does (1006)."""
+        ws = self._ws
+        if ws is None or self._gone or not ended_by_kernel(self._socket):
+            return False
+        ws.underlying_transport.abort()
+        return True
+
     def _fail(self, exc: Exception) -> None:
         """A callback raised: stop delivering; pump() raises it, and the receiver ends
         the call (1011) like with any other transport."""
@@ -402,9 +423,17 @@ class PicowsListener:
         self._links = links
         self._sessions = sessions
         self.port: int = server.sockets[0].getsockname()[1]
+        self._checker = asyncio.ensure_future(self._drop_ended_links())
+
+    async def _drop_ended_links(self) -> None:
+        while True:
+            await asyncio.sleep(ENDED_CHECK_SECONDS)
+            for link in list(self._links):
+                link.drop_if_ended()
 
     async def close(self) -> None:
         """Stop accepting, close every open link (1001 going away), wait for sessions."""
+        self._checker.cancel()
         self._server.close()
         await asyncio.gather(*(link.close(1001) for link in list(self._links)),
                              return_exceptions=True)
