@@ -4,7 +4,7 @@ hands each whole binary frame's payload to the call's ``FrameSink`` as a pointer
 a size, with no Python object and no Python frame per message.
 
 Everything else (text, fragments, close and control frames, frames while delivery
-is held, oversize frames) goes to ``_other_frame``, and a frame path that must
+is held, oversize frames, frames with a reserved bit set) goes to ``_other_frame``, and a frame path that must
 yield calls ``_hold``; both are Python methods of the subclass, the transport's
 link, which also owns ``_fail`` (a callback raised).
 
@@ -70,7 +70,8 @@ cdef class FrameListener(WSListener):
         cdef double previous
         cdef FrameSink sink = self._sink
         if (frame.msg_type == WSMsgType.BINARY and frame.fin and not self._held
-                and frame.payload_size <= self._max_message_bytes):
+                and frame.payload_size <= self._max_message_bytes
+                and (frame.rsv1 | frame.rsv2 | frame.rsv3) == 0):
             try:
                 if sink is not None:
                     previous = sink._last

@@ -5,12 +5,13 @@ import asyncio
 import base64
 import json
 import ssl
+import struct
 import sys
 
 import numpy as np
 import pytest
 from certificates import self_signed, trusting
-from stream_testing import Collector, run
+from stream_testing import Collector, mask, masked_frame_header, run
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -228,6 +229,56 @@ def test_oversize_message_ends_only_that_call(transport):
     assert big.stats.frames == 1
     assert collector.done[sent.call_id].close_info.code == 1000
     assert (stats.total_calls, stats.failed_calls) == (2, 1)
+
+
+def server_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """The (opcode, payload) of each whole frame in what a server sent (unmasked)."""
+    frames = []
+    while len(data) >= 2:
+        length, start = data[1] & 0x7F, 2
+        if length == 126:
+            length, start = struct.unpack("!H", data[2:4])[0], 4
+        if len(data) < start + length:
+            break
+        frames.append((data[0] & 0x0F, data[start:start + length]))
+        data = data[start + length:]
+    return frames
+
+
+@pytest.mark.parametrize("opcode", [0x1, 0x2], ids=["text", "binary"])
+@pytest.mark.parametrize("rsv", [0x40, 0x20, 0x10], ids=["rsv1", "rsv2", "rsv3"])
+def test_reserved_bits_fail_the_connection_1002(transport, rsv, opcode):
+    """No extension is negotiated, so a frame with a reserved bit set is a protocol
+    error: the call is closed 1002 and counted as failed; nothing from that frame on is
+    delivered."""
+    collector = Collector()
+    payload = b'{"event": "x"}' if opcode == 0x1 else b"\x00\x01" * 160
+    frame = masked_frame_header(0x2, 320) + mask(b"\x00\x01" * 160)
+    bad = masked_frame_header(opcode, len(payload))
+    bad = bytes([bad[0] | rsv]) + bad[1:] + mask(payload)
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport,
+                                on_call=collector) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"GET /s?call_id=rsv HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\n"
+                         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                         b"Sec-WebSocket-Version: 13\r\n\r\n" + frame)
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101 ")
+            while not collector.calls or not collector.calls[0].stats.frames:
+                await asyncio.sleep(0.005)
+            writer.write(bad + frame)
+            answer = await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+            await collector.wait_for(1)
+            return server_frames(answer), server.stats
+
+    frames, stats = run(main(), transport=transport)
+    assert [(op, payload[:2]) for op, payload in frames] == [(0x8, struct.pack("!H", 1002))]
+    call = collector.done["rsv"]
+    assert (call.close_info.code, call.stats.frames, call.stats.events) == (1002, 1, 0)
+    assert stats.failed_calls == 1
 
 
 def test_app_failures_are_contained(transport):

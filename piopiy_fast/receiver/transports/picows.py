@@ -88,8 +88,8 @@ class _AdmissionWouldWait(Exception):
 
 class _PythonFrameListener(WSListener):
     """The hot path of the compiled ``FrameListener``, in Python: whole binary frames
-    of an allowed size, while delivery is not held, go to ``_on_binary`` as bytes;
-    every other frame to ``_other_frame``."""
+    of an allowed size with no reserved bit set, while delivery is not held, go to
+    ``_on_binary`` as bytes; every other frame to ``_other_frame``."""
 
     __slots__ = ("_sink", "_on_binary", "_held", "_budget", "_yield_every",
                  "_max_message_bytes")
@@ -105,7 +105,8 @@ class _PythonFrameListener(WSListener):
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         try:
             if (frame.msg_type is _BINARY and frame.fin and not self._held
-                    and frame.payload_size <= self._max_message_bytes):
+                    and frame.payload_size <= self._max_message_bytes
+                    and not (frame.rsv1 or frame.rsv2 or frame.rsv3)):
                 woke = self._on_binary(frame.get_payload_as_bytes())  # type: ignore[misc]
                 self._budget -= 1
                 if woke or self._budget <= 0:
@@ -258,6 +259,12 @@ class _Link:
     # -- everything but a plain binary frame ---------------------------------------------
 
     def _other_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.rsv1 or frame.rsv2 or frame.rsv3:
+            # picows leaves them to its user, for extensions; this server negotiates none,
+            # so a reserved bit set is a protocol error (RFC 6455, 5.2).
+            if not self._failed:
+                self._protocol_error(WSCloseCode.PROTOCOL_ERROR, "reserved bits set")
+            return
         kind = frame.msg_type
         if kind is _CLOSE:
             # Answer the peer's close (or complete ours), then the server drops TCP.
