@@ -4,6 +4,8 @@ inside one call, and shutdown."""
 import asyncio
 import base64
 import json
+import logging
+import socket
 import ssl
 import struct
 import sys
@@ -503,3 +505,85 @@ def test_the_default_transport_is_picows_unless_the_auth_hook_awaits():
     assert isinstance(StreamServer(auth=async_hook)._transport, WebsocketsTransport)
     assert isinstance(StreamServer(auth=AsyncHook())._transport, WebsocketsTransport)
     assert isinstance(StreamServer(transport="websockets")._transport, WebsocketsTransport)
+
+
+OPEN_S = (b"GET /s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+PEER_FAULTS = {
+    # what the peer sends after the opening handshake, and what picows says of it
+    "bad opcode": (masked_frame_header(0x3, 2) + mask(b"ab"), "invalid opcode=0x3"),
+    "unmasked": (b"\x82\x02ab", "un-masked frame"),
+    "long ping": (masked_frame_header(0x9, 126) + mask(b"p" * 126), "payload size > 125"),
+    "bad handshake": (None, None),
+    "reset": (None, None),
+}
+
+
+@pytest.mark.parametrize("fault", list(PEER_FAULTS))
+def test_a_peers_faults_are_not_the_servers_errors(transport, caplog, fault):
+    """Malformed frames, a bad opening request, a reset: the peer's doing, logged at INFO
+    at most (picows says why at INFO), never as a warning or an error."""
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="piopiy_fast.picows")
+    frames, reason = PEER_FAULTS[fault]
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            if fault == "bad handshake":
+                writer.write(b"HELLO / HTTP/1.1\r\n\r\n")
+                answer = await asyncio.wait_for(reader.read(), 10)
+                writer.close()
+                assert answer.split(b" ", 2)[1] in (b"400", b"405"), answer
+            else:
+                writer.write(OPEN_S)
+                assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101 ")
+                while not server.active_calls:
+                    await asyncio.sleep(0.005)
+                if frames is not None:
+                    writer.write(frames)
+                    await asyncio.wait_for(reader.read(), 10)
+                    writer.close()
+                else:
+                    writer.get_extra_info("socket").setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    writer.transport.abort()
+            while server.active_calls:
+                await asyncio.sleep(0.005)
+
+    run(main(), transport=transport)
+    loud = [(r.name, r.levelname, r.getMessage()) for r in caplog.records
+            if r.levelno >= logging.WARNING]
+    assert loud == []
+    if reason is not None and transport == "picows":
+        [said] = [r for r in caplog.records if r.name.startswith("piopiy_fast.picows")
+                  and reason in r.getMessage()]
+        assert said.levelno == logging.INFO
+
+
+def test_a_fault_in_the_server_is_still_an_error_on_picows(caplog):
+    """What is not the peer's doing keeps picows' ERROR: here, the link failing as the
+    connection opens."""
+    pytest.importorskip("picows")
+    from piopiy_fast.receiver.transports.picows import PicowsLink, PicowsTransport
+
+    class BrokenLink(PicowsLink):
+        __slots__ = ()
+
+        def on_ws_connected(self, transport):
+            raise RuntimeError("a bug in the link")
+
+    picows = PicowsTransport()
+    picows.link_class = BrokenLink
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=picows) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(OPEN_S)
+            await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+
+    run(main(), transport="picows")
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert error.name.startswith("piopiy_fast.picows")
+    assert "a bug in the link" in error.getMessage()

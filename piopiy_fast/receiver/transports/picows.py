@@ -58,18 +58,20 @@ from .base import (
     close_info,
     format_address,
 )
+from .picows_log import PicowsLog
 from .tcp import ended_by_kernel, keep_alive
 
 logger = logging.getLogger("piopiy_fast.transport")
 
 # picows traces raw request bytes (query strings, tokens) below DEBUG and notes every
-# connection at INFO; its per-connection loggers inherit this level. WARNING keeps
-# both out of an application's logs; `piopiy-fast -v`/`-vv` lowers it to INFO/DEBUG,
-# never below, so the raw trace stays off.
+# connection at INFO, a peer's protocol violations too (PicowsLog lowers them from
+# ERROR). WARNING keeps all that out of an application's logs; `piopiy-fast -v`/`-vv`
+# lowers it to INFO/DEBUG, never below, so the raw trace stays off.
 PICOWS_LOGGER = "piopiy_fast.picows"
 READ_BUFFER_BYTES = 2048  # initial per-connection read buffer (picows' least); it grows on demand
 _picows_logger = logging.getLogger(PICOWS_LOGGER)
 _picows_logger.setLevel(logging.WARNING)
+_picows_log = PicowsLog(_picows_logger)
 
 _BINARY = WSMsgType.BINARY
 _TEXT = WSMsgType.TEXT
@@ -512,7 +514,7 @@ class PicowsTransport(TransportOptions):
         server = await ws_create_server(
             on_request, host, port,
             ssl=ssl,
-            logger_name=_picows_logger,
+            logger_name=_picows_log,
             websocket_handshake_timeout=self.open_timeout,
             enable_auto_ping=pinging,
             auto_ping_idle_timeout=interval,
