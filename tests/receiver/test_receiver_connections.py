@@ -454,6 +454,73 @@ def test_malformed_authorization_is_400_never_500(transport, headers):
     assert refused == {"malformed": 1}
 
 
+@pytest.mark.parametrize("size", [20_000, 200_000])
+def test_an_oversize_request_head_is_answered_431(transport, size):
+    """A request head past the server's limit (16 KiB on picows, 8 KiB a line on
+    websockets) is answered 431, also while more of it is still on the way, and the
+    server goes on serving."""
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(OPEN_S[:-2] + b"X-Pad: " + b"a" * size + b"\r\n\r\n")
+            answer = await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+            report = await simulate(server.url, seconds=0.1)
+            return answer, report
+
+    answer, report = run(main(), transport=transport)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert report.failed == []
+
+
+def test_a_request_head_in_pieces_gets_in(transport):
+    """The end of the head split across reads (here a byte per write) is still found."""
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP,
+                                                       socket.TCP_NODELAY, 1)
+            for i in range(len(OPEN_S)):
+                writer.write(OPEN_S[i:i + 1])
+                await writer.drain()
+                await asyncio.sleep(0.001)
+            answer = await reader.readuntil(b"\r\n\r\n")
+            writer.close()
+            return answer
+
+    assert run(main(), transport=transport).startswith(b"HTTP/1.1 101 ")
+
+
+def test_picows_serves_without_its_doorman(monkeypatch, caplog):
+    """With a picows whose protocol takes other arguments, the server is picows' own:
+    it serves, says that an oversize head gets picows' answer, and gives that."""
+    pytest.importorskip("picows")
+    from piopiy_fast.receiver.transports import picows_server
+
+    def another_release(**settings):
+        raise TypeError("unexpected keyword argument 'logger'")
+
+    monkeypatch.setattr(picows_server, "WSProtocol", another_release)
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport="picows") as server:
+            report = await simulate(server.url, seconds=0.1)
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(OPEN_S[:-2] + b"X-Pad: " + b"a" * 20_000 + b"\r\n\r\n")
+            try:
+                answer = await asyncio.wait_for(reader.read(), 10)
+            except ConnectionResetError:
+                answer = b""
+            writer.close()
+            return report, answer
+
+    report, answer = run(main(), transport="picows")
+    assert report.failed == []
+    assert answer == b""  # picows drops the connection unanswered
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "an oversize request head gets picows' answer" in warning.getMessage()
+
+
 @pytest.mark.parametrize("call_rate, reply_rate", [(8000, 8000), (12000, 16000), (16000, 16000)])
 def test_replies_go_out_in_batches_the_platform_plays(transport, call_rate, reply_rate):
     """1 s of reply audio at 24 kHz in 20 ms pieces: 300 ms messages at 8000 or 16000 Hz

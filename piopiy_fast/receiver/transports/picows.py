@@ -21,6 +21,11 @@ would otherwise await:
 - the peer's address is not known yet when the request is admitted, so
   ``Handshake.remote`` reads ``"-"`` during admission; the link's handshake (and so
   ``CallStream.remote``) has the real one.
+
+Around picows: the server it runs (``picows_server``) reads each request head before
+picows does, to answer an oversize one 431; picows' log lines go through ``PicowsLog``,
+which puts a peer's protocol violations at INFO; and the listener looks once a second
+for connections the kernel has ended that the event loop missed (``drop_if_ended``).
 """
 
 from __future__ import annotations
@@ -42,7 +47,6 @@ from picows import (
     WSUpgradeRequest,
     WSUpgradeResponse,
     WSUpgradeResponseWithListener,
-    ws_create_server,
 )
 
 from ...audio import FrameSink, picows_frame_listener
@@ -59,6 +63,7 @@ from .base import (
     format_address,
 )
 from .picows_log import PicowsLog
+from .picows_server import create_server
 from .tcp import ended_by_kernel, keep_alive
 
 logger = logging.getLogger("piopiy_fast.transport")
@@ -511,21 +516,20 @@ class PicowsTransport(TransportOptions):
 
         pinging = self.ping_interval is not None and self.ping_timeout is not None
         interval = self.ping_interval or 20.0
-        server = await ws_create_server(
+        server = await create_server(
             on_request, host, port,
-            ssl=ssl,
-            logger_name=_picows_log,
-            websocket_handshake_timeout=self.open_timeout,
-            enable_auto_ping=pinging,
-            auto_ping_idle_timeout=interval,
+            logger_like=_picows_log,
+            open_timeout=self.open_timeout,
+            pinging=pinging,
+            ping_idle=interval,
             # picows wants the reply timeout within the idle one
-            auto_ping_reply_timeout=min(self.ping_timeout or interval, interval),
+            ping_reply=min(self.ping_timeout or interval, interval),
             max_frame_size=max_bytes,
             # picows starts each connection with a 16 KiB read buffer and grows it when
             # it fills; a 20 ms frame is at most 1.3 KiB, so 2 KiB holds one, a backlog
             # grows it, and a call's memory stays small.
-            read_buffer_init_size=READ_BUFFER_BYTES,
-            # passed on to loop.create_server
+            read_buffer_bytes=READ_BUFFER_BYTES,
+            ssl=ssl,
             reuse_port=reuse_port,
         )
         return PicowsListener(server, links, sessions)
