@@ -145,3 +145,43 @@ print(transport.PicowsLink.frames_in_c)
     [line] = [line for line in result.stderr.splitlines() if "picows transport" in line]
     assert f"found picows {installed}" in line
     assert "frames take the Python path" in line
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("mix", ["text", "text and audio"])
+def test_text_frames_spend_the_budget_too(compiled, mix):
+    """Frames back to back make the link yield every YIELD_EVERY frames, text (events)
+    counted like audio, so a flood of events cannot hold the event loop either."""
+    if compiled and not built_with_listener():
+        pytest.skip("this build has no compiled picows listener")
+    from picows.picows import WSMsgType, _make_test_ws_frame
+
+    from piopiy_fast.receiver.call import CallSettings, CallStream
+    from piopiy_fast.receiver.transports.base import YIELD_EVERY, Handshake
+    from piopiy_fast.receiver.wakeups import DeliveryClocks
+
+    base = transport.PicowsLink if compiled else transport.PythonPicowsLink
+
+    class CountingLink(base):
+        __slots__ = ("holds",)
+
+        def _hold(self):
+            self.holds += 1
+            self._budget = self._yield_every
+
+    async def main():
+        link = CountingLink(Handshake("/s", {}, "-"), {}, max_message_bytes=1 << 16,
+                            close_timeout=1.0, on_open=lambda link: None)
+        link.holds = 0
+        call = CallStream(link, {"listen_mode": "both"}, CallSettings(), 1,
+                          DeliveryClocks(0.05))
+        pump = asyncio.ensure_future(link.pump(call._on_binary, call._on_text))
+        await asyncio.sleep(0)
+        audio = _make_test_ws_frame(WSMsgType.BINARY, b"\x00\x01" * 320, True, False)
+        event = _make_test_ws_frame(WSMsgType.TEXT, b'{"event": "mark"}', True, False)
+        for i in range(YIELD_EVERY * 8):
+            link.on_ws_frame(None, audio if mix != "text" and i % 2 == 0 else event)
+        pump.cancel()
+        return link.holds, call.stats.events + call.stats.frames
+
+    assert run(main()) == (8, YIELD_EVERY * 8)

@@ -329,8 +329,10 @@ class _Link:
     def _hold(self) -> None:
         """Let the event loop run before the next message: the rest of this socket read
         waits in the backlog, and reading pauses (uvloop reads a socket several times
-        per turn of the loop, so the end of one read is no yield)."""
+        per turn of the loop, so the end of one read is no yield). After the yield the
+        budget of frames is whole again."""
         self._held = True
+        self._budget = self._yield_every
         ws = self._ws
         if ws is not None and not self._gone:
             ws.underlying_transport.pause_reading()
@@ -341,22 +343,19 @@ class _Link:
         asyncio.get_running_loop().call_soon(self._drain)
 
     def _drain(self) -> None:
-        """Deliver held messages with the same budget as the hot path; resume reading
-        once none are left."""
+        """Deliver held messages (or the one message the slow branch just completed) on
+        the hot path's budget, text and binary alike: a flood of events must yield to
+        the event loop as audio does. Resume reading once none are left."""
         on_binary, on_text = self._on_binary, self._on_text
         if on_binary is None or on_text is None or self._failed:
             return
         backlog = self._backlog
-        budget = YIELD_EVERY
         try:
             while backlog:
                 kind, payload = backlog.popleft()
+                self._budget -= 1
                 if kind is _BINARY:
-                    budget -= 1
-                    if on_binary(payload) or not budget:
-                        if backlog:
-                            self._schedule_drain()
-                            return
+                    woke = on_binary(payload)
                 else:
                     try:
                         text = payload.decode()
@@ -364,11 +363,18 @@ class _Link:
                         self._protocol_error(WSCloseCode.INVALID_TEXT, "invalid UTF-8")
                         return
                     on_text(text)
+                    woke = False
+                if woke or self._budget <= 0:
+                    if backlog:
+                        self._budget = self._yield_every
+                        self._schedule_drain()
+                    else:
+                        self._hold()
+                    return
         except Exception as exc:
             self._fail(exc)
             return
         self._held = False
-        self._budget = YIELD_EVERY
         if self._gone:
             self._finish()
         elif self._paused and self._ws is not None:
