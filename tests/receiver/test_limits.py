@@ -1,7 +1,7 @@
 """The server's limits on a call: no audio after connecting, audio that stops, a call
 that goes on too long. Each closes the call with 1008, names why, counts it, and leaves
 the other calls alone. And peers that are gone: a reset frees its call at once, a
-vanished host is probed by TCP keepalive."""
+vanished host is probed by TCP keepalive; and a bounded receive buffer per connection."""
 import asyncio
 import contextlib
 import os
@@ -183,7 +183,7 @@ def server_end_of(client: socket.socket) -> socket.socket:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/fd")
-def test_accepted_connections_keep_alive_with_short_timers(transport):
+def test_accepted_connections_keep_alive_and_bound_their_receive_buffer(transport):
     from piopiy_fast.receiver.transports import tcp
 
     async def main():
@@ -191,7 +191,8 @@ def test_accepted_connections_keep_alive_with_short_timers(transport):
             client = await raw_call(server.port, "k")
             await until(lambda: server.active_calls, 10, "call admitted")
             with server_end_of(client) as sock:
-                options = [sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)] + [
+                options = [sock.getsockopt(socket.SOL_SOCKET, option)
+                           for option in (socket.SO_RCVBUF, socket.SO_KEEPALIVE)] + [
                     sock.getsockopt(socket.IPPROTO_TCP, option)
                     for option in (socket.TCP_KEEPIDLE, socket.TCP_KEEPINTVL,
                                    socket.TCP_KEEPCNT)]
@@ -199,6 +200,7 @@ def test_accepted_connections_keep_alive_with_short_timers(transport):
             return options
 
     assert run(main(), transport=transport) == [
+        2 * tcp.RECEIVE_BUFFER_BYTES,  # Linux doubles what it is asked for
         1, tcp.KEEPALIVE_IDLE, tcp.KEEPALIVE_INTERVAL, tcp.KEEPALIVE_PROBES]
     # A gone peer is let go before the ping would (20 s idle, 20 s for the answer).
     assert tcp.KEEPALIVE_IDLE + tcp.KEEPALIVE_INTERVAL * tcp.KEEPALIVE_PROBES < 40

@@ -64,7 +64,7 @@ from .base import (
 )
 from .picows_log import PicowsLog
 from .picows_server import create_server
-from .tcp import ended_by_kernel, keep_alive
+from .tcp import ended_by_kernel, tune
 
 logger = logging.getLogger("piopiy_fast.transport")
 
@@ -203,7 +203,7 @@ class _Link:
         self._ws = transport
         underlying = transport.underlying_transport
         self._socket = underlying.get_extra_info("socket")
-        keep_alive(self._socket)
+        tune(self._socket)
         # picows knows the peer only now; admission saw "-".
         peer = underlying.get_extra_info("peername")
         self.handshake = Handshake(self.handshake.path, self.handshake.headers,

@@ -25,7 +25,7 @@ from .base import (
     close_info,
     format_address,
 )
-from .tcp import keep_alive
+from .tcp import tune
 
 # websockets traces request lines and headers at debug level.
 _ws_logger = redacting_logger("piopiy_fast.websockets")
@@ -120,7 +120,7 @@ class WebsocketsTransport(TransportOptions):
 
         async def handler(ws: ServerConnection) -> None:
             handshake, ticket = tickets.pop(ws)
-            keep_alive(ws.transport.get_extra_info("socket"))
+            tune(ws.transport.get_extra_info("socket"))
             await session(WebsocketsLink(ws, handshake), ticket)
 
         server = await serve(
