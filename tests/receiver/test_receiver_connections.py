@@ -473,6 +473,22 @@ def test_an_oversize_request_head_is_answered_431(transport, size):
     assert report.failed == []
 
 
+def test_a_long_request_head_under_the_limit_gets_in(transport):
+    """15 KB of headers, 1 KB a line: under both servers' limits, so admitted (on picows,
+    handed on from the doorman in several pieces of picows' small read buffer)."""
+    headers = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"a" * 1000) for i in range(15))
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(OPEN_S[:-2] + headers + b"\r\n")
+            answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            writer.close()
+            return answer
+
+    assert run(main(), transport=transport).startswith(b"HTTP/1.1 101 ")
+
+
 def test_a_request_head_in_pieces_gets_in(transport):
     """The end of the head split across reads (here a byte per write) is still found."""
     async def main():
