@@ -22,7 +22,8 @@ HERE = Path(__file__).resolve().parent
 FRAME_SECONDS = 0.02
 # A call is held when its p99 frame latency stays under this, beyond the delay the server
 # is configured to add on purpose: ours wakes readers on a clock (``latency``, 50 ms by
-# default), so its limit is that plus 20 ms; the hand-rolled receiver's is 20 ms.
+# default) and may read a socket up to ``coalesce_reads`` late (5 ms), so its limit is
+# those plus 20 ms; the hand-rolled receiver's is 20 ms.
 LATENCY_LIMIT_MS = 20.0
 # The client pays the kernel's loopback work for every frame it sends (about as much as a
 # lean server spends receiving it), so at some thousands of calls it cannot keep time on

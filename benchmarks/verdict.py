@@ -14,7 +14,7 @@ LEGEND = [
     "numpy+scipy: scipy.signal.resample_poly per frame. Paced: each call one 20 ms `both` "
     "8 kHz frame every 20 ms. Latency: due -> readable by the application; its limit is "
     "20 ms beyond the delay a server adds on purpose (ours wakes readers every `latency`, "
-    "50 ms by default).",
+    "50 ms by default, and may read a socket `coalesce_reads` late, 5 ms by default).",
 ]
 
 
