@@ -65,6 +65,20 @@ def test_coalesce_reads_setting():
             StreamServer(coalesce_reads=bad)
 
 
+def one_real_time_call(transport, on_call, finished, seed):
+    """Stream one real-time second of audio into a server running ``on_call``; return
+    what was sent once ``finished()``."""
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport,
+                                on_call=on_call) as server:
+            report = await simulate(server.url, seconds=1.0, realtime=True, seed=seed)
+            while not finished():
+                await asyncio.sleep(0.01)
+            return report
+
+    return run(main(), transport=transport).calls[0]
+
+
 def test_a_reader_that_gives_up_waits_loses_nothing(transport):
     """``asyncio.wait_for`` around each step of ``async for``: most steps time out (audio
     comes every 50 ms), and the audio is still exact."""
@@ -87,16 +101,7 @@ def test_a_reader_that_gives_up_waits_loses_nothing(transport):
         timeouts.append(gave_up)
         received[call.call_id] = {"caller": np.concatenate(parts), "callee": np.empty(0)}
 
-    async def main():
-        async with StreamServer("127.0.0.1", 0, transport=transport,
-                                on_call=on_call) as server:
-            report = await simulate(server.url, seconds=1.0, realtime=True, seed=3)
-            while not timeouts:
-                await asyncio.sleep(0.01)
-            return report
-
-    report = run(main(), transport=transport)
-    sent = report.calls[0]
+    sent = one_real_time_call(transport, on_call, finished=lambda: bool(timeouts), seed=3)
     check_exact(sent, received[sent.call_id])
     assert timeouts[0] > 10
 
@@ -123,14 +128,5 @@ def test_a_cancelled_reader_task_leaves_the_channel_to_the_next(transport):
         received[call.call_id] = {"caller": np.concatenate(first + rest),
                                   "callee": np.empty(0)}
 
-    async def main():
-        async with StreamServer("127.0.0.1", 0, transport=transport,
-                                on_call=on_call) as server:
-            report = await simulate(server.url, seconds=1.0, realtime=True, seed=4)
-            while not received:
-                await asyncio.sleep(0.01)
-            return report
-
-    report = run(main(), transport=transport)
-    sent = report.calls[0]
+    sent = one_real_time_call(transport, on_call, finished=lambda: bool(received), seed=4)
     check_exact(sent, received[sent.call_id])
