@@ -206,4 +206,3 @@ class ChannelReader(ReaderCore):
         elif self._callback is None and callback is not None:
             taps.append(self)
         self._callback = callback
-
