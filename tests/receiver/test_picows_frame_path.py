@@ -12,9 +12,14 @@ from stream_testing import Collector, run
 
 pytest.importorskip("picows")
 
+from picows.picows import WSMsgType, _make_test_ws_frame  # noqa: E402
+
 from piopiy_fast import audio  # noqa: E402
+from piopiy_fast.receiver.call import CallSettings, CallStream  # noqa: E402
 from piopiy_fast.receiver.server import StreamServer  # noqa: E402
 from piopiy_fast.receiver.transports import picows as transport  # noqa: E402
+from piopiy_fast.receiver.transports.base import YIELD_EVERY, Handshake  # noqa: E402
+from piopiy_fast.receiver.wakeups import DeliveryClocks  # noqa: E402
 from piopiy_fast.simulator.simulator import simulate  # noqa: E402
 
 
@@ -25,6 +30,25 @@ def built_with_listener():
 
 needs_listener = pytest.mark.skipif(not built_with_listener(),
                                     reason="this build has no compiled picows listener")
+
+
+async def pumped_call(base):
+    """A link of class ``base`` that counts its yields to the event loop (``holds``),
+    pumping frames into a `both` call: (link, call, the pump task)."""
+    class CountingLink(base):
+        __slots__ = ("holds",)
+
+        def _hold(self):
+            self.holds += 1
+            self._budget = self._yield_every
+
+    link = CountingLink(Handshake("/s", {}, "-"), {}, max_message_bytes=1 << 16,
+                        close_timeout=1.0, on_open=lambda link: None)
+    link.holds = 0
+    call = CallStream(link, {"listen_mode": "both"}, CallSettings(), 1, DeliveryClocks(0.05))
+    pump = asyncio.ensure_future(link.pump(call._on_binary, call._on_text))
+    await asyncio.sleep(0)
+    return link, call, pump
 
 
 @needs_listener
@@ -87,28 +111,10 @@ def test_without_the_compiled_listener_links_use_the_python_one(monkeypatch, cap
 def test_only_a_burst_spends_the_budget_of_frames_before_a_yield():
     """Frames back to back make the link yield every YIELD_EVERY frames; frames at
     least BURST_GAP apart (a call paced in real time) never do."""
-    from picows.picows import WSMsgType, _make_test_ws_frame
-
     from piopiy_fast._core.picows_listener import BURST_GAP
-    from piopiy_fast.receiver.call import CallSettings, CallStream
-    from piopiy_fast.receiver.transports.base import YIELD_EVERY, Handshake
-    from piopiy_fast.receiver.wakeups import DeliveryClocks
-
-    class CountingLink(transport.PicowsLink):
-        __slots__ = ("holds",)
-
-        def _hold(self):
-            self.holds += 1
-            self._budget = self._yield_every
 
     async def main(count, gap):
-        link = CountingLink(Handshake("/s", {}, "-"), {}, max_message_bytes=1 << 16,
-                            close_timeout=1.0, on_open=lambda link: None)
-        link.holds = 0
-        call = CallStream(link, {"listen_mode": "both"}, CallSettings(), 1,
-                          DeliveryClocks(0.05))
-        pump = asyncio.ensure_future(link.pump(call._on_binary, call._on_text))
-        await asyncio.sleep(0)
+        link, call, pump = await pumped_call(transport.PicowsLink)
         payload = (np.arange(320) * 50).astype("<i2").tobytes()
         for _ in range(count):
             link.on_ws_frame(None, _make_test_ws_frame(WSMsgType.BINARY, payload, True, False))
@@ -154,33 +160,14 @@ def test_text_frames_spend_the_budget_too(compiled, mix):
     counted like audio, so a flood of events cannot hold the event loop either."""
     if compiled and not built_with_listener():
         pytest.skip("this build has no compiled picows listener")
-    from picows.picows import WSMsgType, _make_test_ws_frame
-
-    from piopiy_fast.receiver.call import CallSettings, CallStream
-    from piopiy_fast.receiver.transports.base import YIELD_EVERY, Handshake
-    from piopiy_fast.receiver.wakeups import DeliveryClocks
-
     base = transport.PicowsLink if compiled else transport.PythonPicowsLink
 
-    class CountingLink(base):
-        __slots__ = ("holds",)
-
-        def _hold(self):
-            self.holds += 1
-            self._budget = self._yield_every
-
     async def main():
-        link = CountingLink(Handshake("/s", {}, "-"), {}, max_message_bytes=1 << 16,
-                            close_timeout=1.0, on_open=lambda link: None)
-        link.holds = 0
-        call = CallStream(link, {"listen_mode": "both"}, CallSettings(), 1,
-                          DeliveryClocks(0.05))
-        pump = asyncio.ensure_future(link.pump(call._on_binary, call._on_text))
-        await asyncio.sleep(0)
-        audio = _make_test_ws_frame(WSMsgType.BINARY, b"\x00\x01" * 320, True, False)
+        link, call, pump = await pumped_call(base)
+        audio_frame = _make_test_ws_frame(WSMsgType.BINARY, b"\x00\x01" * 320, True, False)
         event = _make_test_ws_frame(WSMsgType.TEXT, b'{"event": "mark"}', True, False)
         for i in range(YIELD_EVERY * 8):
-            link.on_ws_frame(None, audio if mix != "text" and i % 2 == 0 else event)
+            link.on_ws_frame(None, audio_frame if mix != "text" and i % 2 == 0 else event)
         pump.cancel()
         return link.holds, call.stats.events + call.stats.frames
 
