@@ -12,7 +12,6 @@ rates are equal nobody resamples.
 """
 from __future__ import annotations
 
-import threading
 from math import gcd
 
 import g711
@@ -134,22 +133,6 @@ def test_per_frame_strict(benchmark, results, mode_name):
     frame = frame_bytes("both", 8000, "l16")
     seconds = per_call(benchmark, lambda: one_frame(frame), BUDGET[mode_name])
     results.put("frame/both-8k-16k-l16/ours-strict", seconds, "s")
-
-
-@pytest.fixture
-def busy_python_thread():
-    """The application's own Python work, competing for the GIL."""
-    stop = threading.Event()
-
-    def application_work() -> None:
-        while not stop.is_set():
-            sum(range(100))
-
-    worker = threading.Thread(target=application_work, daemon=True)
-    worker.start()
-    yield
-    stop.set()
-    worker.join()
 
 
 @pytest.mark.parametrize("contender", ["ours", "soxr-hq"])

@@ -119,21 +119,6 @@ def test_producer_consumer(benchmark, results, mode_name, contender):
                 frames=count)
 
 
-@pytest.fixture
-def busy_python_thread():
-    stop = threading.Event()
-
-    def application_work() -> None:
-        while not stop.is_set():
-            sum(range(100))
-
-    worker = threading.Thread(target=application_work, daemon=True)
-    worker.start()
-    yield
-    stop.set()
-    worker.join()
-
-
 @pytest.mark.parametrize("release", ["keep-gil", "release-every-call"])
 def test_beside_a_busy_thread(benchmark, results, busy_python_thread, release):
     benchmark.group = "ring: write + read of one 20 ms frame beside a busy Python thread"

@@ -9,6 +9,7 @@ to quote: absolute times move with the machine and whatever else runs on it.
 from __future__ import annotations
 
 import textwrap
+import threading
 import time
 
 import pytest
@@ -85,3 +86,19 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
           "higher). Quote ratios, not times,")
     write(f"on a shared machine. Saved {path.relative_to(config.rootpath)}; "
           "plots: python benchmarks/plot.py")
+
+
+@pytest.fixture
+def busy_python_thread():
+    """The application's own Python work, competing for the GIL."""
+    stop = threading.Event()
+
+    def application_work() -> None:
+        while not stop.is_set():
+            sum(range(100))
+
+    worker = threading.Thread(target=application_work, daemon=True)
+    worker.start()
+    yield
+    stop.set()
+    worker.join()

@@ -160,8 +160,6 @@ def _merged_window(replies: list[dict[str, Any]]) -> dict[str, Any]:
                     "unreadable": sum(x["unreadable"] for x in lat),
                     "p50_ms": largest("p50_ms"), "p99_ms": largest("p99_ms"),
                     "max_ms": largest("max_ms"), "delivery_ms": largest("delivery_ms")},
-        # how the kernel spread the calls: frames per worker
-        "spread": [r["frames"] for r in replies],
     }
 
 

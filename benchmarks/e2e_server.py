@@ -126,7 +126,6 @@ def due_from_event(event: Any) -> float | None:
 
 def baseline(ledger: Ledger) -> tuple[Callable[[], Any], Callable[[], dict[str, int]]]:
     import soxr
-    from websockets.asyncio.server import serve
 
     received = [0]
 
@@ -156,14 +155,22 @@ def baseline(ledger: Ledger) -> tuple[Callable[[], Any], Callable[[], dict[str, 
         finally:
             ledger.consumers -= 1
 
+    return websockets_start(handler), counted_totals(received)
+
+
+def websockets_start(handler: Callable[[Any], Any]) -> Callable[[], Any]:
+    """A plain ``websockets`` server for ``handler``; its start returns the port."""
+    from websockets.asyncio.server import serve
+
     async def start() -> int:
         server = await serve(handler, "127.0.0.1", 0, compression=None)
         return int(server.sockets[0].getsockname()[1])
+    return start
 
-    def totals() -> dict[str, int]:
-        return {"frames": received[0], "overruns": 0}
 
-    return start, totals
+def counted_totals(received: list[int]) -> Callable[[], dict[str, int]]:
+    """Totals of a server that counts frames in ``received[0]`` and drops nothing."""
+    return lambda: {"frames": received[0], "overruns": 0}
 
 
 # -- floors: receiving and discarding -------------------------------------------------------
@@ -201,8 +208,6 @@ def discard(ledger: Ledger,
             server = await ws_create_server(lambda request: Discard(), "127.0.0.1", 0)
             return int(server.sockets[0].getsockname()[1])
     else:
-        from websockets.asyncio.server import serve
-
         async def handler(ws: Any) -> None:
             counted()
             try:
@@ -213,14 +218,9 @@ def discard(ledger: Ledger,
             finally:
                 ledger.consumers -= 1
 
-        async def start() -> int:
-            server = await serve(handler, "127.0.0.1", 0, compression=None)
-            return int(server.sockets[0].getsockname()[1])
+        start = websockets_start(handler)
 
-    def totals() -> dict[str, int]:
-        return {"frames": received[0], "overruns": 0}
-
-    return start, totals
+    return start, counted_totals(received)
 
 
 # -- ours ------------------------------------------------------------------------------------
@@ -248,8 +248,7 @@ def ours(ledger: Ledger, lag: int, transport: str | None, ring_seconds: float | 
         # that may hold a frame before it is read.
         on_purpose = max(getattr(call.caller, "latency", 0.0),
                          getattr(call.callee, "latency", 0.0))
-        ledger.delivery = max(ledger.delivery,
-                              on_purpose + getattr(server, "coalesce_reads", 0.0))
+        ledger.delivery = max(ledger.delivery, on_purpose + server.coalesce_reads)
 
         def due0() -> float | None:
             for event in call.events:

@@ -11,8 +11,8 @@ reader's wait state, ``NextChunk`` is one step of ``async for``.
 ``ReaderCore`` knows the call's wake-ups object (a ``CallWakeups``) only through its
 Python attributes: ``waiting`` and ``ring_waiters`` (lists it joins while it waits;
 they are never replaced), ``ended``, ``clocks`` (``clock(latency)`` gives the reader's
-delivery clock, or None when it wants every frame) and ``per_frame`` (how many waiting
-readers want every frame).
+delivery clock, or None when it wants every frame) and ``frames.per_frame`` (how many
+waiting readers want every frame, counted in the call's FrameSink).
 """
 from cpython.list cimport PyList_GET_SIZE
 
@@ -118,7 +118,7 @@ cdef class ReaderCore:
             self._clock.watch(wakeups)
         else:
             self._per_frame = True
-            wakeups.per_frame += 1
+            wakeups.frames.per_frame += 1
         return future
 
     cpdef _release(self):
@@ -128,7 +128,7 @@ cdef class ReaderCore:
             self._listed_in = None
         if self._per_frame:
             self._per_frame = False
-            self._wakeups.per_frame -= 1
+            self._wakeups.frames.per_frame -= 1
         self._waiter = None
 
     cpdef _release_if(self, future):

@@ -278,7 +278,8 @@ class CallStream:
         wakeups = self._wakeups
         if wakeups.taps:
             wakeups.deliver_taps()
-        if wakeups.waiting and (wakeups.per_frame or wakeups.unseen_frames >= BURST_FRAMES):
+        frames = wakeups.frames
+        if wakeups.waiting and (frames.per_frame or frames.unseen_frames >= BURST_FRAMES):
             return wakeups.wake_ready()
         return False
 

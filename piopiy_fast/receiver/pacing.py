@@ -55,10 +55,6 @@ class ReadCoalescer:
         self._live = live
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def running(self) -> bool:
-        return self._task is not None
-
     def wake(self) -> None:
         if self._task is None and self.interval > 0:
             self._task = asyncio.get_running_loop().create_task(self._pace())

@@ -91,15 +91,15 @@ def check_latency(latency: object) -> float:
 class CallWakeups:
     """The wake-up state a call shares with its channel readers.
 
-    ``waiting``: readers awaiting audio in a ring they hold; ``per_frame``: how many of
-    them want to be woken by the frame itself (latency 0); ``unseen_frames``: frames
-    received since readers were last woken; ``ring_waiters``: readers
+    ``waiting``: readers awaiting audio in a ring they hold; ``ring_waiters``: readers
     awaiting their first ring; ``taps``: readers with an ``on_chunk`` callback;
     ``thread_signal()``: the condition thread readers wait on, signalled when rings are
     added or the call ends; made by the first thread reader (most calls have none).
     ``on_callback_error(what)`` is told when an application callback raises.
-    ``per_frame`` and ``unseen_frames`` are counted by the call's ``frames`` (its
-    FrameSink), which reads ``taps`` and ``waiting`` on every frame, below Python.
+    ``frames`` is the call's FrameSink, which reads ``taps`` and ``waiting`` on every
+    frame, below Python, and counts ``frames.per_frame`` (waiting readers woken by the
+    frame itself, latency 0) and ``frames.unseen_frames`` (frames since readers were
+    last woken).
     """
 
     __slots__ = ("ended", "_changed", "waiting", "frames", "ring_waiters", "taps", "clocks",
@@ -115,22 +115,6 @@ class CallWakeups:
         self.taps: list[ChannelReader] = []
         self.clocks = clocks
         self.on_callback_error = on_callback_error
-
-    @property
-    def per_frame(self) -> int:
-        return self.frames.per_frame
-
-    @per_frame.setter
-    def per_frame(self, count: int) -> None:
-        self.frames.per_frame = count
-
-    @property
-    def unseen_frames(self) -> int:
-        return self.frames.unseen_frames
-
-    @unseen_frames.setter
-    def unseen_frames(self, count: int) -> None:
-        self.frames.unseen_frames = count
 
     def deliver_taps(self) -> None:
         """Hand each callback reader what its ring holds."""
