@@ -4,7 +4,7 @@ import json
 import pytest
 
 from piopiy_fast.errors import PiopiyValidationError
-from piopiy_fast.receiver.events import (
+from piopiy_fast.stream.events import (
     FormatHint,
     call_id_from_params,
     format_from_params,
@@ -13,7 +13,7 @@ from piopiy_fast.receiver.events import (
     resolve_format,
 )
 from piopiy_fast.sdk.webhooks import parse_stream_webhook
-from piopiy_fast.wire import (
+from piopiy_fast.stream.wire import (
     BREAK,
     PAUSE,
     RESUME,
@@ -118,9 +118,23 @@ class TestFormat:
         fmt = resolve_format(FormatHint(channels=1), FormatHint("callee"), default=DEFAULT)
         assert fmt == StreamFormat("callee", 8000)
 
-    def test_one_channel_refuses_a_later_both(self):
+    def test_one_channel_with_a_later_both_is_the_mix(self):
         fmt = resolve_format(FormatHint(channels=1), FormatHint("both"), default=DEFAULT)
-        assert fmt == StreamFormat("caller", 8000)
+        assert fmt == StreamFormat("both", 8000, "mixed")
+        assert (fmt.channels, fmt.channel_names) == (1, ("mix",))
+
+    def test_a_named_layout_decides_the_mode(self):
+        assert resolve_format(FormatHint(layout="mixed"), FormatHint("caller"),
+                              default=DEFAULT) == StreamFormat("both", 8000, "mixed")
+        assert resolve_format(FormatHint(layout="mono"), FormatHint("both"),
+                              default=DEFAULT) == StreamFormat("caller", 8000)
+        assert resolve_format(FormatHint("callee", layout="stereo"),
+                              default=DEFAULT).channel_names == ("caller", "callee")
+
+    def test_a_party_mode_is_always_mono(self):
+        assert StreamFormat("callee", 16000, "stereo").layout == "mono"
+        assert StreamFormat("both", 16000).layout == "stereo"
+        assert StreamFormat("both", 16000, "mixed").bytes_per_second == 32000
 
 
 class TestOutgoing:

@@ -28,7 +28,7 @@ from math import gcd
 import numpy as np
 
 from ..errors import PiopiyValidationError
-from ..wire import SAMPLE_RATES
+from ..stream.wire import SAMPLE_RATES
 
 RATES = SAMPLE_RATES
 QUALITIES = ("speech", "strict")

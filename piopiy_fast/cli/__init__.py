@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import __version__
 from ..receiver.transports import TRANSPORTS
-from ..wire import LISTEN_MODES, SAMPLE_RATES
+from ..stream.wire import LISTEN_MODES, SAMPLE_RATES
 from ._console import LOG_FORMATS, configure_logging, guarded, run_guarded
 
 TOKEN_ENV = "PIOPIY_FAST_TOKEN"

@@ -19,7 +19,7 @@ on silence or pauses, so the first word after a pause is not clipped. In ``both`
 mode the serializer delivers the channel asked for: the caller, the callee, or
 both as two interleaved channels.
 
-Replies are batched (see :class:`~piopiy_fast.receiver.replies.ReplyBatcher`): the
+Replies are batched (see :class:`~piopiy_fast.stream.replies.ReplyBatcher`): the
 platform plays every ``streamAudio`` message as a whole, so Pipecat's 40 ms
 chunks, sent one by one, would play with a gap after each. One Pipecat output
 chunk gives at most one message, so the end of an utterance goes out without
@@ -64,10 +64,10 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from ..audio import Resampler, int16_to_l16, l16_deinterleave, l16_to_int16
 from ..errors import PiopiyValidationError
-from ..receiver.events import parse_text_frame
-from ..receiver.replies import DEFAULT_BATCH_MS, ReplyBatcher
+from ..stream.events import parse_text_frame
+from ..stream.replies import DEFAULT_BATCH_MS, ReplyBatcher
 from ..sdk.client import RestClient
-from ..wire import BREAK, SAMPLE_RATES, STOP
+from ..stream.wire import BREAK, SAMPLE_RATES, STOP
 
 logger = logging.getLogger("piopiy_fast.pipecat")
 

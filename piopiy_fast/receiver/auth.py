@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ..errors import PiopiyError, SignatureMissingError
-from .events import query_params
+from ..stream.events import query_params
 from .transports.base import Handshake, Rejection
 
 logger = logging.getLogger("piopiy_fast.receiver")

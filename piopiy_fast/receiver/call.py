@@ -26,16 +26,16 @@ from typing import TYPE_CHECKING, Any
 from ..audio import CallIngest, FrameSink, RingBuffer
 from ..errors import CallEnded, PiopiyValidationError
 from ..redaction import printable
-from ..wire import BREAK, CHANNELS, PAUSE, RESUME, STOP, StreamFormat
+from ..stream.wire import BREAK, CHANNELS, PAUSE, RESUME, STOP, StreamFormat
 from .channel import ChannelReader
-from .events import (
+from ..stream.events import (
     FormatHint,
     call_id_from_params,
     format_from_params,
     parse_text_frame,
     resolve_format,
 )
-from .replies import ReplyBatcher, as_mono_int16
+from ..stream.replies import ReplyBatcher, as_mono_int16
 from .wakeups import CallWakeups, DeliveryClocks, Latch
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 
 from ..errors import PiopiyError, PiopiyValidationError
-from ..wire import CHANNELS
+from ..stream.wire import CHANNELS
 
 if TYPE_CHECKING:
     from .call import CallStream

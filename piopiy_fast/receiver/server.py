@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..audio import POLICIES, QUALITIES, CallIngest
 from ..errors import PiopiyValidationError
-from ..wire import LISTEN_MODES, SAMPLE_RATES, StreamFormat
+from ..stream.wire import LISTEN_MODES, SAMPLE_RATES, StreamFormat
 from .auth import Authenticator, Verdict
 from .call import CallSettings, CallStats, CallStream, PolicyViolation
 from .pacing import ReadCoalescer, coalescing_interval
@@ -200,7 +200,7 @@ class StreamServer:
     reads many sockets (``"auto"``: a tenth of ``latency``, at most 5 ms; 0 turns it off;
     see :mod:`piopiy_fast.receiver.pacing`).
     ``reply_batch_ms`` is the length of one ``streamAudio`` message that ``call.send_audio``
-    sends (see :mod:`piopiy_fast.receiver.replies`). Format: calls that name no format in a
+    sends (see :mod:`piopiy_fast.stream.replies`). Format: calls that name no format in a
     start event or the query string get ``listen_mode`` at ``source_rate``;
     ``swap_channels`` takes channel 1 of a ``both`` stream as the caller. Access: ``auth``
     is a ``SignedURL``, a token or a callable (see :mod:`piopiy_fast.receiver.auth`),

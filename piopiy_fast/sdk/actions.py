@@ -24,7 +24,7 @@ from typing import Any, Self
 
 from ..errors import PiopiyValidationError
 from ..signing import SignedURL, with_query
-from ..wire import (
+from ..stream.wire import (
     AUDIO_TYPES,
     BREAK,
     LISTEN_MODES,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import PiopiyValidationError
-from ..wire import int_of, text_of
+from ..stream.wire import int_of, text_of
 
 
 @dataclass(frozen=True, slots=True)

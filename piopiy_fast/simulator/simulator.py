@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 
 from ..errors import PiopiyValidationError
 from ..redaction import redacting_logger
-from ..wire import CHANNELS, LISTEN_MODES, SAMPLE_RATES, StreamFormat, start_event
+from ..stream.wire import CHANNELS, LISTEN_MODES, SAMPLE_RATES, StreamFormat, start_event
 from .synthetic import speech_like
 from .wavfile import load_wav
 

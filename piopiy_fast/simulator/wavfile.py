@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PiopiyValidationError
-from ..wire import SAMPLE_RATES
+from ..stream.wire import SAMPLE_RATES
 
 
 def load_wav(path: str | Path, sample_rate: int, seconds: float | None = None) -> list[np.ndarray]:

@@ -49,7 +49,7 @@ from piopiy_fast.audio import Resampler  # noqa: E402
 from piopiy_fast.errors import PiopiyValidationError  # noqa: E402
 from piopiy_fast.integrations.pipecat import PiopiyFrameSerializer  # noqa: E402
 from piopiy_fast.simulator.synthetic import speech_like  # noqa: E402
-from piopiy_fast.wire import StreamFormat, start_event  # noqa: E402
+from piopiy_fast.stream.wire import StreamFormat, start_event  # noqa: E402
 
 Params = PiopiyFrameSerializer.InputParams
 

@@ -8,7 +8,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from piopiy_fast.receiver.events import (
+from piopiy_fast.stream.events import (
     MAX_JSON_DEPTH,
     FormatHint,
     format_from_params,
@@ -16,7 +16,7 @@ from piopiy_fast.receiver.events import (
     parse_text_frame,
     resolve_format,
 )
-from piopiy_fast.wire import LISTEN_MODES, SAMPLE_RATES, StreamFormat
+from piopiy_fast.stream.wire import LISTEN_MODES, SAMPLE_RATES, StreamFormat
 
 UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -102,12 +102,19 @@ def test_format_discovery_lands_on_a_format_the_core_runs(sources, mode, rate):
     # The rate: the first source naming one wins, else the default.
     named = [h.sample_rate for h in sources if h.sample_rate is not None]
     assert found.sample_rate == (named[0] if named else rate)
-    # A mode named before any channel count wins as it is.
+    # The first source naming the mode or the channels decides: two channels are
+    # both parties interleaved; one channel under `both` is the mix; else its mode.
     for h in sources:
+        if h.channels == 2:
+            assert (found.listen_mode, found.layout) == ("both", "stereo")
+            break
         if h.listen_mode is not None:
             assert found.listen_mode == h.listen_mode
+            if h.listen_mode == "both":
+                assert found.layout == ("mixed" if h.channels == 1 else "stereo")
             break
         if h.channels is not None:
+            assert found.channels == 1
             break
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from piopiy_fast.audio import resample
 from piopiy_fast.errors import PiopiyValidationError
-from piopiy_fast.receiver.replies import (
+from piopiy_fast.stream.replies import (
     DEFAULT_BATCH_MS,
     MAX_MESSAGE_BYTES,
     ReplyBatcher,

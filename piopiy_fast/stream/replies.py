@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from ..audio import QUALITIES, Resampler, float32_to_l16, int16_to_l16, l16_to_int16
 from ..errors import PiopiyValidationError
-from ..wire import PLAY_SAMPLE_RATES, SAMPLE_RATES, stream_audio_message
+from .wire import PLAY_SAMPLE_RATES, SAMPLE_RATES, stream_audio_message
 
 # What the platform's playStream accepts for raw audio.
 REPLY_RATES = PLAY_SAMPLE_RATES

@@ -1,9 +1,9 @@
-"""The Piopiy stream protocol in one place: its vocabulary and the messages we send.
+"""The Piopiy stream's vocabulary and the messages we send on it.
 
 Both halves of the package speak it: the SDK writes ``stream`` actions and live
 control messages, the receiver reads the stream and answers on it, the simulator
 plays the platform's side. Incoming text frames are read in
-:mod:`piopiy_fast.receiver.events`; the stream webhooks in
+:mod:`piopiy_fast.stream.events`; the stream webhooks in
 :mod:`piopiy_fast.sdk.webhooks`.
 
 Only arguments given by the application raise ``PiopiyValidationError``; the value
@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import PiopiyValidationError
+from ..errors import PiopiyValidationError
 
 LISTEN_MODES = ("caller", "callee", "both")
 # What a stream action's voice_quality may ask for (some platform docs list 32000 too).
@@ -25,25 +25,61 @@ VOICE_QUALITIES = (8000, 12000, 16000, 32000)
 # Every rate the native core resamples between: what a stream may arrive at and what
 # a receiver may deliver.
 SAMPLE_RATES = (8000, 12000, 16000, 24000, 32000, 48000)
+# The rates the media server's stream module starts a stream at: multiples of 8000
+# (it refuses any other rate, 12000 included, and the stream never starts).
+STREAM_MODULE_RATES = (8000, 16000, 24000, 32000, 48000)
 # The rates the platform plays a ``streamAudio`` reply at.
 PLAY_SAMPLE_RATES = (8000, 16000)
 AUDIO_TYPES = ("raw", "mp3", "wav", "ogg")
 CONTROL_ACTIONS = ("pause", "resume", "stop", "break")
-# The channels of a call; in ``both`` mode they arrive interleaved in this order.
+# The parties of a call; in a ``stereo`` two-party stream they arrive interleaved in
+# this order.
 CHANNELS = ("caller", "callee")
+# The one channel of a ``mixed`` two-party stream: both parties summed.
+MIX = "mix"
+# How a stream's samples are laid out: one party alone (``mono``), both parties summed
+# into one channel (``mixed``), or both interleaved sample by sample (``stereo``).
+LAYOUTS = ("mono", "mixed", "stereo")
 
 
 @dataclass(frozen=True, slots=True)
 class StreamFormat:
-    """The layout of a call's audio: listen mode and sample rate."""
+    """What a call's audio is: listen mode, sample rate and layout.
+
+    ``layout`` defaults to what the listen mode implies without other knowledge:
+    ``stereo`` for ``both``, ``mono`` for one party. A ``both`` stream may also be
+    ``mixed`` (one channel holding both parties); a one-party mode is always ``mono``.
+    """
 
     listen_mode: str
     sample_rate: int
+    layout: str = ""
+
+    def __post_init__(self) -> None:
+        if self.listen_mode != "both":
+            object.__setattr__(self, "layout", "mono")
+        elif self.layout not in ("mixed", "stereo"):
+            object.__setattr__(self, "layout", "stereo")
 
     @property
     def channels(self) -> int:
-        """2 in ``both`` mode (caller and callee interleaved), else 1."""
-        return 2 if self.listen_mode == "both" else 1
+        """Interleaved channels in the stream: 2 for ``stereo``, else 1."""
+        return 2 if self.layout == "stereo" else 1
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        """What each interleaved channel is, in order: the parties of a stereo stream,
+        ``mix`` for a mixed one, the one party of a mono one."""
+        if self.layout == "stereo":
+            return CHANNELS
+        if self.layout == "mixed":
+            return (MIX,)
+        return (self.listen_mode,)
+
+    @property
+    def bytes_per_second(self) -> int:
+        """The stream's L16 byte rate."""
+        return self.sample_rate * 2 * self.channels
 
 
 # -- outgoing -------------------------------------------------------------------------------
@@ -126,6 +162,13 @@ def channels_of(value: Any) -> int | None:
 def listen_mode_of(value: Any) -> str | None:
     """One of LISTEN_MODES (any case, spaces around), or None."""
     if isinstance(value, str) and value.strip().lower() in LISTEN_MODES:
+        return value.strip().lower()
+    return None
+
+
+def layout_of(value: Any) -> str | None:
+    """One of LAYOUTS (any case, spaces around), or None."""
+    if isinstance(value, str) and value.strip().lower() in LAYOUTS:
         return value.strip().lower()
     return None
 
