@@ -2,9 +2,11 @@
 
 Each accepted connection becomes a :class:`~piopiy_fast.receiver.call.CallStream`,
 handed to the application through ``on_call`` or ``async for call in
-server.calls()``. A failure inside one call (a bad frame, an oversize message, a
-dead peer, a bug in a callback) ends at most that call: it is logged once and
-counted, and the server goes on serving.
+server.calls()`` once what identifies it has arrived (the metadata, or the first
+audio; at most ``hold_seconds`` after connecting). A connection naming a call whose
+connection dropped a moment ago continues that call (:mod:`.continuity`). A failure
+inside one call (a bad frame, an oversize message, a dead peer, a bug in a callback)
+ends at most that call: it is logged once and counted, and the server goes on serving.
 """
 
 from __future__ import annotations
@@ -12,170 +14,40 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import dataclasses
 import inspect
 import logging
 import ssl as ssl_module
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..audio import POLICIES, QUALITIES, CallIngest
+from ..audio import POLICIES, QUALITIES
 from ..errors import PiopiyValidationError
-from ..stream.wire import LISTEN_MODES, SAMPLE_RATES, StreamFormat
+from ..redaction import printable
+from ..stream.call import CallSettings, PolicyViolation
+from ..stream.events import call_id_from_params
+from ..stream.wire import LAYOUTS, LISTEN_MODES, SAMPLE_RATES, StreamFormat
 from .auth import Authenticator, Verdict
-from .call import CallSettings, CallStats, CallStream, PolicyViolation
+from .call import CallStream
+from .clock import DEFAULT_LATENCY, DeliveryClocks
+from .continuity import Continuity
+from .limits import CallLimits, calls_the_fd_limit_allows, ring_capacity
+from .logs import RateLimitedLog
 from .pacing import ReadCoalescer, coalescing_interval
+from .stats import ServerStats, refusal_reason
 from .transports import make_transport
+from .transports.base import CloseInfo, Handshake, Link, Listener, Rejection, Transport
 
 if TYPE_CHECKING:
+    from ..sdk.client import RestClient
     from .metrics import MetricsEndpoint
-from .transports.base import Handshake, Link, Listener, Rejection, Transport
-from .wakeups import DEFAULT_LATENCY, DeliveryClocks
 
 logger = logging.getLogger("piopiy_fast.receiver")
+_refusals = RateLimitedLog(logger)
 
 SERVER_BUSY = Rejection(503, "Too many calls\n")
-
-
-@dataclass(frozen=True, slots=True)
-class ServerStats:
-    """Totals over every call the server has seen, live ones included."""
-
-    active_calls: int
-    total_calls: int
-    rejected_calls: int
-    failed_calls: int
-    frames: int
-    bytes: int
-    decode_errors: int
-    overruns: int
-    late_frames: int
-    received_seconds: float
-    app_errors: int
-    timed_out_calls: int
-    """Calls the server closed (1008) for a limit: no audio, silence, or length."""
-    refused_by_reason: dict[str, int]
-    """``rejected_calls`` by reason: ``busy`` (max_calls), ``malformed`` (400: a bad
-    credential header), ``unauthorized`` (401: no credential), ``forbidden`` (403: a
-    wrong one), ``error`` (the check failed)."""
-
-
-# The HTTP status of a refusal, as a reason a person reads.
-REFUSAL_REASONS = {503: "busy", 400: "malformed", 401: "unauthorized", 403: "forbidden"}
-
-
-@dataclass(slots=True)
-class CallTotals:
-    """Counters summed over calls: the ended ones are kept; live ones are added for stats."""
-
-    frames: int = 0
-    bytes: int = 0
-    decode_errors: int = 0
-    overruns: int = 0
-    late_frames: int = 0
-    received_seconds: float = 0.0
-
-    def add(self, s: CallStats) -> None:
-        self.frames += s.frames
-        self.bytes += s.bytes
-        self.decode_errors += s.decode_errors
-        self.overruns += s.overruns
-        self.late_frames += s.late_frames
-        self.received_seconds += s.received_seconds
-
-    def copy(self) -> CallTotals:
-        return dataclasses.replace(self)
-
-
-SWEEP_EVERY = 1.0  # seconds between checks of the call limits
-FDS_PER_CALL = 3  # its socket, and two recordings when a recorder runs
-FD_HEADROOM = 64  # listening sockets, logs, the interpreter's own files
-
-
-@dataclass(frozen=True, slots=True)
-class CallLimits:
-    """How long a call may go without audio, go silent, and last; None: no limit."""
-
-    idle_timeout: float | None
-    silence_timeout: float | None
-    max_call_seconds: float | None
-
-    @property
-    def any(self) -> bool:
-        return any(v is not None for v in (self.idle_timeout, self.silence_timeout,
-                                             self.max_call_seconds))
-
-    def broken_by(self, call: CallStream, now: float, wall: float) -> str | None:
-        """Why ``call`` must close now (``now`` monotonic, ``wall`` wall-clock), or None."""
-        age = now - call.opened_at
-        if self.max_call_seconds is not None and age > self.max_call_seconds:
-            return f"longer than {self.max_call_seconds:g} s"
-        last = call.stats.last_frame_time
-        if last is None:
-            if self.idle_timeout is not None and age > self.idle_timeout:
-                return f"no audio in {self.idle_timeout:g} s"
-        elif (self.silence_timeout is not None and not call.paused
-              and wall - max(last, call.resumed_at or last) > self.silence_timeout):
-            return f"no audio for {self.silence_timeout:g} s"
-        return None
-
-
-def calls_the_fd_limit_allows() -> int:
-    """The default ``max_calls``: what this process's file-descriptor limit holds with
-    headroom, after raising the soft limit to the hard one (as servers do)."""
-    try:
-        import resource
-    except ImportError:  # not on this platform: no limit to read
-        return 10_000
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = max(soft, 1 << 20)
-    if soft != resource.RLIM_INFINITY and soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
-        except (ValueError, OSError):
-            pass
-    limit = hard if soft == resource.RLIM_INFINITY else soft
-    return max(1, (limit - FD_HEADROOM) // FDS_PER_CALL)
-
-
-_ACCEPT_ERROR_EVERY = 10.0  # seconds between log lines about a full fd table
-
-
-def _quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
-    """Out of file descriptors, asyncio logs every failed accept: at a busy port that is
-    hundreds of MB of log. Keep one line per ``_ACCEPT_ERROR_EVERY`` seconds, with the
-    count; pass everything else to the loop's previous handler."""
-    previous = loop.get_exception_handler()
-    if getattr(previous, "quiets_accept_errors", False):
-        return
-    state = {"last": -_ACCEPT_ERROR_EVERY, "skipped": 0}
-
-    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if "accept" in str(context.get("message", "")):
-            now = loop.time()
-            if now - state["last"] < _ACCEPT_ERROR_EVERY:
-                state["skipped"] += 1
-                return
-            context = {**context, "message": f"{context['message']} "
-                       f"({state['skipped']} more since the last such line)"}
-            state["last"], state["skipped"] = now, 0
-        if previous is not None:
-            previous(loop, context)
-        else:
-            loop.default_exception_handler(context)
-
-    handler.quiets_accept_errors = True  # type: ignore[attr-defined]
-    loop.set_exception_handler(handler)
-
-
-def ring_capacity(seconds: float, rate: int) -> int:
-    """The smallest power of two holding ``seconds`` of audio at ``rate`` (at least 1024)."""
-    need = max(1024, int(seconds * rate + 0.5))
-    return 1 << (need - 1).bit_length()
+CALL_ENDED = Rejection(410, "This call has ended\n")
+SWEEP_EVERY = 1.0  # seconds between checks of the call limits and of dropped calls
 
 
 class StreamServer:
@@ -190,40 +62,55 @@ class StreamServer:
         async with StreamServer("0.0.0.0", 8765, on_call=on_call) as server:
             await server.serve_forever()
 
-    Audio: ``target_rate`` is what readers get; ``ring_seconds`` of it are buffered per
-    channel, and when a consumer falls further behind, ``policy`` decides what is lost
-    (counted in ``overruns``). ``latency`` (seconds, default 0.05) is the longest an
-    ``async`` reader's audio waits before the reader is woken: readers are woken together on
-    a clock, not once per frame, which is most of what a call costs the server; 0 wakes them
-    with every frame. A reader can set its own (``call.caller.latency``). While calls are
-    live, the event loop turns at most every ``coalesce_reads`` seconds so that one turn
-    reads many sockets (``"auto"``: a tenth of ``latency``, at most 5 ms; 0 turns it off;
-    see :mod:`piopiy_fast.receiver.pacing`).
-    ``reply_batch_ms`` is the length of one ``streamAudio`` message that ``call.send_audio``
-    sends (see :mod:`piopiy_fast.stream.replies`). Format: calls that name no format in a
-    start event or the query string get ``listen_mode`` at ``source_rate``;
-    ``swap_channels`` takes channel 1 of a ``both`` stream as the caller. Access: ``auth``
-    is a ``SignedURL``, a token or a callable (see :mod:`piopiy_fast.receiver.auth`),
-    ``max_calls`` bounds the live calls (more get HTTP 503; ``"auto"``, the default, is what
-    the process's file-descriptor limit holds, three per call, after raising the soft limit
-    to the hard one; None for no bound), ``max_frame_bytes`` bounds one message (a larger
-    one ends that call); ``reuse_port`` lets several processes listen on one port
-    (``SO_REUSEPORT``: the kernel spreads new connections among them; one server per core,
-    see :mod:`piopiy_fast.receiver.workers`). Limits per call, each closing the call with
-    1008 and counted in ``timed_out_calls`` (None turns one off): ``idle_timeout`` seconds
-    without any audio after connecting (default 30), ``silence_timeout`` seconds without a
-    frame once audio flowed, except while paused (default 60: Piopiy sends silence as audio),
-    ``max_call_seconds`` in all (default 4 hours). ``on_call(call)`` runs when a call
-    connects; when it returns an awaitable, that runs as a task, and shutdown waits up to
-    ``drain_timeout`` seconds for such tasks (recorders, say) to finish with the audio.
-    Timeouts: ``ping_interval``/``ping_timeout`` end a call whose peer stopped answering; a
-    frame arriving more than ``late_after`` seconds behind the real-time schedule counts as
-    late. Observability: ``metrics_port`` serves ``/metrics`` (Prometheus) and ``/healthz``
-    (200 while serving, 503 once draining) on ``metrics_host`` (default ``host``); see
-    :mod:`piopiy_fast.receiver.metrics`. Transport: ``"auto"`` (the default: picows when
-    installed, as it is with the package's dependencies, unless ``auth`` is a coroutine
-    function), ``"picows"`` (fastest on uvloop), ``"websockets"``, or any object with the
-    :class:`~piopiy_fast.receiver.transports.base.Transport` interface.
+    Args:
+        host: The address to listen on.
+        port: The port to listen on (0: any free one, then see ``port``).
+        target_rate: The rate readers get, whatever rate a call arrives at.
+        ring_seconds: Audio buffered per channel for a reader that falls behind.
+        policy: What a full ring loses: ``drop_oldest`` or ``drop_newest`` (counted in
+            ``overruns``).
+        quality: The resampler's preset, ``speech`` or ``strict``.
+        listen_mode: The mode of a call whose URL and metadata name none (a hint the
+            stream may overrule).
+        source_rate: Likewise, the rate.
+        layout: ``auto`` (the stream decides whether a two-party call is interleaved
+            ``stereo`` or one ``mixed`` channel, see :mod:`piopiy_fast.stream.layout`), or
+            the layout every call has: ``stereo``, ``mixed``, ``mono``.
+        swap_channels: Take channel 1 of a stereo stream as the caller.
+        auth: A ``SignedURL``, a token or a callable (see
+            :mod:`piopiy_fast.receiver.auth`).
+        max_calls: Live calls at most; more get HTTP 503. ``"auto"``: what the
+            process's open-file limit holds (three per call); None: no bound.
+        idle_timeout: Seconds without any audio after connecting before the call is
+            closed (1008); None: no limit.
+        silence_timeout: Seconds without a frame once audio flowed, except while
+            paused, before the call is closed (1008); None: no limit.
+        max_call_seconds: Seconds a call may last; past them it is closed (1008), its
+            id refused if it reconnects, and, with ``rest_client``, hung up.
+        max_frame_bytes: The largest message; a larger one ends that call (1009).
+        ssl: A TLS context, for ``wss://``.
+        reuse_port: Set ``SO_REUSEPORT`` so several processes share the port (see
+            :mod:`piopiy_fast.receiver.workers`).
+        on_call: Called with each call once it is identified; an awaitable it returns
+            runs as a task, and shutdown waits up to ``drain_timeout`` for it.
+        latency: Longest wait, in seconds, between audio arriving and an ``async``
+            reader being woken (readers are woken together on a clock; 0: every frame).
+        coalesce_reads: While calls are live, the event loop turns at most this often
+            so one turn reads many sockets (``"auto"``: a tenth of ``latency``, at most
+            5 ms; 0: off; see :mod:`piopiy_fast.receiver.pacing`).
+        reply_batch_ms: The length of one ``streamAudio`` message ``send_audio`` sends.
+        reconnect_grace: Seconds a call whose connection dropped waits for a connection
+            naming the same call id to continue it (0: a drop ends the call).
+        rest_client: A ``RestClient`` to hang up calls ended for ``max_call_seconds``.
+        metrics_port: Serve ``/metrics`` (Prometheus) and ``/healthz`` there.
+        metrics_host: Where the metrics listen (default ``127.0.0.1``).
+        ping_interval: Seconds of silence from the peer before a ping.
+        ping_timeout: Seconds to answer it before the call ends.
+        drain_timeout: Seconds shutdown waits for the application's call tasks.
+        late_after: A frame this many seconds behind the real-time schedule is late.
+        transport: ``"auto"`` (picows when installed, unless ``auth`` is a coroutine
+            function), ``"picows"``, ``"websockets"``, or an object with the
+            :class:`~piopiy_fast.receiver.transports.base.Transport` interface.
     """
 
     def __init__(
@@ -236,9 +123,10 @@ class StreamServer:
         ring_seconds: float = 2.0,
         policy: str = "drop_oldest",
         quality: str = "speech",
-        # format defaults
+        # format
         listen_mode: str = "caller",
         source_rate: int = 8000,
+        layout: str = "auto",
         swap_channels: bool = False,
         # access and limits
         auth: Any = None,
@@ -249,14 +137,16 @@ class StreamServer:
         max_frame_bytes: int = 1 << 16,
         ssl: ssl_module.SSLContext | None = None,
         reuse_port: bool = False,
-        # application
+        # calls
         on_call: Callable[[CallStream], Any] | None = None,
         latency: float = DEFAULT_LATENCY,
         coalesce_reads: float | Literal["auto"] = "auto",
         reply_batch_ms: float = 300.0,
+        reconnect_grace: float = 10.0,
+        rest_client: RestClient | None = None,
         # observability
         metrics_port: int | None = None,
-        metrics_host: str | None = None,
+        metrics_host: str = "127.0.0.1",
         # timeouts
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
@@ -267,6 +157,7 @@ class StreamServer:
         _check("target_rate", target_rate, SAMPLE_RATES)
         _check("source_rate", source_rate, SAMPLE_RATES)
         _check("listen_mode", listen_mode, LISTEN_MODES)
+        _check("layout", layout, ("auto", *LAYOUTS))
         _check("policy", policy, POLICIES)
         _check("quality", quality, QUALITIES)
         if not ring_seconds > 0:
@@ -282,10 +173,16 @@ class StreamServer:
             if value is not None and not (isinstance(value, (int, float)) and value > 0):
                 raise PiopiyValidationError(f"{name} must be positive seconds or None, "
                                             f"not {value!r}")
+        if not (isinstance(reconnect_grace, (int, float)) and reconnect_grace >= 0):
+            raise PiopiyValidationError(
+                f"reconnect_grace must be seconds, 0 or more, not {reconnect_grace!r}")
         self._limits = CallLimits(idle_timeout, silence_timeout, max_call_seconds)
         if max_frame_bytes < 1024:
             raise PiopiyValidationError(
                 f"max_frame_bytes must be at least 1024, not {max_frame_bytes}")
+        if metrics_port is not None and not 0 <= metrics_port <= 65535:
+            raise PiopiyValidationError(
+                f"metrics_port must be from 0 to 65535, not {metrics_port}")
         self.host = host
         self._port = port
         self._ssl = ssl
@@ -296,21 +193,22 @@ class StreamServer:
             policy=policy,
             quality=quality,
             default_format=StreamFormat(listen_mode, source_rate),
+            layout=layout,
             swap_channels=swap_channels,
             late_after=late_after,
             reply_batch_ms=reply_batch_ms,
         )
         self._auth = Authenticator(auth)
+        self._signed = callable(getattr(auth, "verify", None))
         self._max_calls = max_calls
         self._on_call = on_call
+        self._rest = rest_client
         self._clocks = DeliveryClocks(latency)
         self._coalescer = ReadCoalescer(
             coalescing_interval(coalesce_reads, self._clocks.latency),
             live=lambda: bool(self._active))
-        if metrics_port is not None and not 0 <= metrics_port <= 65535:
-            raise PiopiyValidationError(
-                f"metrics_port must be from 0 to 65535, not {metrics_port}")
-        self._metrics_at = None if metrics_port is None else (metrics_host or host, metrics_port)
+        self._continuity: Continuity[CallStream] = Continuity(float(reconnect_grace))
+        self._metrics_at = None if metrics_port is None else (metrics_host, metrics_port)
         self._metrics: MetricsEndpoint | None = None
         self._sweeper: asyncio.Future[None] | None = None
         self._drain_timeout = drain_timeout
@@ -319,17 +217,21 @@ class StreamServer:
                                          ping_interval=ping_interval,
                                          ping_timeout=ping_timeout)
         self._listener: Listener | None = None
-        self._active: dict[CallStream, None] = {}  # insertion-ordered set
+        self._active: dict[CallStream, None] = {}  # connected calls, insertion-ordered
         self._app_tasks: set[asyncio.Task[Any]] = set()
         self._queues: list[asyncio.Queue[CallStream | None]] = []
+        self._draining = False
+        self._idle: asyncio.Event | None = None  # set when no call is connected
         self._closing: asyncio.Task[None] | None = None
         self._closed = asyncio.Event()
+        self._loop_handler: tuple[asyncio.AbstractEventLoop, Any] | None = None
         self._number = 0
         self._refused: collections.Counter[str] = collections.Counter()
         self._timed_out = 0
         self._failed = 0
         self._app_errors = 0
-        self._ended = CallTotals()
+        self._resumed = 0
+        self._ended = ServerStats()  # the audio counters of the calls that ended
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -353,25 +255,21 @@ class StreamServer:
     async def start(self) -> StreamServer:
         """Bind and start accepting calls."""
         if self._listener is None:
-            # The first filter design imports scipy.signal (about half a second): do it
-            # now, off the loop, rather than inside the first call's first frame.
-            await asyncio.to_thread(_design_filters, self._settings)
             if self._metrics_at is not None:
                 self._metrics = _metrics_endpoint(self)
                 await self._metrics.start(*self._metrics_at)
             self._listener = await self._transport.listen(
                 self.host, self._port, admit=self._admit, session=self._session, ssl=self._ssl,
                 reuse_port=self._reuse_port)
-            _quiet_accept_errors(asyncio.get_running_loop())
-            if self._limits.any:
-                self._sweeper = asyncio.ensure_future(self._sweep())
+            self._quiet_accept_errors()
+            self._sweeper = asyncio.ensure_future(self._sweep())
             logger.info("listening on %s (target %d Hz)", self.url, self.target_rate)
         return self
 
     @property
     def serving(self) -> bool:
-        """True while the server accepts calls: started, and not closing."""
-        return self._listener is not None and self._closing is None
+        """True while the server accepts calls: started, not draining, not closing."""
+        return self._listener is not None and self._closing is None and not self._draining
 
     @property
     def coalesce_reads(self) -> float:
@@ -399,6 +297,24 @@ class StreamServer:
             await asyncio.shield(self.close())
             raise
 
+    async def drain(self, seconds: float) -> None:
+        """Stop accepting calls (``/healthz`` answers 503 and the listening socket
+        closes, so a load balancer moves on), let the live calls end on their own for up
+        to ``seconds``, then :meth:`close` the rest."""
+        if self._listener is None or self._closing is not None:
+            return await self.close()
+        if not self._draining:
+            self._draining = True
+            logger.info("draining: %d calls live, up to %g s", len(self._active), seconds)
+            await self._listener.stop_accepting()
+        if self._active:
+            self._idle = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), seconds)
+        if self._active:
+            logger.info("drain time over: closing %d calls", len(self._active))
+        await self.close()
+
     async def close(self) -> None:
         """Shut down: stop accepting, end every call cleanly (1001 going away), give the
         application's call tasks ``drain_timeout`` seconds to finish, then return."""
@@ -411,6 +327,9 @@ class StreamServer:
             self._sweeper.cancel()
         if self._listener is not None:
             await self._listener.close()
+        for call in self._continuity.waiting():
+            self._continuity.resume(call.call_id)
+            self._end(call, call.close_info, None)
         if self._app_tasks:
             done, pending = await asyncio.wait(set(self._app_tasks), timeout=self._drain_timeout)
             for task in pending:
@@ -424,13 +343,14 @@ class StreamServer:
         if self._metrics is not None:
             await self._metrics.close()
         self._coalescer.close()
+        self._restore_loop_handler()
         self._closed.set()
         logger.info("server closed")
 
     # -- calls --------------------------------------------------------------------------
 
     async def calls(self) -> AsyncIterator[CallStream]:
-        """Yield each call as it connects, until the server closes."""
+        """Yield each call as it is handed over, until the server closes."""
         queue: asyncio.Queue[CallStream | None] = asyncio.Queue()
         self._queues.append(queue)
         try:
@@ -449,29 +369,29 @@ class StreamServer:
 
     @property
     def stats(self) -> ServerStats:
-        totals = self._ended.copy()
-        for call in self._active:
-            totals.add(call.stats)
-        return ServerStats(
+        """Totals over every call so far, live ones (and dropped ones waiting for their
+        connection) included."""
+        totals = self._ended
+        for call in (*self._active, *self._continuity.waiting()):
+            totals = totals + ServerStats.of_call(call.stats)
+        return totals + ServerStats(
             active_calls=len(self._active), total_calls=self._number,
             rejected_calls=sum(self._refused.values()), failed_calls=self._failed,
-            frames=totals.frames, bytes=totals.bytes, decode_errors=totals.decode_errors,
-            overruns=totals.overruns, late_frames=totals.late_frames,
-            received_seconds=totals.received_seconds, app_errors=self._app_errors,
-            timed_out_calls=self._timed_out, refused_by_reason=dict(self._refused))
+            app_errors=self._app_errors, timed_out_calls=self._timed_out,
+            resumed_calls=self._resumed, refused_by_reason=dict(self._refused))
 
     def _admit(self, handshake: Handshake) -> Verdict | Awaitable[Verdict]:
         if self._max_calls is not None and len(self._active) >= self._max_calls:
             self._refused["busy"] += 1
-            logger.warning("stream %s from %s refused: %d calls already", handshake.route,
-                           handshake.remote, len(self._active))
+            _refusals.warning("stream %s from %s refused: %d calls already",
+                              printable(handshake.route), handshake.remote, len(self._active))
             return SERVER_BUSY
         verdict = self._auth(handshake)
         if inspect.isawaitable(verdict):
-            return self._admit_later(verdict)
-        return self._counted(verdict)
+            return self._admit_later(verdict, handshake)
+        return self._counted(verdict, handshake)
 
-    async def _admit_later(self, pending: Awaitable[Verdict]) -> Verdict:
+    async def _admit_later(self, pending: Awaitable[Verdict], handshake: Handshake) -> Verdict:
         try:
             verdict = await pending
         except BaseException:
@@ -479,11 +399,17 @@ class StreamServer:
             # cannot wait gave up on the check). It was not let in.
             self._refused["error"] += 1
             raise
-        return self._counted(verdict)
+        return self._counted(verdict, handshake)
 
-    def _counted(self, verdict: Verdict) -> Verdict:
-        if isinstance(verdict, Rejection):
-            self._refused[REFUSAL_REASONS.get(verdict.status, "error")] += 1
+    def _counted(self, verdict: Verdict, handshake: Handshake) -> Verdict:
+        if not isinstance(verdict, Rejection):
+            why = self._continuity.barred(_named_id(verdict), time.monotonic())
+            if why is None:
+                return verdict
+            _refusals.info("stream %s from %s refused: its call has ended (%s)",
+                           printable(handshake.route), handshake.remote, why)
+            verdict = CALL_ENDED
+        self._refused[refusal_reason(verdict.status)] += 1
         return verdict
 
     async def _session(self, link: Link, params: dict[str, Any]) -> None:
@@ -492,54 +418,150 @@ class StreamServer:
             self._refused["busy"] += 1
             await link.close(1013, "too many calls")
             return
-        self._number += 1
-        call = CallStream(link, params, self._settings, self._number, self._clocks)
+        named = _named_id(params)
+        resumed = self._continuity.resume(named) if named is not None else None
+        if resumed is not None:
+            call = self._continue(resumed, link)
+        else:
+            self._number += 1
+            call = CallStream(link, params, self._settings, self._clocks, number=self._number,
+                              signed=self._signed)
+            logger.info("call %s connected from %s on %s", call.call_id, call.remote,
+                        printable(call.route))
+            self._hand_over_when_known(call)
+        current = [call]  # the call this connection feeds; a text frame may change it
         self._active[call] = None
         self._coalescer.wake()
-        logger.info("call %s connected from %s on %s", call.call_id, call.remote, call.route)
-        self._announce(call)
-        close_info = None
+
+        def on_text(text: str) -> None:
+            target = current[0]
+            knew = target.id_from_metadata
+            target.receive_text(text)
+            if not knew and target.id_from_metadata and target is call and resumed is None:
+                self._identified(target, link, current, on_text)
+
+        close_info: CloseInfo | None = None
         error = None
         close_code, close_reason = 1011, "internal error"
         try:
-            close_info = await link.pump(call._on_binary, call._on_text)
+            close_info = await link.pump(call.sink, on_text)
         except PolicyViolation as exc:
             error = str(exc)
             close_code, close_reason = exc.code, error
-            logger.warning("call %s closed: %s", call.call_id, error)
+            logger.warning("call %s closed: %s", current[0].call_id, error)
         except Exception as exc:
             # Contained: whatever went wrong ends this call only.
             error = f"{type(exc).__name__}: {exc}"
-            logger.exception("call %s failed", call.call_id)
+            logger.exception("call %s failed", current[0].call_id)
         finally:
-            # End the call (readers get everything, then the end) before any closing
-            # handshake, which may wait on the peer.
-            try:
-                call._end(close_info, error)
-            except Exception:
-                error = error or "failed to finish the call"
-                logger.exception("call %s: failed to finish", call.call_id)
-            del self._active[call]
-            self._count_ended(call, close_info, error)
+            ended = current[0]
+            self._active.pop(ended, None)
+            if self._idle is not None and not self._active:
+                self._idle.set()
+            if not self._suspend(ended, close_info, error):
+                self._end(ended, close_info, error)
         if error is not None:
             with contextlib.suppress(Exception):
                 await link.close(close_code, close_reason)
 
+    def _identified(self, call: CallStream, link: Link, current: list[CallStream],
+                    on_text: Callable[[str], None]) -> None:
+        """The metadata named ``call``'s id: refuse a call that has ended, continue one
+        whose connection dropped (when this connection has brought no audio yet)."""
+        now = time.monotonic()
+        why = self._continuity.barred(call.call_id, now)
+        if why is not None:
+            raise PolicyViolation(f"call {call.call_id} has ended ({why})")
+        if call.audio_started or call.sink.first_frame is not None:
+            return
+        dropped = self._continuity.resume(call.call_id)
+        if dropped is None:
+            return
+        current[0] = self._continue(dropped, link)
+        link.redirect(dropped.sink, on_text)
+        self._active.pop(call, None)
+        self._active[dropped] = None
+        self._number -= 1  # not a call of its own
+        call.discard()
+
+    def _continue(self, call: CallStream, link: Link) -> CallStream:
+        call.reconnect(link)
+        self._resumed += 1
+        logger.info("call %s reconnected from %s (%d so far); continuing it", call.call_id,
+                    call.remote, call.stats.reconnects)
+        return call
+
+    def _suspend(self, call: CallStream, close_info: CloseInfo | None, error: str | None) -> bool:
+        """Keep a call whose connection dropped (not ended by either side on purpose)
+        waiting for it to come back; True if it waits."""
+        if (error is not None or call.closed_by_receiver is not None or not call.id_known
+                or self._closing is not None or self._draining):
+            return False
+        if close_info is not None and close_info.code == 1000:
+            return False  # the platform ended the stream
+        if not self._continuity.suspend(call.call_id, call, time.monotonic()):
+            return False
+        call.suspend(close_info)
+        logger.info("call %s: connection dropped (close %s); waiting %g s for it to return",
+                    call.call_id, None if close_info is None else close_info.code,
+                    self._continuity.grace)
+        return True
+
+    def _end(self, call: CallStream, close_info: CloseInfo | None, error: str | None) -> None:
+        # End the call (readers get everything, then the end) before any closing
+        # handshake, which may wait on the peer.
+        try:
+            call.finish(close_info, error)
+        except Exception:
+            error = error or "failed to finish the call"
+            logger.exception("call %s: failed to finish", call.call_id)
+        if call.closed_by_receiver is not None and call.id_known:
+            self._continuity.bar(call.call_id, call.closed_by_receiver, time.monotonic())
+        self._count_ended(call, close_info, error)
+
     async def _sweep(self) -> None:
-        """Once a second, close the calls past a limit: no audio since connecting, silent
-        (and not paused) since the last frame, or on for too long."""
+        """Once a second: close the calls past a limit (no audio since connecting, silent
+        and not paused since the last frame, on for too long), and end the dropped calls
+        whose connection did not come back in time."""
         while True:
             await asyncio.sleep(SWEEP_EVERY)
-            now = time.monotonic()
             wall = time.time()
             for call in list(self._active):
-                reason = self._limits.broken_by(call, now, wall)
-                if reason is not None and not call.ended:
+                reason = self._limits.broken_by(call, wall)
+                if (reason is not None and not call.ended
+                        and call.closed_by_receiver is None):
                     logger.info("call %s closed: %s", call.call_id, reason)
                     self._timed_out += 1
                     asyncio.ensure_future(call.close(1008, reason))
+                    if self._rest is not None and reason.startswith("longer"):
+                        asyncio.ensure_future(self._hang_up(call))
+            for call in self._continuity.expired(time.monotonic()):
+                logger.info("call %s: its connection did not return", call.call_id)
+                self._end(call, call.close_info, None)
 
-    def _announce(self, call: CallStream) -> None:
+    async def _hang_up(self, call: CallStream) -> None:
+        """Ask the platform to end a call the receiver ended, so the media server's
+        client stops reconnecting to it."""
+        rest = self._rest
+        assert rest is not None
+        try:
+            await asyncio.to_thread(rest.hangup, call.call_id)
+        except Exception as exc:
+            logger.warning("call %s: hang-up through the REST API failed: %s", call.call_id,
+                           exc)
+
+    def _hand_over_when_known(self, call: CallStream) -> None:
+        task = asyncio.ensure_future(self._hand_over(call))
+        self._app_tasks.add(task)
+        task.add_done_callback(self._app_tasks.discard)
+
+    async def _hand_over(self, call: CallStream) -> None:
+        """Hand ``call`` to the application once it is known (its metadata or its audio
+        came, or it ended), at most ``hold_seconds`` after it connected."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(call.wait_known(), self._settings.hold_seconds)
+        if call.discarded:
+            return
         if self._on_call is not None:
             try:
                 result = self._on_call(call)
@@ -560,17 +582,66 @@ class StreamServer:
             self._app_errors += 1
             logger.error("call task failed", exc_info=task.exception())
 
-    def _count_ended(self, call: CallStream, close_info: Any, error: str | None) -> None:
+    def _count_ended(self, call: CallStream, close_info: CloseInfo | None,
+                     error: str | None) -> None:
         s = call.stats
-        self._ended.add(s)
+        self._ended = self._ended + ServerStats.of_call(s)
         clean = error is None and close_info is not None and close_info.clean
         if not clean:
             self._failed += 1
-        logger.info("call %s ended: %.2f s of audio, %d frames, %d decode errors, "
-                    "%d overruns, close %s%s", call.call_id, s.received_seconds, s.frames,
-                    s.decode_errors, s.overruns,
+        logger.info("call %s ended: %s, %.2f s of audio, %d frames, %d decode errors, "
+                    "%s, close %s%s", call.call_id, call.format_summary, s.received_seconds,
+                    s.frames, s.decode_errors, _overruns(s.overruns_by_channel),
                     close_info.code if close_info is not None else None,
                     f" ({error})" if error else "")
+
+    # -- the event loop's handler of failed accepts ---------------------------------------
+
+    def _quiet_accept_errors(self) -> None:
+        """Out of file descriptors, asyncio logs every failed accept: at a busy port that
+        is hundreds of MB of log. Keep one line per 10 s (the rest counted) while this
+        server runs; the loop's own handler is put back when it closes."""
+        loop = asyncio.get_running_loop()
+        previous = loop.get_exception_handler()
+        accepts = RateLimitedLog(logging.getLogger("asyncio"), burst=1, per=10.0)
+
+        def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            if "accept" in str(context.get("message", "")):
+                accepts.error("%s", context.get("message"))
+                return
+            if previous is not None:
+                previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+
+        self._loop_handler = (loop, previous)
+        loop.set_exception_handler(handler)
+
+    def _restore_loop_handler(self) -> None:
+        if self._loop_handler is not None:
+            loop, previous = self._loop_handler
+            loop.set_exception_handler(previous)
+            self._loop_handler = None
+
+
+def _named_id(params: Any) -> str | None:
+    """The call id a connection's (verified) parameters name: ``call_id`` and its
+    kin, else the application's ``call_ref``."""
+    if not isinstance(params, dict):
+        return None
+    named = call_id_from_params(params)
+    if named is None and params.get("call_ref"):
+        named = printable(str(params["call_ref"]))
+    return named
+
+
+def _overruns(by_channel: dict[str, int] | Any) -> str:
+    """``overruns 0``, or per channel, with a hint when one was never read."""
+    total = sum(by_channel.values())
+    if not total:
+        return "0 overruns"
+    parts = ", ".join(f"{name} {count}" for name, count in by_channel.items() if count)
+    return f"overruns {parts} (samples lost: a channel read too slowly, or not at all)"
 
 
 def _is_async_hook(auth: Any) -> bool:
@@ -587,13 +658,6 @@ def _metrics_endpoint(server: StreamServer) -> MetricsEndpoint:
         raise PiopiyValidationError(
             "metrics need prometheus-client: pip install 'piopiy-fast[metrics]'") from exc
     return MetricsEndpoint(server)
-
-
-def _design_filters(settings: CallSettings) -> None:
-    for rate in SAMPLE_RATES:
-        if rate != settings.target_rate:
-            CallIngest(rate, 1, settings.target_rate, ring_capacity=1024,
-                       quality=settings.quality).close()
 
 
 def _check(name: str, value: Any, allowed: tuple[Any, ...]) -> None:

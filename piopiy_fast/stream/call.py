@@ -46,7 +46,9 @@ from .wire import LAYOUTS, StreamFormat
 
 logger = logging.getLogger("piopiy_fast.receiver")
 
-ALL_CHANNELS = ("caller", "callee", "mix")
+# Frames arriving while a reader waits that wake it without waiting for the delivery
+# clock: 16 frames of 20 ms is 0.32 s, which only a burst brings within one interval.
+BURST_FRAMES = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +100,8 @@ class CallStats:
     those with no field we know (JSON nested too deep among them), ``events_dropped``
     those not kept in ``call.events`` because the call's event count or memory budget
     was spent. ``format_changes`` counts formats started after the first;
-    ``hints_overruled`` the hints the stream itself contradicted.
+    ``hints_overruled`` the hints the stream itself contradicted; ``reconnects`` the
+    connections that continued the call after its connection dropped.
     """
 
     frames: int
@@ -116,6 +119,7 @@ class CallStats:
     callback_errors: int
     overruns_by_channel: Mapping[str, int]
     hints_overruled: int
+    reconnects: int
 
 
 class ChannelSink(Protocol):
@@ -145,7 +149,7 @@ class CallCore:
         "_url_hint", "_start_hint", "_explicit", "_format", "_probe", "_held", "_held_bytes",
         "_first_at", "_ingest", "_retired", "_retired_overruns", "_format_changes",
         "_sec_per_byte", "_n_events", "_event_memory", "_events_dropped", "_unrecognised",
-        "_callback_errors", "_overruled", "_logged", "_ended",
+        "_callback_errors", "_overruled", "_logged", "_ended", "_reconnects", "_id_named",
     )
 
     def __init__(self, params: Mapping[str, Any], settings: CallSettings,
@@ -162,8 +166,9 @@ class CallCore:
         self._on_audio = on_audio
         self.ref = params.get("call_ref")
         # Until an event names it: the query's call id, the app's reference, a number.
-        self.call_id = (call_id_from_params(params)
-                        or (printable(str(self.ref)) if self.ref else f"call-{number}"))
+        named = call_id_from_params(params) or (printable(str(self.ref)) if self.ref else None)
+        self._id_named = named is not None
+        self.call_id = named or f"call-{number}"
         self._id_from_event = False
         self.from_number: str | None = None
         self.to_number: str | None = None
@@ -194,6 +199,7 @@ class CallCore:
         self._overruled = 0
         self._logged: set[str] = set()
         self._ended = False
+        self._reconnects = 0
         self.sink = FrameSink(delivery, self._pending, self._bad_frame,
                               late_after=settings.late_after)
 
@@ -212,6 +218,21 @@ class CallCore:
     @property
     def ended(self) -> bool:
         return self._ended
+
+    @property
+    def id_from_event(self) -> bool:
+        """True once a text frame named the call's id."""
+        return self._id_from_event
+
+    @property
+    def id_known(self) -> bool:
+        """True when the id came from the URL or the metadata."""
+        return self._id_named or self._id_from_event
+
+    def reconnected(self) -> None:
+        """The call goes on over a new connection: the gap is no lateness."""
+        self._reconnects += 1
+        self.sink.restart_schedule()
 
     @property
     def held_bytes(self) -> int:
@@ -245,6 +266,7 @@ class CallCore:
             callback_errors=self._callback_errors,
             overruns_by_channel={**dict.fromkeys(self._named_channels(), 0), **overruns},
             hints_overruled=self._overruled,
+            reconnects=self._reconnects,
         )
 
     def callback_failed(self, what: str) -> None:

@@ -1,0 +1,82 @@
+"""A receiver's counters, defined once: what a server counts, why it refuses, and how
+counts add up (over calls, and over the worker processes of one service)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..stream.call import CallStats
+
+# Why a connection was refused, by the HTTP status it was answered with; anything else
+# (a check that failed, a handshake abandoned) is an ``error``.
+REFUSAL_REASONS: Mapping[int, str] = {503: "busy", 400: "malformed", 401: "unauthorized",
+                                       403: "forbidden", 410: "ended"}
+REFUSAL_KINDS = (*REFUSAL_REASONS.values(), "error")
+
+
+def refusal_reason(status: int) -> str:
+    """The reason a refusal with HTTP ``status`` is counted under."""
+    return REFUSAL_REASONS.get(status, "error")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStats:
+    """Totals over every call a server (or a service of several) has seen, live ones
+    included. Every field adds up: ``a + b`` is the service of both.
+
+    ``timed_out_calls`` counts calls the server closed (1008) for a limit: no audio,
+    silence, or length. ``refused_by_reason``: ``rejected_calls`` by reason, ``busy``
+    (max_calls), ``malformed`` (400: a bad credential header), ``unauthorized`` (401: no
+    credential), ``forbidden`` (403: a wrong one), ``ended`` (410: a connection naming a
+    call the receiver ended on purpose), ``error`` (the check failed).
+    ``resumed_calls`` counts connections that continued a dropped call.
+    """
+
+    active_calls: int = 0
+    total_calls: int = 0
+    rejected_calls: int = 0
+    failed_calls: int = 0
+    frames: int = 0
+    bytes: int = 0
+    decode_errors: int = 0
+    overruns: int = 0
+    late_frames: int = 0
+    received_seconds: float = 0.0
+    app_errors: int = 0
+    timed_out_calls: int = 0
+    hints_overruled: int = 0
+    resumed_calls: int = 0
+    refused_by_reason: Mapping[str, int] = field(default_factory=dict)
+
+    def __add__(self, other: ServerStats) -> ServerStats:
+        sums: dict[str, object] = {}
+        for f in dataclasses.fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, Mapping):
+                merged = dict(mine)
+                for key, count in theirs.items():
+                    merged[key] = merged.get(key, 0) + count
+                sums[f.name] = merged
+            else:
+                sums[f.name] = mine + theirs
+        return ServerStats(**sums)  # type: ignore[arg-type]
+
+    @classmethod
+    def of_call(cls, call: CallStats) -> ServerStats:
+        """What one call adds to its server's totals (its audio counters)."""
+        return cls(frames=call.frames, bytes=call.bytes, decode_errors=call.decode_errors,
+                   overruns=call.overruns, late_frames=call.late_frames,
+                   received_seconds=call.received_seconds,
+                   hints_overruled=call.hints_overruled)
+
+
+def total(stats: Iterable[ServerStats]) -> ServerStats:
+    """The sum of ``stats``: one service's totals from its processes' reports."""
+    result = ServerStats()
+    for s in stats:
+        result = result + s
+    return result
