@@ -22,7 +22,8 @@ BIDI = ["\u061c", "\u200e", "\u200f", "\u202a", "\u202b", "\u202c", "\u202d", "\
     ("/stream\u202elive", "/stream\\u202elive"),
     ("\u2066x\u2069", "\\u2066x\\u2069"),
     ("\u061c\u200e\u200f", "\\u061c\\u200e\\u200f"),
-    ("caf\u00e9 \u0928\u092e\u0938\u094d\u0924\u0947", "caf\u00e9 \u0928\u092e\u0938\u094d\u0924\u0947"),
+    ("caf\u00e9 \u0928\u092e\u0938\u094d\u0924\u0947",
+     "caf\u00e9 \u0928\u092e\u0938\u094d\u0924\u0947"),
 ])
 def test_exact_escapes(text, shown):
     assert printable(text) == shown
