@@ -179,8 +179,11 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--certfile", type=Path, help="TLS certificate (PEM) to serve wss://")
     p.add_argument("--keyfile", type=Path, help="TLS private key (PEM)")
     p.add_argument("--metrics-port", type=port_number,
-                   help="serve Prometheus /metrics and /healthz on this port "
-                        "(needs the metrics extra)")
+                   help="serve Prometheus /metrics and /healthz on this port; with "
+                        "--workers, worker I on this port + I (needs the metrics extra)")
+    p.add_argument("--metrics-host", default="127.0.0.1",
+                   help="address of /metrics and /healthz (default 127.0.0.1, this machine "
+                        "only, whatever --host is; 0.0.0.0 or :: for every interface)")
     p.add_argument("--stats-interval", type=float, default=10.0,
                    help="seconds between totals lines (default 10; 0 for none)")
     p.add_argument("--duration", type=positive(float), help="stop after this many seconds")

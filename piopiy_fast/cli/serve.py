@@ -62,12 +62,13 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
         max_calls=args.max_calls or "auto", latency=args.latency,
         coalesce_reads=args.coalesce_reads, ssl=ssl_context,
         on_call=on_call, transport=args.transport, metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
         idle_timeout=args.idle_timeout, silence_timeout=args.silence_timeout,
         max_call_seconds=args.max_call_seconds, reuse_port=worker is not None)
     if worker is not None:
         await listen(server, args)
         if server.metrics_port is not None:
-            say(f"metrics on http://{args.host}:{server.metrics_port}/metrics")
+            say(f"metrics on {http_url(args.metrics_host, server.metrics_port)}/metrics")
         await worker.serve(server)
         return 1 if recordings_failed else 0
     stop = asyncio.Event()
@@ -77,7 +78,7 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
     if recorder is not None:
         out(f"recording to {recorder.directory}")
     if server.metrics_port is not None:
-        out(f"metrics on http://{args.host}:{server.metrics_port}/metrics, "
+        out(f"metrics on {http_url(args.metrics_host, server.metrics_port)}/metrics, "
             f"health on /healthz")
     ticker = asyncio.ensure_future(print_totals(server, args.stats_interval))
     try:
@@ -133,15 +134,29 @@ async def listen(server: Any, args: argparse.Namespace) -> None:
     try:
         await server.start()
     except OSError as exc:
-        raise UsageError(listen_error(args, exc)) from None
+        host, port = getattr(exc, "host", None), getattr(exc, "port", None)
+        if host is not None and port is not None:  # the metrics endpoint's (MetricsListenError)
+            raise UsageError(listen_error(host, port, exc, "for /metrics")) from None
+        raise UsageError(listen_error(args.host, args.port, exc)) from None
 
 
-def listen_error(args: argparse.Namespace, exc: OSError) -> str:
+def listen_error(host: str, port: int, exc: OSError, purpose: str = "") -> str:
+    """One line: which address could not be had, what for, and the OS's reason."""
     # asyncio's bind error repeats the address; the OS's own words for the errno do
     # not (a name-lookup failure has its own).
     why = exc.strerror if isinstance(exc, socket.gaierror) or not exc.errno \
         else os.strerror(exc.errno)
-    return f"cannot listen on {args.host} port {args.port}: {why or exc}"
+    return f"cannot listen on {host} port {port}{' ' + purpose if purpose else ''}: {why or exc}"
+
+
+def http_url(host: str, port: int) -> str:
+    """``http://host:port``, an IPv6 address in brackets; every interface named as this
+    machine's name."""
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.gethostname()
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def writable_directory(path: Path) -> Path:

@@ -9,6 +9,8 @@ supervisor prints the banner and the totals of all of them.
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 import time
 
@@ -29,7 +31,8 @@ def serve_workers(args: argparse.Namespace) -> int:
     try:
         reserved = reserve_port(args.host, args.port)
     except OSError as exc:
-        raise UsageError(listen_error(args, exc)) from None
+        raise UsageError(listen_error(args.host, args.port, exc)) from None
+    check_metrics_ports(args, count)
     with reserved:
         worker_args = argparse.Namespace(**vars(args))
         worker_args.port = reserved.getsockname()[1]  # the one port 0 picked, for all
@@ -53,6 +56,30 @@ def serve_workers(args: argparse.Namespace) -> int:
     if status == 0 or supervisor.totals.total_calls:
         out(totals_line(supervisor.totals, time.monotonic(), None))
     return status
+
+
+def check_metrics_ports(args: argparse.Namespace, count: int) -> None:
+    """Each worker's metrics port, free now, or a UsageError naming the one that is not:
+    a taken port is a mistake no restart mends, so it is found once, before any worker
+    starts."""
+    base = getattr(args, "metrics_port", None)
+    if not base:  # none, or 0: each worker picks a free one
+        return
+    for index in range(count):
+        port = base + index
+        try:
+            if port > 65535:
+                raise OSError(errno.EINVAL, "past the last port, 65535")
+            family, kind, proto, _, address = socket.getaddrinfo(
+                args.metrics_host or None, port, type=socket.SOCK_STREAM,
+                flags=socket.AI_PASSIVE)[0]
+            with socket.socket(family, kind, proto) as probe:
+                # As asyncio's server binds it: a port in TIME_WAIT is free.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+        except OSError as exc:
+            raise UsageError(listen_error(args.metrics_host, port, exc,
+                                          f"for worker {index}'s /metrics")) from None
 
 
 def serve_worker(worker: Worker, args: argparse.Namespace) -> None:

@@ -321,3 +321,42 @@ def test_the_fast_transport_notes_no_connection_at_the_default_level():
     finally:
         proc.kill()
     assert err == ""
+
+
+def test_a_busy_metrics_port_is_named_as_the_metrics_port():
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_command("serve", "--port", "0", "--metrics-port", str(port),
+                             "--duration", "1")
+    assert (result.returncode, result.stderr, result.stdout) == (
+        2, f"piopiy-fast: error: cannot listen on 127.0.0.1 port {port} for /metrics: "
+           "Address already in use\n", "")
+
+
+def test_metrics_listen_on_loopback_whatever_the_host_and_ipv6_is_bracketed():
+    pytest.importorskip("prometheus_client")
+    assert build_parser().parse_args(["serve", "--host", "0.0.0.0"]).metrics_host == "127.0.0.1"
+    server = Running("serve", "--host", "0.0.0.0", "--port", "0", "--metrics-port", "0",
+                     "--stats-interval", "0")
+    try:
+        port = int(server.wait_for(r"metrics on http://127\.0\.0\.1:(\d+)/metrics")[1])
+    finally:
+        assert server.finish(signal.SIGTERM) == 0
+    assert port > 0
+    import socket
+    if not socket.has_ipv6:
+        return
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return  # no IPv6 loopback here
+    server = Running("serve", "--port", "0", "--metrics-port", "0", "--metrics-host", "::1",
+                     "--stats-interval", "0")
+    try:
+        server.wait_for(r"metrics on http://\[::1\]:\d+/metrics, health on /healthz")
+    finally:
+        assert server.finish(signal.SIGTERM) == 0

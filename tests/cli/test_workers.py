@@ -218,6 +218,18 @@ def test_mistakes_are_found_once_before_any_worker_starts(tmp_path):
             assert result.stdout == ""
 
 
+def test_a_busy_metrics_port_is_found_before_any_worker_starts():
+    base = consecutive_free_ports(2)
+    with socket.socket() as busy:  # the second worker's (base + 1)
+        busy.bind(("127.0.0.1", base + 1))
+        busy.listen()
+        result = run_command("serve", "--port", "0", "--workers", "2", "--metrics-port",
+                             str(base), "--duration", "1")
+    assert (result.returncode, result.stderr, result.stdout) == (
+        2, f"piopiy-fast: error: cannot listen on 127.0.0.1 port {base + 1} for worker 1's "
+           "/metrics: Address already in use\n", "")
+
+
 def test_duration_stops_every_worker():
     result = run_command("serve", "--port", "0", "--workers", "2", "--duration", "1",
                          "--stats-interval", "0")
