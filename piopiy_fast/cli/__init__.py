@@ -17,7 +17,7 @@ from typing import Any
 from .. import __version__
 from ..receiver.transports import TRANSPORTS
 from ..wire import LISTEN_MODES, SAMPLE_RATES
-from ._console import LOG_FORMATS, configure_logging, guarded, run_guarded
+from ._console import LOG_FORMATS, close_console, configure_logging, guarded, run_guarded
 
 TOKEN_ENV = "PIOPIY_FAST_TOKEN"
 SECRET_ENV = "PIOPIY_FAST_SECRET"
@@ -212,6 +212,13 @@ def _call_options(p: argparse.ArgumentParser, *, calls: int, mode: str,
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose, args.log_format)
+    try:
+        return _run(args)
+    finally:
+        close_console()
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command in ("serve", "record") and args.workers is not None:
         from .workers import serve_workers
         return guarded(args, lambda: serve_workers(args))

@@ -30,8 +30,8 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
     else:
         tag = f"[w{worker.index}]"
 
-        def say(line: str) -> None:
-            out(tag, line)
+        def say(line: str, **fields: Any) -> None:
+            out(tag, line, worker=worker.index, **fields)
     recordings_failed = 0
 
     async def on_call(call: Any) -> None:
@@ -40,7 +40,7 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
             recorder.record(call) if recorder is not None else discard(call))
         if await call.wait_audio():
             say(f"+ call {call.call_id} {call.listen_mode} {call.source_rate} Hz "
-                f"from {call.remote}")
+                f"from {call.remote}", event="call_started", call_id=call.call_id)
         await call.wait_closed()
         try:
             files = await consumer
@@ -54,7 +54,7 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
         close = f"close {info.code}" if info is not None else f"error {call.error}"
         say(f"- call {call.call_id} {s.received_seconds:.2f} s, {s.frames} frames, "
             f"{s.decode_errors} decode errors, {s.overruns} overruns, {s.late_frames} late, "
-            f"{close}{recorded}")
+            f"{close}{recorded}", event="call_ended", call_id=call.call_id)
 
     server = StreamServer(
         args.host, args.port, target_rate=args.target_rate, ring_seconds=args.ring_seconds,
@@ -88,7 +88,7 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
     out("shutting down")
     ticker.cancel()
     await server.close()
-    out(totals_line(server.stats, time.monotonic(), None))
+    out(totals_line(server.stats, time.monotonic(), None), **totals_fields(server.stats))
     if recordings_failed:
         out(f"{recordings_failed} call(s) not recorded in full")
         return 1
@@ -201,6 +201,12 @@ def totals_line(stats: Any, now: float, last: tuple[float, int] | None) -> str:
             f"{stats.decode_errors} decode errors, {stats.overruns} overruns")
 
 
+def totals_fields(stats: Any) -> dict[str, Any]:
+    """The totals as the fields of a JSON log line."""
+    import dataclasses
+    return {"event": "totals", **dataclasses.asdict(stats)}
+
+
 async def print_totals(server: Any, interval: float) -> None:
     if not interval or interval <= 0:
         return
@@ -209,5 +215,5 @@ async def print_totals(server: Any, interval: float) -> None:
         await asyncio.sleep(interval)
         stats = server.stats
         now = time.monotonic()
-        out(totals_line(stats, now, last))
+        out(totals_line(stats, now, last), **totals_fields(stats))
         last = (now, stats.frames)

@@ -16,8 +16,15 @@ import time
 
 from ..receiver.server import ServerStats
 from ..receiver.workers import Supervisor, Worker, reserve_port
-from ._console import UsageError, configure_logging, out, run_guarded
-from .serve import banner, listen_error, serve_command, serve_settings, totals_line
+from ._console import UsageError, close_console, configure_logging, out, run_guarded
+from .serve import (
+    banner,
+    listen_error,
+    serve_command,
+    serve_settings,
+    totals_fields,
+    totals_line,
+)
 
 
 def serve_workers(args: argparse.Namespace) -> int:
@@ -46,7 +53,7 @@ def serve_workers(args: argparse.Namespace) -> int:
         def on_totals(stats: ServerStats) -> None:
             nonlocal last
             now = time.monotonic()
-            out(totals_line(stats, now, last))
+            out(totals_line(stats, now, last), **totals_fields(stats))
             last = (now, stats.frames)
 
         supervisor = Supervisor(serve_worker, count, args=(worker_args,), say=out,
@@ -54,7 +61,8 @@ def serve_workers(args: argparse.Namespace) -> int:
                                 totals_every=args.stats_interval or None)
         status = supervisor.run(args.duration)
     if status == 0 or supervisor.totals.total_calls:
-        out(totals_line(supervisor.totals, time.monotonic(), None))
+        out(totals_line(supervisor.totals, time.monotonic(), None),
+            **totals_fields(supervisor.totals))
     return status
 
 
@@ -89,4 +97,8 @@ def serve_worker(worker: Worker, args: argparse.Namespace) -> None:
         # One scrape target per worker: each serves its own process's metrics.
         args.metrics_port = metrics_port + worker.index
     configure_logging(args.verbose, args.log_format)
-    sys.exit(run_guarded(args, serve_command(args, worker)))
+    try:
+        status = run_guarded(args, serve_command(args, worker))
+    finally:
+        close_console()  # a spawned process exits without atexit: write what waits
+    sys.exit(status)
