@@ -19,7 +19,9 @@ def main() -> None:
     parser.add_argument("to", type=int, help="the number to call, e.g. 919999999999")
     parser.add_argument("piopiy_no", type=int, help="your Piopiy number (the caller ID)")
     parser.add_argument("ws_url", help="your receiver's ws:// or wss:// URL")
-    parser.add_argument("--api", default="https://rest.telecmi.com", help=argparse.SUPPRESS)
+    parser.add_argument("--api", default="https://rest.telecmi.com", metavar="URL",
+                        help="the REST API's base URL (default https://rest.telecmi.com; "
+                             "a staging endpoint, or a local test server)")
     args = parser.parse_args()
 
     piopiy = RestClient(int(os.environ["PIOPIY_APP_ID"]), os.environ["PIOPIY_APP_TOKEN"],

@@ -16,8 +16,11 @@ MAX_PRINTABLE = 128
 
 _QUERY = re.compile(r"\?\S*")
 _CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
-# C0 controls, DEL, C1 controls (ESC starts ANSI sequences), line and paragraph separators.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# C0 controls, DEL, C1 controls (ESC starts ANSI sequences), line and paragraph
+# separators, and the bidirectional controls (marks, embeddings, overrides, isolates),
+# which make a terminal or log viewer show a line's text in another order than it has.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
+                          "\u202a-\u202e\u2066-\u2069]")
 
 
 class RedactSecrets(logging.Filter):
@@ -44,8 +47,20 @@ def redacting_logger(name: str) -> logging.Logger:
 
 
 def printable(text: str, limit: int = MAX_PRINTABLE) -> str:
-    """``text`` safe for one log line or terminal line: control characters shown as
-    ``\\xNN`` / ``\\uNNNN`` escapes, and at most ``limit`` characters (then ``...``)."""
+    """``text`` safe for one log line or terminal line.
+
+    Every C0 and C1 control, DEL, the line and paragraph separators and the Unicode
+    bidirectional controls are shown as ``\\xNN`` / ``\\uNNNN`` escapes, so a peer's
+    text can neither start a new line, repaint a terminal nor reorder what is shown;
+    at most ``limit`` characters are kept (then ``...``).
+
+    Args:
+        text: What a peer sent (a call id, a request path).
+        limit: The most characters of ``text`` kept.
+
+    Returns:
+        One line of printable text.
+    """
     if len(text) > limit:
         text = text[:limit] + "..."
     return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)

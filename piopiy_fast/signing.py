@@ -4,7 +4,9 @@ Piopiy documents no authentication of the WebSocket its media server opens, and 
 platforms strip headers, so the proof travels in the URL the app itself puts in the
 PCMO. :meth:`SignedURL.sign` appends ``expires`` (Unix seconds) and ``signature``;
 :meth:`SignedURL.verify` recomputes the HMAC during the handshake, compares it in
-constant time and checks the expiry time.
+constant time and checks the expiry time. A verifier also caps how far ahead that time
+may be (``max_lifetime``, a day by default): a URL that leaked, signed to live for
+years, is refused rather than good until then.
 
 The HMAC covers this canonical form, as UTF-8::
 
@@ -45,6 +47,12 @@ _RESERVED = (SIGNATURE_PARAM, EXPIRES_PARAM)
 
 ERR_SECRET = "secret must be a non-empty str or bytes"
 ERR_EXPIRES_IN = "expires_in must be a positive number of seconds"
+ERR_MAX_LIFETIME = "max_lifetime must be a positive number of seconds, or None for no cap"
+
+DEFAULT_MAX_LIFETIME = 24 * 3600.0
+# A URL signed on one machine and verified on another: their clocks may differ this much
+# before a URL signed for the whole max_lifetime is refused as living too long.
+CLOCK_SKEW = 60
 ERR_FRAGMENT = "url must not have a #fragment: it is never sent to the server"
 ERR_MISSING = "the URL has no signature parameter"
 ERR_MISMATCH = "the URL's signature does not match its path and parameters"
@@ -108,6 +116,11 @@ class SignedURL:
     clock : callable, optional
         Returns the current Unix time in seconds (``time.time`` by default); tests
         inject their own.
+    max_lifetime : float or None, optional
+        The longest a URL may stay valid, in seconds (default 86400, a day).
+        :meth:`sign` refuses a longer ``expires_in``, and :meth:`verify` refuses a URL
+        whose expiry is further ahead than this (plus 60 s for clocks that differ), so
+        a leaked URL signed to live for years is not accepted. ``None``: no cap.
 
     Examples
     --------
@@ -117,18 +130,22 @@ class SignedURL:
     'both'
     """
 
-    __slots__ = ("_key", "_clock")
+    __slots__ = ("_key", "_clock", "max_lifetime")
 
     SIGNATURE_PARAM = SIGNATURE_PARAM
     EXPIRES_PARAM = EXPIRES_PARAM
 
-    def __init__(self, secret: str | bytes, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, secret: str | bytes, *, clock: Callable[[], float] = time.time,
+                 max_lifetime: float | None = DEFAULT_MAX_LIFETIME) -> None:
         if isinstance(secret, str):
             secret = secret.encode()
         if not isinstance(secret, (bytes, bytearray)) or not secret:
             raise PiopiyValidationError(ERR_SECRET)
+        if max_lifetime is not None and not _positive_seconds(max_lifetime):
+            raise PiopiyValidationError(ERR_MAX_LIFETIME)
         self._key = bytes(secret)
         self._clock = clock
+        self.max_lifetime = max_lifetime
 
     def __repr__(self) -> str:
         return "SignedURL(secret=<hidden>)"
@@ -154,20 +171,22 @@ class SignedURL:
         params : mapping of str to str or int, optional
             Extra parameters to add (replacing any of the same name) and sign.
         expires_in : float
-            Seconds from now until the URL stops verifying; default one hour.
+            Seconds from now until the URL stops verifying; default one hour, at most
+            ``max_lifetime``.
 
         Raises
         ------
         PiopiyValidationError
-            ``expires_in`` not positive, a value not str/int, a reserved name in
+            ``expires_in`` not positive or beyond ``max_lifetime``, a value not
+            str/int, a reserved name in
             ``params``, a parameter name repeated in ``url``, or a ``#fragment``.
         """
-        if (
-            isinstance(expires_in, bool)
-            or not isinstance(expires_in, (int, float))
-            or not expires_in > 0
-        ):
+        if not _positive_seconds(expires_in):
             raise PiopiyValidationError(ERR_EXPIRES_IN)
+        if self.max_lifetime is not None and expires_in > self.max_lifetime:
+            raise PiopiyValidationError(
+                f"expires_in {expires_in:g} s is beyond max_lifetime {self.max_lifetime:g} s: "
+                "a verifier with the same cap would refuse the URL")
         params = dict(params or {})
         for name in _RESERVED:
             if name in params:
@@ -212,7 +231,8 @@ class SignedURL:
             The signature does not match: the path or a parameter was altered, one was
             added, removed or repeated, or the secret differs (answer 403).
         SignatureExpiredError
-            The signature matches but ``expires`` has passed (answer 403).
+            The signature matches but ``expires`` has passed, or is further ahead than
+            ``max_lifetime`` allows (answer 403).
         """
         parts = urlsplit(path_with_query)
         pairs = _pairs(parts.query)
@@ -235,4 +255,14 @@ class SignedURL:
         now = self._clock()
         if now > expires:
             raise SignatureExpiredError(f"the signed URL expired {now - expires:.0f} s ago")
+        if self.max_lifetime is not None and expires - now > self.max_lifetime + CLOCK_SKEW:
+            raise SignatureExpiredError(
+                f"the signed URL is valid for {expires - now:.0f} s more, beyond the "
+                f"{self.max_lifetime:g} s this verifier accepts (max_lifetime)")
         return verified
+
+
+def _positive_seconds(value: object) -> bool:
+    # bool is an int; NaN is not greater than 0.
+    return (not isinstance(value, bool) and isinstance(value, (int, float))
+            and value > 0 and value != float("inf"))

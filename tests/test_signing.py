@@ -296,3 +296,59 @@ def test_with_query_sets_and_replaces():
     url = with_query("wss://h:1/p?x=1&listen_mode=caller", {"listen_mode": "both", "q": 8000})
     assert url == "wss://h:1/p?x=1&listen_mode=both&q=8000"
     assert with_query("wss://h/p", {"a": "b c/d"}) == "wss://h/p?a=b%20c%2Fd"
+
+
+# --- lifetime cap ------------------------------------------------------------------------
+
+
+def forged_far_ahead(seconds):
+    """A URL signed with SECRET by a signer with no cap, valid ``seconds`` from NOW."""
+    return SignedURL(SECRET, clock=Clock(), max_lifetime=None).sign("wss://h/s", {"a": "1"},
+                                                                   seconds)
+
+
+def test_default_max_lifetime_is_a_day(signer):
+    assert signer.max_lifetime == 24 * 3600
+    assert signer.verify(signer.sign("wss://h/s", {}, 24 * 3600))["expires"] == str(
+        int(NOW) + 24 * 3600)
+
+
+def test_a_url_signed_thirty_years_ahead_is_refused(signer):
+    url = forged_far_ahead(30 * 365 * 24 * 3600)
+    with pytest.raises(SignatureExpiredError,
+                       match=r"valid for 946080000 s more, beyond the 86400 s this verifier "
+                             r"accepts \(max_lifetime\)"):
+        signer.verify(url)
+
+
+def test_the_cap_allows_a_minute_of_clock_difference(signer):
+    assert signer.verify(forged_far_ahead(24 * 3600 + 60))["a"] == "1"
+    with pytest.raises(SignatureExpiredError, match="beyond the 86400 s"):
+        signer.verify(forged_far_ahead(24 * 3600 + 61))
+
+
+def test_the_cap_counts_from_the_time_of_verifying(clock):
+    verifier = SignedURL(SECRET, clock=clock, max_lifetime=600)
+    url = forged_far_ahead(3600)
+    with pytest.raises(SignatureExpiredError):
+        verifier.verify(url)
+    clock.now = NOW + 3000  # 600 s left: within the cap now
+    assert verifier.verify(url)["a"] == "1"
+
+
+def test_sign_refuses_a_lifetime_beyond_the_cap(clock):
+    signer = SignedURL(SECRET, clock=clock, max_lifetime=600)
+    assert signer.sign("wss://h/s", {}, 600)
+    with pytest.raises(PiopiyValidationError, match="expires_in 601 s is beyond max_lifetime"):
+        signer.sign("wss://h/s", {}, 601)
+
+
+def test_no_cap(clock):
+    uncapped = SignedURL(SECRET, clock=clock, max_lifetime=None)
+    assert uncapped.verify(forged_far_ahead(30 * 365 * 24 * 3600))["a"] == "1"
+
+
+@pytest.mark.parametrize("max_lifetime", [0, -1, True, "60", float("nan"), float("inf")])
+def test_bad_max_lifetime(max_lifetime):
+    with pytest.raises(PiopiyValidationError, match="max_lifetime"):
+        SignedURL(SECRET, max_lifetime=max_lifetime)

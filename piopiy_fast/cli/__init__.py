@@ -17,7 +17,7 @@ from typing import Any
 from .. import __version__
 from ..receiver.transports import TRANSPORTS
 from ..stream.wire import LISTEN_MODES, SAMPLE_RATES
-from ._console import LOG_FORMATS, configure_logging, guarded, run_guarded
+from ._console import LOG_FORMATS, close_console, configure_logging, guarded, run_guarded
 
 TOKEN_ENV = "PIOPIY_FAST_TOKEN"
 SECRET_ENV = "PIOPIY_FAST_SECRET"
@@ -179,8 +179,11 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--certfile", type=Path, help="TLS certificate (PEM) to serve wss://")
     p.add_argument("--keyfile", type=Path, help="TLS private key (PEM)")
     p.add_argument("--metrics-port", type=port_number,
-                   help="serve Prometheus /metrics and /healthz on this port "
-                        "(needs the metrics extra)")
+                   help="serve Prometheus /metrics and /healthz on this port; with "
+                        "--workers, worker I on this port + I (needs the metrics extra)")
+    p.add_argument("--metrics-host", default="127.0.0.1",
+                   help="address of /metrics and /healthz (default 127.0.0.1, this machine "
+                        "only, whatever --host is; 0.0.0.0 or :: for every interface)")
     p.add_argument("--stats-interval", type=float, default=10.0,
                    help="seconds between totals lines (default 10; 0 for none)")
     p.add_argument("--duration", type=positive(float), help="stop after this many seconds")
@@ -209,6 +212,13 @@ def _call_options(p: argparse.ArgumentParser, *, calls: int, mode: str,
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose, args.log_format)
+    try:
+        return _run(args)
+    finally:
+        close_console()
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command in ("serve", "record") and args.workers is not None:
         from .workers import serve_workers
         return guarded(args, lambda: serve_workers(args))

@@ -1,5 +1,12 @@
 """What every command shares: running it (one line per mistake), logging, printing,
-progress lines, and stopping on a signal."""
+progress lines, and stopping on a signal.
+
+Nothing a command prints may stop it: a console nobody reads (a pipe left full, a
+terminal on hold) would block every write, and a receiver writing on its event loop
+would stop serving its calls. Every line, printed or logged, goes into a bounded queue
+that one thread writes out; when the queue is full the line is dropped and counted,
+and the count is said once the output moves again (and at the end).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import queue
 import signal
 import sys
+import threading
 import time
 import wave
 from collections.abc import Callable, Coroutine
@@ -18,6 +27,106 @@ from typing import Any
 from ..errors import PiopiyError
 
 LOG_FORMATS = ("text", "json")
+CONSOLE_LINES = 10_000  # lines waiting to be written before more are dropped
+
+
+class Console:
+    """Lines for stdout and stderr, written in order by one thread; a caller never waits.
+
+    Args:
+        capacity: Lines that may wait; past that a line is dropped and counted.
+    """
+
+    def __init__(self, capacity: int = CONSOLE_LINES) -> None:
+        self._queue: queue.Queue[tuple[Any, str] | None] = queue.Queue(capacity)
+        self.dropped = 0
+        self._said_dropped = 0
+        self.json = False
+        self._thread = threading.Thread(target=self._write_all, name="piopiy-fast console",
+                                        daemon=True)
+        self._thread.start()
+
+    def put(self, stream: Any, text: str) -> bool:
+        """Queue ``text`` (whole lines) for ``stream``; False if it was dropped."""
+        try:
+            self._queue.put_nowait((stream, text))
+        except queue.Full:
+            self.dropped += 1
+            return False
+        return True
+
+    def _write_all(self) -> None:
+        while (item := self._queue.get()) is not None:
+            stream, text = item
+            try:
+                stream.write(text)
+                if self._queue.empty():
+                    self._say_dropped()
+                    stream.flush()
+            except (OSError, ValueError):  # closed or broken: nothing more can be shown
+                pass
+
+    def _say_dropped(self) -> None:
+        dropped = self.dropped
+        if dropped != self._said_dropped:
+            self._said_dropped = dropped
+            sys.stderr.write(line_for(
+                f"piopiy-fast: {dropped} output line(s) dropped so far: the output was not "
+                "read as fast as it was written", "WARNING", self.json) + "\n")
+            sys.stderr.flush()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what waits (for at most ``timeout`` seconds) and stop the thread; what
+        could not be written by then is counted as dropped, and the count said."""
+        deadline = time.monotonic() + timeout
+        with contextlib.suppress(queue.Full):
+            self._queue.put(None, timeout=timeout)
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():  # stuck on a write nobody reads: give up on the rest
+            self.dropped += self._queue.qsize() + 1  # and the line being written
+        with contextlib.suppress(OSError, ValueError):
+            self._say_dropped()
+
+
+_console: Console | None = None
+
+
+def console() -> Console:
+    """The process's console writer, started on first use."""
+    global _console
+    if _console is None:
+        _console = Console()
+    return _console
+
+
+def close_console() -> None:
+    """Write out every line still waiting (call before the process exits)."""
+    global _console
+    if _console is not None:
+        _console.close()
+        _console = None
+
+
+def line_for(message: str, level: str = "INFO", as_json: bool = False,
+             **fields: Any) -> str:
+    """A line as the log format wants it: ``message`` itself, or one JSON object with
+    the time, level, ``message`` and ``fields``."""
+    if not as_json:
+        return message
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    return json.dumps({"time": stamp, "level": level, "logger": "piopiy_fast.cli",
+                       "message": message, **fields})
+
+
+class ConsoleHandler(logging.Handler):
+    """Log records, formatted here, written by the console's thread."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            console().put(sys.stderr, self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -33,9 +142,11 @@ class JsonLogFormatter(logging.Formatter):
 
 
 def configure_logging(verbose: int, log_format: str) -> None:
-    """WARNING, INFO (-v) or DEBUG (-vv) to stderr, as text or JSON lines. Even at DEBUG
-    no audio reaches the log: the WebSocket libraries' frame traces are summarised."""
-    handler = logging.StreamHandler(sys.stderr)
+    """WARNING, INFO (-v) or DEBUG (-vv) to stderr, as text or JSON lines, through the
+    console's queue (never blocking). Even at DEBUG no audio reaches the log: the
+    WebSocket libraries' frame traces are summarised."""
+    console().json = log_format == "json"
+    handler = ConsoleHandler()
     if log_format == "json":
         formatter: logging.Formatter = JsonLogFormatter()
         formatter.converter = time.gmtime
@@ -82,7 +193,7 @@ def guarded(args: argparse.Namespace, command: Callable[[], int]) -> int:
     except (UsageError, PiopiyError, OSError, EOFError, wave.Error) as exc:
         if args.verbose >= 2:
             raise
-        print(f"piopiy-fast: error: {one_line(exc)}", file=sys.stderr)
+        err(f"piopiy-fast: error: {one_line(exc)}", "ERROR")
         return 2
 
 
@@ -127,11 +238,17 @@ def checked_file(path: Any, what: str) -> Any:
     return path
 
 
-def out(*parts: Any) -> None:
-    """Print one line in one write: the workers of ``serve --workers`` share stdout, and
-    print() writes each part apart when output is unbuffered (``python -u``)."""
-    sys.stdout.write(" ".join(map(str, parts)) + "\n")
-    sys.stdout.flush()
+def out(*parts: Any, **fields: Any) -> None:
+    """Print one line, in one write (the workers of ``serve --workers`` share stdout),
+    without waiting; with ``--log-format json``, one JSON object with ``fields`` too."""
+    c = console()
+    c.put(sys.stdout, line_for(" ".join(map(str, parts)), "INFO", c.json, **fields) + "\n")
+
+
+def err(line: str, level: str = "WARNING") -> None:
+    """:func:`out` for stderr."""
+    c = console()
+    c.put(sys.stderr, line_for(line, level, c.json) + "\n")
 
 
 async def until_stopped(task: asyncio.Future[Any], stop: asyncio.Event) -> bool:
@@ -150,9 +267,10 @@ async def until_stopped(task: asyncio.Future[Any], stop: asyncio.Event) -> bool:
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:
-    """SIGINT and SIGTERM set ``stop`` (for a clean shutdown) instead of killing."""
+    """SIGINT, SIGTERM and SIGHUP (a closed terminal) set ``stop`` (for a clean
+    shutdown) instead of killing."""
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         try:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # not the main thread, or no signals
@@ -167,7 +285,7 @@ def redact(url: str) -> str:
 async def show_progress(task: asyncio.Future[Any], describe: Any, every: float = 1.0) -> None:
     """While ``task`` runs, write a progress line to stderr every ``every`` seconds
     (rewritten in place on a terminal)."""
-    tty = sys.stderr.isatty()
+    tty = sys.stderr.isatty() and not console().json
     started = time.monotonic()
     shown = False
     while not task.done():
@@ -175,9 +293,10 @@ async def show_progress(task: asyncio.Future[Any], describe: Any, every: float =
         if task.done():
             break
         line = f"[{time.monotonic() - started:5.1f} s] {describe()}"
-        sys.stderr.write(f"\r{line}\x1b[K" if tty else line + "\n")
-        sys.stderr.flush()
+        if tty:
+            console().put(sys.stderr, f"\r{line}\x1b[K")
+        else:
+            err(line, "INFO")
         shown = True
     if shown and tty:
-        sys.stderr.write("\n")
-        sys.stderr.flush()
+        console().put(sys.stderr, "\n")

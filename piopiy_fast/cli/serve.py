@@ -30,8 +30,8 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
     else:
         tag = f"[w{worker.index}]"
 
-        def say(line: str) -> None:
-            out(tag, line)
+        def say(line: str, **fields: Any) -> None:
+            out(tag, line, worker=worker.index, **fields)
     recordings_failed = 0
 
     async def on_call(call: Any) -> None:
@@ -40,7 +40,7 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
             recorder.record(call) if recorder is not None else discard(call))
         if await call.wait_audio():
             say(f"+ call {call.call_id} {call.listen_mode} {call.source_rate} Hz "
-                f"from {call.remote}")
+                f"from {call.remote}", event="call_started", call_id=call.call_id)
         await call.wait_closed()
         try:
             files = await consumer
@@ -54,7 +54,7 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
         close = f"close {info.code}" if info is not None else f"error {call.error}"
         say(f"- call {call.call_id} {s.received_seconds:.2f} s, {s.frames} frames, "
             f"{s.decode_errors} decode errors, {s.overruns} overruns, {s.late_frames} late, "
-            f"{close}{recorded}")
+            f"{close}{recorded}", event="call_ended", call_id=call.call_id)
 
     server = StreamServer(
         args.host, args.port, target_rate=args.target_rate, ring_seconds=args.ring_seconds,
@@ -62,12 +62,13 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
         max_calls=args.max_calls or "auto", latency=args.latency,
         coalesce_reads=args.coalesce_reads, ssl=ssl_context,
         on_call=on_call, transport=args.transport, metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
         idle_timeout=args.idle_timeout, silence_timeout=args.silence_timeout,
         max_call_seconds=args.max_call_seconds, reuse_port=worker is not None)
     if worker is not None:
         await listen(server, args)
         if server.metrics_port is not None:
-            say(f"metrics on http://{args.host}:{server.metrics_port}/metrics")
+            say(f"metrics on {http_url(args.metrics_host, server.metrics_port)}/metrics")
         await worker.serve(server)
         return 1 if recordings_failed else 0
     stop = asyncio.Event()
@@ -77,7 +78,7 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
     if recorder is not None:
         out(f"recording to {recorder.directory}")
     if server.metrics_port is not None:
-        out(f"metrics on http://{args.host}:{server.metrics_port}/metrics, "
+        out(f"metrics on {http_url(args.metrics_host, server.metrics_port)}/metrics, "
             f"health on /healthz")
     ticker = asyncio.ensure_future(print_totals(server, args.stats_interval))
     try:
@@ -87,7 +88,7 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
     out("shutting down")
     ticker.cancel()
     await server.close()
-    out(totals_line(server.stats, time.monotonic(), None))
+    out(totals_line(server.stats, time.monotonic(), None), **totals_fields(server.stats))
     if recordings_failed:
         out(f"{recordings_failed} call(s) not recorded in full")
         return 1
@@ -133,15 +134,29 @@ async def listen(server: Any, args: argparse.Namespace) -> None:
     try:
         await server.start()
     except OSError as exc:
-        raise UsageError(listen_error(args, exc)) from None
+        host, port = getattr(exc, "host", None), getattr(exc, "port", None)
+        if host is not None and port is not None:  # the metrics endpoint's (MetricsListenError)
+            raise UsageError(listen_error(host, port, exc, "for /metrics")) from None
+        raise UsageError(listen_error(args.host, args.port, exc)) from None
 
 
-def listen_error(args: argparse.Namespace, exc: OSError) -> str:
+def listen_error(host: str, port: int, exc: OSError, purpose: str = "") -> str:
+    """One line: which address could not be had, what for, and the OS's reason."""
     # asyncio's bind error repeats the address; the OS's own words for the errno do
     # not (a name-lookup failure has its own).
     why = exc.strerror if isinstance(exc, socket.gaierror) or not exc.errno \
         else os.strerror(exc.errno)
-    return f"cannot listen on {args.host} port {args.port}: {why or exc}"
+    return f"cannot listen on {host} port {port}{' ' + purpose if purpose else ''}: {why or exc}"
+
+
+def http_url(host: str, port: int) -> str:
+    """``http://host:port``, an IPv6 address in brackets; every interface named as this
+    machine's name."""
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.gethostname()
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def writable_directory(path: Path) -> Path:
@@ -186,6 +201,12 @@ def totals_line(stats: Any, now: float, last: tuple[float, int] | None) -> str:
             f"{stats.decode_errors} decode errors, {stats.overruns} overruns")
 
 
+def totals_fields(stats: Any) -> dict[str, Any]:
+    """The totals as the fields of a JSON log line."""
+    import dataclasses
+    return {"event": "totals", **dataclasses.asdict(stats)}
+
+
 async def print_totals(server: Any, interval: float) -> None:
     if not interval or interval <= 0:
         return
@@ -194,5 +215,5 @@ async def print_totals(server: Any, interval: float) -> None:
         await asyncio.sleep(interval)
         stats = server.stats
         now = time.monotonic()
-        out(totals_line(stats, now, last))
+        out(totals_line(stats, now, last), **totals_fields(stats))
         last = (now, stats.frames)

@@ -9,13 +9,22 @@ supervisor prints the banner and the totals of all of them.
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 import time
 
 from ..receiver.server import ServerStats
 from ..receiver.workers import Supervisor, Worker, reserve_port
-from ._console import UsageError, configure_logging, out, run_guarded
-from .serve import banner, listen_error, serve_command, serve_settings, totals_line
+from ._console import UsageError, close_console, configure_logging, out, run_guarded
+from .serve import (
+    banner,
+    listen_error,
+    serve_command,
+    serve_settings,
+    totals_fields,
+    totals_line,
+)
 
 
 def serve_workers(args: argparse.Namespace) -> int:
@@ -29,7 +38,8 @@ def serve_workers(args: argparse.Namespace) -> int:
     try:
         reserved = reserve_port(args.host, args.port)
     except OSError as exc:
-        raise UsageError(listen_error(args, exc)) from None
+        raise UsageError(listen_error(args.host, args.port, exc)) from None
+    check_metrics_ports(args, count)
     with reserved:
         worker_args = argparse.Namespace(**vars(args))
         worker_args.port = reserved.getsockname()[1]  # the one port 0 picked, for all
@@ -43,7 +53,7 @@ def serve_workers(args: argparse.Namespace) -> int:
         def on_totals(stats: ServerStats) -> None:
             nonlocal last
             now = time.monotonic()
-            out(totals_line(stats, now, last))
+            out(totals_line(stats, now, last), **totals_fields(stats))
             last = (now, stats.frames)
 
         supervisor = Supervisor(serve_worker, count, args=(worker_args,), say=out,
@@ -51,8 +61,33 @@ def serve_workers(args: argparse.Namespace) -> int:
                                 totals_every=args.stats_interval or None)
         status = supervisor.run(args.duration)
     if status == 0 or supervisor.totals.total_calls:
-        out(totals_line(supervisor.totals, time.monotonic(), None))
+        out(totals_line(supervisor.totals, time.monotonic(), None),
+            **totals_fields(supervisor.totals))
     return status
+
+
+def check_metrics_ports(args: argparse.Namespace, count: int) -> None:
+    """Each worker's metrics port, free now, or a UsageError naming the one that is not:
+    a taken port is a mistake no restart mends, so it is found once, before any worker
+    starts."""
+    base = getattr(args, "metrics_port", None)
+    if not base:  # none, or 0: each worker picks a free one
+        return
+    for index in range(count):
+        port = base + index
+        try:
+            if port > 65535:
+                raise OSError(errno.EINVAL, "past the last port, 65535")
+            family, kind, proto, _, address = socket.getaddrinfo(
+                args.metrics_host or None, port, type=socket.SOCK_STREAM,
+                flags=socket.AI_PASSIVE)[0]
+            with socket.socket(family, kind, proto) as probe:
+                # As asyncio's server binds it: a port in TIME_WAIT is free.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+        except OSError as exc:
+            raise UsageError(listen_error(args.metrics_host, port, exc,
+                                          f"for worker {index}'s /metrics")) from None
 
 
 def serve_worker(worker: Worker, args: argparse.Namespace) -> None:
@@ -62,4 +97,8 @@ def serve_worker(worker: Worker, args: argparse.Namespace) -> None:
         # One scrape target per worker: each serves its own process's metrics.
         args.metrics_port = metrics_port + worker.index
     configure_logging(args.verbose, args.log_format)
-    sys.exit(run_guarded(args, serve_command(args, worker)))
+    try:
+        status = run_guarded(args, serve_command(args, worker))
+    finally:
+        close_console()  # a spawned process exits without atexit: write what waits
+    sys.exit(status)

@@ -9,7 +9,8 @@ Three forms, checked before any audio flows:
   parameters to accept, False or None to refuse.
 
 A missing credential is 401, a wrong one 403. Secrets never reach a log or a
-response body.
+response body. Anyone can make the server refuse them, as often as they like: the
+refusal lines are rate limited (:mod:`.logs`) and show the request path escaped.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ..errors import PiopiyError, SignatureMissingError
+from ..redaction import printable
 from ..stream.events import query_params
+from .logs import RateLimitedLog
 from .transports.base import Handshake, Rejection
 
 logger = logging.getLogger("piopiy_fast.receiver")
@@ -44,6 +47,7 @@ class Authenticator:
 
     def __init__(self, auth: Any = None) -> None:
         self._auth = auth
+        self.refusals = RateLimitedLog(logger)
         self._check: Callable[[Handshake], Verdict | Awaitable[Verdict]]
         if auth is None:
             self._check = self._open
@@ -70,8 +74,8 @@ class Authenticator:
         given = None
         header = authorization(handshake.headers)
         if isinstance(header, Rejection):
-            logger.info("stream %s from %s refused: malformed Authorization header",
-                        handshake.route, handshake.remote)
+            self.refusals.info("stream %s from %s refused: malformed Authorization header",
+                               printable(handshake.route), handshake.remote)
             return header
         if header and header[:7].lower() == "bearer ":
             given = header[7:].strip()
@@ -80,8 +84,8 @@ class Authenticator:
         if not given:
             return UNAUTHORIZED
         if not hmac.compare_digest(given.encode(), self._token):
-            logger.warning("stream %s from %s refused: wrong token", handshake.route,
-                           handshake.remote)
+            self.refusals.warning("stream %s from %s refused: wrong token",
+                                  printable(handshake.route), handshake.remote)
             return FORBIDDEN
         params.pop("token", None)
         return params
@@ -94,8 +98,8 @@ class Authenticator:
         except PiopiyError as exc:
             # Altered, expired or signed with another secret. The error's name only:
             # its message is safe, but the path it came from may not be.
-            logger.warning("stream %s from %s refused: %s", handshake.route, handshake.remote,
-                           type(exc).__name__)
+            self.refusals.warning("stream %s from %s refused: %s", printable(handshake.route),
+                                  handshake.remote, type(exc).__name__)
             return FORBIDDEN
         return dict(verified)
 
@@ -122,13 +126,13 @@ class Authenticator:
             return dict(verdict)
         if verdict is True:
             return query_params(handshake.path)
-        logger.warning("stream %s from %s refused by auth hook", handshake.route,
-                       handshake.remote)
+        self.refusals.warning("stream %s from %s refused by auth hook",
+                              printable(handshake.route), handshake.remote)
         return FORBIDDEN
 
     def _hook_failed(self, handshake: Handshake) -> Verdict:
-        logger.exception("stream %s from %s refused: auth hook failed", handshake.route,
-                         handshake.remote)
+        self.refusals.exception("stream %s from %s refused: auth hook failed",
+                                printable(handshake.route), handshake.remote)
         return FORBIDDEN
 
 

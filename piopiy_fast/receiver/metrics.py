@@ -31,6 +31,16 @@ LAG_EVERY = 0.25  # seconds between event-loop lag samples
 MAX_REQUEST_BYTES = 8192
 
 
+class MetricsListenError(OSError):
+    """The metrics endpoint could not listen: the OS's error, with the address it was for
+    (so that a busy metrics port is never taken for the WebSocket port)."""
+
+    def __init__(self, host: str, port: int, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.host = host
+        self.port = port
+
+
 class ServerCollector(Collector):
     """The server's counters as Prometheus metrics, read when scraped."""
 
@@ -82,8 +92,16 @@ class MetricsEndpoint:
         self.port = 0
 
     async def start(self, host: str, port: int) -> None:
-        self._http = await asyncio.start_server(self._answer, host, port,
-                                                limit=MAX_REQUEST_BYTES)
+        """Listen on ``host``:``port`` (0: a free port, then in :attr:`port`).
+
+        Raises:
+            MetricsListenError: The address cannot be had (taken, or not this host's).
+        """
+        try:
+            self._http = await asyncio.start_server(self._answer, host, port,
+                                                    limit=MAX_REQUEST_BYTES)
+        except OSError as exc:
+            raise MetricsListenError(host, port, exc) from exc
         self.port = self._http.sockets[0].getsockname()[1]
         self._lag_task = asyncio.ensure_future(self._measure_lag())
 

@@ -284,19 +284,30 @@ def test_serve_metrics_json_logs_and_no_audio_in_debug_logs():
                              "--transport", "websockets"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        url = re.search(r"listening on (ws://\S+)", proc.stdout.readline()).group(1)
-        metrics = re.search(r"metrics on (http://\S+/metrics)", proc.stdout.readline()).group(1)
+        def message():
+            return json.loads(proc.stdout.readline())["message"]
+        url = re.search(r"listening on (ws://\S+)", message()).group(1)
+        metrics = re.search(r"metrics on (http://\S+/metrics)", message()).group(1)
         report = run(simulate(url, seconds=0.2, call_id_prefix="m"))
-        line = ""
-        while not line.startswith("- call"):
-            line = proc.stdout.readline()
+        while True:
+            line = json.loads(proc.stdout.readline())
+            if line.get("event") == "call_ended":
+                break
         with urllib.request.urlopen(metrics, timeout=5) as answer:
             text = answer.read().decode()
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=20 * UNIT)
+        rest, err = proc.communicate(timeout=20 * UNIT)
     finally:
         proc.kill()
     assert f"piopiy_fast_frames_total {float(report.frames)}" in text
+    # Every line printed is one JSON object, the per-call and totals lines included.
+    assert line["call_id"] == "m-001" and line["message"].startswith("- call m-001 0.20 s, ")
+    printed = [json.loads(entry) for entry in rest.splitlines()]
+    assert [p["message"] for p in printed][:1] == ["shutting down"]
+    totals = printed[-1]
+    assert (totals["event"], totals["total_calls"], totals["frames"]) == (
+        "totals", 1, report.frames)
+    assert totals["message"].startswith("totals: 0 live, 1 calls, 0 refused, 0 failed, ")
     logs = [json.loads(entry) for entry in err.splitlines()]
     assert {"time", "level", "logger", "message"} <= set(logs[0])
     frames = [e["message"] for e in logs if "BINARY" in e["message"]]
@@ -321,3 +332,75 @@ def test_the_fast_transport_notes_no_connection_at_the_default_level():
     finally:
         proc.kill()
     assert err == ""
+
+
+def test_a_busy_metrics_port_is_named_as_the_metrics_port():
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_command("serve", "--port", "0", "--metrics-port", str(port),
+                             "--duration", "1")
+    assert (result.returncode, result.stderr, result.stdout) == (
+        2, f"piopiy-fast: error: cannot listen on 127.0.0.1 port {port} for /metrics: "
+           "Address already in use\n", "")
+
+
+def test_metrics_listen_on_loopback_whatever_the_host_and_ipv6_is_bracketed():
+    pytest.importorskip("prometheus_client")
+    assert build_parser().parse_args(["serve", "--host", "0.0.0.0"]).metrics_host == "127.0.0.1"
+    server = Running("serve", "--host", "0.0.0.0", "--port", "0", "--metrics-port", "0",
+                     "--stats-interval", "0")
+    try:
+        port = int(server.wait_for(r"metrics on http://127\.0\.0\.1:(\d+)/metrics")[1])
+    finally:
+        assert server.finish(signal.SIGTERM) == 0
+    assert port > 0
+    import socket
+    if not socket.has_ipv6:
+        return
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return  # no IPv6 loopback here
+    server = Running("serve", "--port", "0", "--metrics-port", "0", "--metrics-host", "::1",
+                     "--stats-interval", "0")
+    try:
+        server.wait_for(r"metrics on http://\[::1\]:\d+/metrics, health on /healthz")
+    finally:
+        assert server.finish(signal.SIGTERM) == 0
+
+
+def test_json_mode_errors_are_json_too(tmp_path):
+    result = run_command("--log-format", "json", "serve", "--certfile",
+                         str(tmp_path / "none.pem"))
+    assert result.returncode == 2
+    line = json.loads(result.stderr)
+    assert (line["level"], line["message"]) == (
+        "ERROR", f"piopiy-fast: error: certificate file not found: {tmp_path / 'none.pem'}")
+
+
+def test_a_console_nobody_reads_never_stops_the_server():
+    # stdout is a pipe nobody reads: it fills after some hundreds of lines. Every call
+    # still goes through, and so does the next one; the lines that did not fit are
+    # dropped, counted, and said at the end.
+    proc = subprocess.Popen([*COMMAND, "serve", "--port", "0", "--stats-interval", "0.01"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = re.search(r"listening on (ws://\S+)", proc.stdout.readline()).group(1)
+        for round in range(4):
+            result = run_command("simulate", url, "--calls", "200", "--seconds", "0.04",
+                                 "--fast", "--call-id-prefix", f"r{round}", timeout=60)
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "0 failed" in result.stdout
+        # The pipe is full (64 KiB, of 1,600 call lines and the totals lines), and it is
+        # still not read: the lines waiting are given up on a few seconds after SIGTERM.
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30 * UNIT) == 0
+        err = proc.stderr.read()
+    finally:
+        proc.kill()
+    assert re.search(r"piopiy-fast: \d+ output line\(s\) dropped so far: the output was not "
+                     r"read as fast as it was written", err), err[-500:]

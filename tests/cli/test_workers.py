@@ -218,6 +218,18 @@ def test_mistakes_are_found_once_before_any_worker_starts(tmp_path):
             assert result.stdout == ""
 
 
+def test_a_busy_metrics_port_is_found_before_any_worker_starts():
+    base = consecutive_free_ports(2)
+    with socket.socket() as busy:  # the second worker's (base + 1)
+        busy.bind(("127.0.0.1", base + 1))
+        busy.listen()
+        result = run_command("serve", "--port", "0", "--workers", "2", "--metrics-port",
+                             str(base), "--duration", "1")
+    assert (result.returncode, result.stderr, result.stdout) == (
+        2, f"piopiy-fast: error: cannot listen on 127.0.0.1 port {base + 1} for worker 1's "
+           "/metrics: Address already in use\n", "")
+
+
 def test_duration_stops_every_worker():
     result = run_command("serve", "--port", "0", "--workers", "2", "--duration", "1",
                          "--stats-interval", "0")
@@ -227,3 +239,42 @@ def test_duration_stops_every_worker():
     assert lines[2].startswith("listening on ws://127.0.0.1:") and " with 2 workers " in lines[2]
     assert lines[3:] == ["shutting down", "totals: 0 live, 0 calls, 0 refused, 0 failed, "
                          "0 frames, 0.0 s of audio, 0 decode errors, 0 overruns"]
+
+
+def test_a_worker_whose_metrics_port_is_taken_is_said_once_and_the_other_serves_on():
+    pytest.importorskip("prometheus_client")
+    base = consecutive_free_ports(2)
+    server = Running("serve", "--port", "0", "--workers", "2", "--metrics-port", str(base),
+                     "--stats-interval", "0")
+    thief = socket.socket()
+    try:
+        pids = {}
+        while len(pids) < 2:
+            ready = server.wait_for(r"\[w(\d+)\] ready, pid (\d+)", timeout=30)
+            pids[int(ready[1])] = int(ready[2])
+        url = server.wait_for(r"listening on (ws://\S+) with 2 workers")[1]
+        # Worker 1 dies; before its replacement is up, something else takes its port.
+        os.kill(pids[1], signal.SIGKILL)
+        while True:
+            try:
+                thief.bind(("127.0.0.1", base + 1))
+                break
+            except OSError:  # still the dying worker's
+                pass
+        thief.listen()
+        server.wait_for(r"\[w1\] pid \d+ exited with status 2 before it was ready: a "
+                        r"configuration error \(it has said which\); not restarting it",
+                        timeout=30)
+        # Worker 0 serves on, alone.
+        sim = run_command("simulate", url, "--calls", "6", "--seconds", "0.2", "--fast")
+        assert sim.returncode == 0, sim.stdout
+        assert len(server.wait_for_count(r"\[w0\] - call sim-", 6)) == 6
+    finally:
+        code = server.finish(signal.SIGTERM, timeout=30)
+        thief.close()
+    assert code == 1  # a worker was given up on
+    assert sum("not restarting" in line for line in server.lines) == 1
+    assert sum("[w1] ready" in line for line in server.lines) == 1
+    err = server.proc.stderr.read()
+    assert err.count(f"cannot listen on 127.0.0.1 port {base + 1} for /metrics: Address "
+                     "already in use") == 1, err

@@ -187,3 +187,10 @@ def test_place_call():
                   "ws_url": "wss://example.com/stream?listen_mode=both&voice_quality=8000",
                   "listen_mode": "both", "voice_quality": 8000, "stream_on_answer": True}],
         "to": 919999999999}
+
+
+def test_place_call_help_names_every_option():
+    result = subprocess.run([sys.executable, str(EXAMPLES / "place_call.py"), "--help"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0
+    assert "--api URL" in result.stdout and "default https://rest.telecmi.com" in result.stdout
