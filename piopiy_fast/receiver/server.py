@@ -607,7 +607,7 @@ class StreamServer:
 
         def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
             if "accept" in str(context.get("message", "")):
-                accepts.error("%s", context.get("message"))
+                accepts.log(logging.ERROR, "%s", context.get("message"))
                 return
             if previous is not None:
                 previous(loop, context)
