@@ -1,7 +1,7 @@
 """A receiver under test, alone in its own process, answering the orchestrator on stdin.
 
-    python e2e_server.py baseline|ours|discard [--transport NAME] [--loop asyncio|uvloop]
-                         [--core N] [--ring-seconds S] [--port P --reuse-port]
+    python -m harness.e2e_server baseline|ours|discard [--transport NAME]   (from benchmarks/)
+        [--loop asyncio|uvloop] [--core N] [--ring-seconds S] [--port P --reuse-port]
 
 ``baseline`` is the receiver people write by hand: a plain ``websockets`` server doing
 numpy de-interleave + two ``soxr.ResampleStream`` (HQ) per `both` frame. ``discard``
@@ -50,7 +50,8 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from cores import core_times, foreign_share
+
+from .cores import core_times, foreign_share
 
 FRAME_SECONDS = 0.02
 OUT_RATE = 16000
