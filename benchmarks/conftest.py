@@ -114,7 +114,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         terminalreporter.section("verdict rows without figures in a full run", sep="!",
                                  red=True)
         for row, keys in missing:
-            write(f"{row}: {', '.join(keys)}", red=True)
+            more = f" and {len(keys) - 4} more" if len(keys) > 4 else ""
+            write(f"{row}: {', '.join(keys[:4])}{more}", red=True)
         write("Each benchmark must record these figures, or declare them not measured "
               "(results.not_measured) with the reason.", red=True)
 
