@@ -116,7 +116,7 @@ def test_per_frame(benchmark, results, mode_name, case, contender):
 
 
 def test_per_frame_strict(benchmark, results, mode_name):
-    """The headline pipeline with the ``strict`` preset (about twice the filter work)."""
+    """The headline pipeline with the ``strict`` preset (its longer filters)."""
     benchmark.group = f"per frame: {k.HEADLINE.id}"
     one_frame = pipeline(k.HEADLINE, k.OURS_STRICT)
     frame = frame_bytes(k.HEADLINE)

@@ -1,4 +1,4 @@
-"""Memory per live call, ring buffers excluded (target: under 64 KiB).
+"""Memory per live call, ring buffers excluded (its target: harness/verdict.py).
 
 - Native state: resident memory grown per ``CallIngest(8000, 2, 16000)`` (decoder,
   resampler, scratch), in a fresh process, against two ``soxr.ResampleStream`` (HQ),

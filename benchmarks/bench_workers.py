@@ -6,10 +6,10 @@ harness/e2e_server.py), on picows with uvloop, pinned to its own core; the capac
 search is the end-to-end one (zero frames lost, p99 latency under 20 ms beyond the
 delivery delay the server adds on purpose; see harness/e2e.search_capacity), with the
 workers' replies merged. The client is not pinned here: on a machine with as many cores
-as workers it shares them, and its kernel work for every frame it sends (about what a
-lean server spends receiving it) is then taken from the workers. So the ratio measures
-the whole machine under a load generator running on it; with spare cores for the client
-it measures the workers alone.
+as workers it shares them, and its kernel work for every frame it sends is then taken
+from the workers (docs/benchmarks.md). So the ratio measures the whole machine under a
+load generator running on it; with spare cores for the client it measures the workers
+alone.
 """
 from __future__ import annotations
 

@@ -28,9 +28,9 @@ FRAME_SECONDS = 0.02
 # default) and may read a socket up to ``coalesce_reads`` late (5 ms), so its limit is
 # those plus 20 ms; the hand-rolled receiver's is 20 ms.
 LATENCY_LIMIT_MS = 20.0
-# The client pays the kernel's loopback work for every frame it sends (about as much as a
-# lean server spends receiving it), so at some thousands of calls it cannot keep time on
-# its core. A hold where it ran this late (p99, ms) says nothing about the server.
+# The client pays the kernel's loopback work for every frame it sends, so with enough
+# calls it cannot keep time on its core (docs/benchmarks.md). A hold where it ran this
+# late (p99, ms) says nothing about the server.
 CLIENT_LATE_LIMIT_MS = 5.0
 
 SERVER_CORE, CLIENT_CORE = (0, 1) if (os.cpu_count() or 1) >= 2 else (None, None)
