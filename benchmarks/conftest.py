@@ -28,6 +28,7 @@ from harness.verdict import LEGEND, ROWS
 HERE = Path(__file__).resolve().parent
 _RESULTS = pytest.StashKey[Results]()
 _MISSING = pytest.StashKey[list[tuple[str, list[str]]]]()
+_DESELECTED = pytest.StashKey[int]()
 
 
 def mode_of(config: pytest.Config) -> str:
@@ -58,6 +59,12 @@ def results(pytestconfig: pytest.Config) -> Results:
     return stash[_RESULTS]
 
 
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items:
+        config = items[0].config
+        config.stash[_DESELECTED] = config.stash.get(_DESELECTED, 0) + len(items)
+
+
 def subset(session: pytest.Session) -> str | None:
     """Why this run is not the full suite, or None when it is: every benchmark under
     benchmarks/ collected (no path inside it named, nothing ignored), none deselected
@@ -70,8 +77,8 @@ def subset(session: pytest.Session) -> str | None:
         return "paths named"
     if config.getoption("ignore") or config.getoption("ignore_glob"):
         return "paths ignored"
-    if session.testscollected != len(session.items):
-        return f"{session.testscollected - len(session.items)} deselected"
+    if config.stash.get(_DESELECTED, 0):
+        return f"{config.stash[_DESELECTED]} deselected"
     for option in ("benchmark_disable", "benchmark_skip"):
         if config.getoption(option, False):
             return f"--{option.replace('_', '-')}"
