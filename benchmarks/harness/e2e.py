@@ -48,14 +48,14 @@ SERVERS = {
     k.DISCARD_PICOWS: ("picows on uvloop, discard", ["discard", "--transport", "picows",
                                                      "--loop", "uvloop"]),
 }
+ON_PICOWS = (k.PICOWS, k.DISCARD_PICOWS)  # picows and uvloop come with the test extra
 NEEDS_PICOWS = "needs picows and uvloop (the test extra)"
 
 
 def available(name: str) -> bool:
-    """Whether this machine can run server ``name``: picows and uvloop are an extra."""
-    if "--loop" in SERVERS[name][1]:
-        return all(importlib.util.find_spec(m) is not None for m in ("picows", "uvloop"))
-    return True
+    """Whether this machine can run server ``name``."""
+    return name not in ON_PICOWS or all(importlib.util.find_spec(m) is not None
+                                        for m in ("picows", "uvloop"))
 
 
 class Process:
