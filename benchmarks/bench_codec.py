@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import warnings
 
-import g711
 import numpy as np
 import pytest
-from timing import per_call
+from harness import g711
+from harness import keys as k
+from harness.timing import per_call
 
 from piopiy_fast.audio import alaw_decode, alaw_encode, deinterleave, ulaw_decode, ulaw_encode
 
@@ -20,6 +21,7 @@ with warnings.catch_warnings():
         import audioop
     except ImportError:  # Python 3.13 and later
         audioop = None
+NO_AUDIOOP = "audioop is not in this Python"
 
 BUDGET = {"full": 0.1, "short": 0.01}
 RATE = 8000
@@ -34,18 +36,20 @@ ULAW = g711.ULAW_ENCODE[SAMPLES.view(np.uint16)].tobytes()
 ALAW = g711.ALAW_ENCODE[SAMPLES.view(np.uint16)].tobytes()
 PCM = SAMPLES.tobytes()
 
+CONTENDERS = (k.OURS, k.AUDIOOP, k.NUMPY_LUT)
+ULAW_DECODE, ULAW_ENCODE, ALAW_DECODE, ALAW_ENCODE = k.G711_OPS
 OPS = {
     # op: (ours, audioop, numpy lookup table)
-    "ulaw-decode": (lambda: ulaw_decode(ULAW),
+    ULAW_DECODE: (lambda: ulaw_decode(ULAW),
                     lambda: audioop.ulaw2lin(ULAW, 2),
                     lambda: g711.ULAW_DECODE[np.frombuffer(ULAW, np.uint8)]),
-    "ulaw-encode": (lambda: ulaw_encode(SAMPLES),
+    ULAW_ENCODE: (lambda: ulaw_encode(SAMPLES),
                     lambda: audioop.lin2ulaw(PCM, 2),
                     lambda: g711.ULAW_ENCODE[SAMPLES.view(np.uint16)].tobytes()),
-    "alaw-decode": (lambda: alaw_decode(ALAW),
+    ALAW_DECODE: (lambda: alaw_decode(ALAW),
                     lambda: audioop.alaw2lin(ALAW, 2),
                     lambda: g711.ALAW_DECODE[np.frombuffer(ALAW, np.uint8)]),
-    "alaw-encode": (lambda: alaw_encode(SAMPLES),
+    ALAW_ENCODE: (lambda: alaw_encode(SAMPLES),
                     lambda: audioop.lin2alaw(PCM, 2),
                     lambda: g711.ALAW_ENCODE[SAMPLES.view(np.uint16)].tobytes()),
 }
@@ -55,23 +59,25 @@ def as_bytes(out: object) -> bytes:
     return out.tobytes() if isinstance(out, np.ndarray) else bytes(out)
 
 
-@pytest.mark.parametrize("contender", ["ours", "audioop", "numpy-lut"])
-@pytest.mark.parametrize("op", list(OPS))
+@pytest.mark.parametrize("contender", CONTENDERS)
+@pytest.mark.parametrize("op", k.G711_OPS)
 def test_g711(benchmark, results, mode_name, op, contender):
     benchmark.group = f"G.711 {op}, 1 s at 8 kHz"
-    if contender == "audioop" and audioop is None:
-        pytest.skip("audioop is not in this Python")
-    fn = OPS[op][["ours", "audioop", "numpy-lut"].index(contender)]
+    if contender == k.AUDIOOP and audioop is None:
+        results.not_measured(NO_AUDIOOP, k.codec(op, contender))
+        pytest.skip(NO_AUDIOOP)
+    fn = OPS[op][CONTENDERS.index(contender)]
     assert as_bytes(fn()) == as_bytes(OPS[op][0]())
-    results.put(f"codec/{op}/{contender}", per_call(benchmark, fn, BUDGET[mode_name]), "s")
+    results.put(k.codec(op, contender), per_call(benchmark, fn, BUDGET[mode_name]), "s")
 
 
-@pytest.mark.parametrize("contender", ["ours", "numpy-slicing"])
-@pytest.mark.parametrize("seconds", [1.0, 0.02], ids=["1s", "20ms"])
-def test_l16_deinterleave(benchmark, results, mode_name, seconds, contender):
+@pytest.mark.parametrize("contender", [k.OURS, k.NUMPY_SLICING])
+@pytest.mark.parametrize("op, seconds", [(k.DEINTERLEAVE_1S, 1.0), (k.DEINTERLEAVE_20MS, 0.02)],
+                         ids=["1s", "20ms"])
+def test_l16_deinterleave(benchmark, results, mode_name, op, seconds, contender):
     benchmark.group = f"L16 de-interleave, `both` at 8 kHz, {seconds:g} s"
     data = speech(int(2 * RATE * seconds)).tobytes()
-    if contender == "ours":
+    if contender == k.OURS:
         def fn():
             return deinterleave(np.frombuffer(data, "<i2"))
     else:
@@ -81,6 +87,4 @@ def test_l16_deinterleave(benchmark, results, mode_name, seconds, contender):
     left, right = fn()
     expected = np.frombuffer(data, "<i2").reshape(-1, 2)
     assert np.array_equal(left, expected[:, 0]) and np.array_equal(right, expected[:, 1])
-    size = "1s" if seconds == 1.0 else "20ms"
-    results.put(f"codec/deinterleave-{size}/{contender}",
-                per_call(benchmark, fn, BUDGET[mode_name]), "s")
+    results.put(k.codec(op, contender), per_call(benchmark, fn, BUDGET[mode_name]), "s")

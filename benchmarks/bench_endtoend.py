@@ -2,7 +2,8 @@
 two channels) made readable as two 16 kHz channels, latency, and capacity.
 
 The server runs alone in its own process, pinned to one core; the client (one process,
-raw sockets, pre-built masked frames) runs pinned to the other; see e2e.py. Servers:
+raw sockets, pre-built masked frames) runs pinned to the other; see harness/e2e.py.
+Servers:
 
 - baseline, the receiver people write by hand: a plain ``websockets`` server doing
   numpy de-interleave + two ``soxr.ResampleStream`` (HQ) per frame;
@@ -29,9 +30,10 @@ from __future__ import annotations
 
 import statistics
 
-import e2e
 import pytest
-from timing import once
+from harness import e2e
+from harness import keys as k
+from harness.timing import once
 
 PACED_CALLS = 200
 SETTINGS = {
@@ -45,24 +47,10 @@ SETTINGS = {
               "burst_frames": 300, "start": 50, "hold": 0.6, "confirm": 1.0,
               "resolution": 0.5},
 }
-COMPARED = ("baseline", "default", "picows")
+COMPARED = (k.BASELINE, k.DEFAULT, k.PICOWS)
 # One round each, for scale: ours on the websockets transport (what `auto` picks for a
 # coroutine auth hook), and each transport library receiving and discarding.
-FLOORS = ("websockets", "discard-websockets", "discard-picows")
-
-
-def available(name: str) -> bool:
-    if "picows" in name:
-        return all(_importable(m) for m in ("picows", "uvloop"))
-    return True
-
-
-def _importable(module: str) -> bool:
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
+FLOORS = (k.WEBSOCKETS, k.DISCARD_WEBSOCKETS, k.DISCARD_PICOWS)
 
 
 @pytest.fixture(scope="module")
@@ -88,12 +76,20 @@ def servers():
 
 
 def names(group: tuple[str, ...]) -> list[str]:
-    return [n for n in group if available(n)]
+    return [n for n in group if e2e.available(n)]
+
+
+def declare_unavailable(results, *figures) -> None:
+    """The figures of the servers this machine cannot run, declared not measured."""
+    for figure in figures:
+        results.not_measured(e2e.NEEDS_PICOWS, *(figure(n) for n in COMPARED + FLOORS
+                                                 if not e2e.available(n)))
 
 
 @pytest.mark.benchmark(group="end to end (pytest-benchmark's time: the whole run)")
 def test_paced_200_calls(benchmark, results, mode_name, client, servers):
     s = SETTINGS[mode_name]
+    declare_unavailable(results, k.paced, k.paced_p99, k.paced_p99_limit)
 
     def run() -> dict[str, list[e2e.Hold]]:
         holds: dict[str, list[e2e.Hold]] = {n: [] for n in names(COMPARED + FLOORS)}
@@ -107,22 +103,23 @@ def test_paced_200_calls(benchmark, results, mode_name, client, servers):
     holds = once(benchmark, run)
     for name, rounds in holds.items():
         for hold in rounds:
-            results.add("paced", hold.as_dict())
+            results.add(k.SERIES_PACED, hold.as_dict())
             assert hold.extra["never_received"] == 0, hold
         cpu = statistics.median(h.cpu_us_per_frame for h in rounds)
-        results.put(f"paced/{name}", cpu * 1e-6, "s",
+        results.put(k.paced(name), cpu * 1e-6, "s",
                     rounds=[h.cpu_us_per_frame for h in rounds])
         benchmark.extra_info[name] = {"cpu_us_per_frame": cpu}
         if all(h.p99_ms is not None for h in rounds):  # the floors do not tell
             p99 = statistics.median(h.p99_ms for h in rounds)
-            results.put(f"paced-p99/{name}", p99, "ms", rounds=[h.p99_ms for h in rounds])
-            results.put(f"paced-p99-limit/{name}", rounds[0].latency_limit_ms, "ms")
+            results.put(k.paced_p99(name), p99, "ms", rounds=[h.p99_ms for h in rounds])
+            results.put(k.paced_p99_limit(name), rounds[0].latency_limit_ms, "ms")
             benchmark.extra_info[name]["p99_ms"] = p99
 
 
 @pytest.mark.benchmark(group="end to end (pytest-benchmark's time: the whole run)")
 def test_bursts(benchmark, results, mode_name, client, servers):
     s = SETTINGS[mode_name]
+    declare_unavailable(results, k.burst)
 
     def run() -> dict[str, list[dict]]:
         rounds: dict[str, list[dict]] = {n: [] for n in names(COMPARED + FLOORS)}
@@ -137,29 +134,30 @@ def test_bursts(benchmark, results, mode_name, client, servers):
         for one in measured:
             assert one["never_received"] == 0, one
         cpu = statistics.median(r["cpu_us_per_frame"] for r in measured)
-        results.put(f"burst/{name}", cpu * 1e-6, "s")
+        results.put(k.burst(name), cpu * 1e-6, "s")
         benchmark.extra_info[name] = {"cpu_us_per_frame": cpu}
 
 
 @pytest.mark.benchmark(group="end to end (pytest-benchmark's time: the whole run)")
-@pytest.mark.parametrize("name", ["baseline", "picows"])
+@pytest.mark.parametrize("name", [k.BASELINE, k.PICOWS])
 def test_capacity(benchmark, results, mode_name, client, servers, name):
-    if not available(name):
-        pytest.skip(f"{name} needs picows and uvloop (the test extra)")
+    if not e2e.available(name):
+        results.not_measured(e2e.NEEDS_PICOWS, k.capacity(name), k.capacity_p99(name))
+        pytest.skip(e2e.NEEDS_PICOWS)
     s = SETTINGS[mode_name]
     start = s["start"]
-    p99, limit = results.value(f"paced-p99/{name}"), results.value(f"paced-p99-limit/{name}")
+    p99, limit = results.value(k.paced_p99(name)), results.value(k.paced_p99_limit(name))
     if start == PACED_CALLS and p99 is not None and limit is not None and p99 < limit:
         start *= 2  # the paced rounds already held this many: double from there
     found = once(benchmark, lambda: e2e.search_capacity(
         servers(name), client, start, s["hold"], s["confirm"], s["resolution"]))
     for point in found["points"]:
-        results.add("capacity", point)
-    results.put(f"capacity/{name}", found["calls"], "calls", confirmed=found["confirmed"],
+        results.add(k.SERIES_CAPACITY, point)
+    results.put(k.capacity(name), found["calls"], "calls", confirmed=found["confirmed"],
                 client_bound=found["client_bound"])
     at = found["at_capacity"]
     if at:
-        results.put(f"capacity-p99/{name}", at["p99_ms"], "ms")
+        results.put(k.capacity_p99(name), at["p99_ms"], "ms")
     how = (f"held {s['confirm']:g} s" if found["confirmed"]
            else f"not held {s['confirm']:g} s (search holds only)")
     results.notes.append(

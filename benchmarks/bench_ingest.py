@@ -14,35 +14,33 @@ from __future__ import annotations
 
 from math import gcd
 
-import g711
 import numpy as np
 import pytest
 import soxr
+from harness import g711
+from harness import keys as k
+from harness.keys import FrameCase
+from harness.timing import per_call
 from scipy.signal import resample_poly
-from timing import per_call
 
 from piopiy_fast.audio import CallIngest
 
-MODES = {"caller": 1, "callee": 1, "both": 2}
-SOURCES = (8000, 12000, 16000)
-TARGETS = (16000, 8000)
-CODECS = ("l16", "pcmu")
-CONTENDERS = ("ours", "soxr-hq", "soxr-qq", "scipy")
+CONTENDERS = (k.OURS, k.SOXR_HQ, k.SOXR_QQ, k.SCIPY)
 BUDGET = {"full": 0.08, "short": 0.015}
 
 
-def frame_bytes(mode: str, rate: int, codec: str, seed: int = 0) -> bytes:
+def frame_bytes(case: FrameCase, seed: int = 0) -> bytes:
     """One 20 ms frame as Piopiy sends it: speech-level noise, channels interleaved."""
     rng = np.random.default_rng(seed)
-    samples = (rng.standard_normal(rate // 50 * MODES[mode]) * 3000).astype("<i2")
-    if codec == "l16":
+    samples = (rng.standard_normal(case.source // 50 * case.channels) * 3000).astype("<i2")
+    if case.codec == "l16":
         return samples.tobytes()
     return g711.ULAW_ENCODE[samples.view(np.uint16)].tobytes()
 
 
-def ours(mode: str, source: int, target: int, codec: str, quality: str = "speech"):
-    call = CallIngest(source, MODES[mode], target, encoding=codec, quality=quality,
-                      ring_capacity=1 << 16)
+def ours(case: FrameCase, quality: str = "speech"):
+    call = CallIngest(case.source, case.channels, case.target, encoding=case.codec,
+                      quality=quality, ring_capacity=1 << 16)
     rings = call.rings
     out = np.empty(1 << 16, np.int16)
 
@@ -55,12 +53,12 @@ def ours(mode: str, source: int, target: int, codec: str, quality: str = "speech
     return one_frame
 
 
-def hand_rolled(mode: str, source: int, target: int, codec: str, resampler: str):
-    channels = MODES[mode]
+def hand_rolled(case: FrameCase, resampler: str):
+    source, target = case.source, case.target
     if source == target:
         def resample_channel_factory():
             return lambda x: x
-    elif resampler.startswith("soxr"):
+    elif resampler in (k.SOXR_HQ, k.SOXR_QQ):
         quality = resampler.removeprefix("soxr-").upper()
 
         def resample_channel_factory():
@@ -73,15 +71,15 @@ def hand_rolled(mode: str, source: int, target: int, codec: str, resampler: str)
         def resample_channel_factory():
             return lambda x: resample_poly(x, up, down).astype(np.int16)
 
-    resamplers = [resample_channel_factory() for _ in range(channels)]
+    resamplers = [resample_channel_factory() for _ in range(case.channels)]
     table = g711.ULAW_DECODE
 
     def decode(frame: bytes) -> np.ndarray:
-        if codec == "l16":
+        if case.codec == "l16":
             return np.frombuffer(frame, dtype="<i2")
         return table[np.frombuffer(frame, dtype=np.uint8)]
 
-    if channels == 1:
+    if case.channels == 1:
         (only,) = resamplers
 
         def one_frame(frame: bytes) -> None:
@@ -97,52 +95,43 @@ def hand_rolled(mode: str, source: int, target: int, codec: str, resampler: str)
     return one_frame
 
 
-def pipeline(mode: str, source: int, target: int, codec: str, contender: str):
-    if contender == "ours":
-        return ours(mode, source, target, codec)
-    if contender == "ours-strict":
-        return ours(mode, source, target, codec, quality="strict")
-    return hand_rolled(mode, source, target, codec, contender)
-
-
-CASES = [(m, s, t, c) for c in CODECS for m in MODES for s in SOURCES for t in TARGETS]
-
-
-def case_id(mode: str, source: int, target: int, codec: str) -> str:
-    return f"{mode}-{source // 1000}k-{target // 1000}k-{codec}"
+def pipeline(case: FrameCase, contender: str):
+    if contender == k.OURS:
+        return ours(case)
+    if contender == k.OURS_STRICT:
+        return ours(case, quality="strict")
+    return hand_rolled(case, contender)
 
 
 @pytest.mark.parametrize("contender", CONTENDERS)
-@pytest.mark.parametrize("mode,source,target,codec", CASES,
-                         ids=[case_id(*c) for c in CASES])
-def test_per_frame(benchmark, results, mode_name, mode, source, target, codec, contender):
-    benchmark.group = f"per frame: {case_id(mode, source, target, codec)}"
-    one_frame = pipeline(mode, source, target, codec, contender)
-    frame = frame_bytes(mode, source, codec)
+@pytest.mark.parametrize("case", k.FRAME_CASES, ids=[c.id for c in k.FRAME_CASES])
+def test_per_frame(benchmark, results, mode_name, case, contender):
+    benchmark.group = f"per frame: {case.id}"
+    one_frame = pipeline(case, contender)
+    frame = frame_bytes(case)
     seconds = per_call(benchmark, lambda: one_frame(frame), BUDGET[mode_name])
-    key = f"frame/{case_id(mode, source, target, codec)}"
-    results.put(f"{key}/{contender}", seconds, "s")
-    results.add("per_frame", {"mode": mode, "source": source, "target": target,
-                              "codec": codec, "contender": contender, "seconds": seconds})
+    results.put(k.frame(case, contender), seconds, "s")
+    results.add(k.SERIES_PER_FRAME, {**case._asdict(), "contender": contender,
+                                     "seconds": seconds})
 
 
 def test_per_frame_strict(benchmark, results, mode_name):
-    """The headline pipeline with the ``strict`` preset (about twice the filter work)."""
-    benchmark.group = "per frame: both-8k-16k-l16"
-    one_frame = pipeline("both", 8000, 16000, "l16", "ours-strict")
-    frame = frame_bytes("both", 8000, "l16")
+    """The headline pipeline with the ``strict`` preset (its longer filters)."""
+    benchmark.group = f"per frame: {k.HEADLINE.id}"
+    one_frame = pipeline(k.HEADLINE, k.OURS_STRICT)
+    frame = frame_bytes(k.HEADLINE)
     seconds = per_call(benchmark, lambda: one_frame(frame), BUDGET[mode_name])
-    results.put("frame/both-8k-16k-l16/ours-strict", seconds, "s")
+    results.put(k.frame(k.HEADLINE, k.OURS_STRICT), seconds, "s")
 
 
-@pytest.mark.parametrize("contender", ["ours", "soxr-hq"])
+@pytest.mark.parametrize("contender", [k.OURS, k.SOXR_HQ])
 def test_per_frame_beside_a_busy_thread(benchmark, results, mode_name, busy_python_thread,
                                         contender):
     """A receiver shares the GIL with the application's threads. Handing the GIL over
     on every frame can cost a whole switch interval; the core keeps it for frame-sized
     work (soxr releases it on every call)."""
-    benchmark.group = "per frame: both-8k-16k-l16 beside a busy Python thread"
-    one_frame = pipeline("both", 8000, 16000, "l16", contender)
-    frame = frame_bytes("both", 8000, "l16")
+    benchmark.group = f"per frame: {k.HEADLINE.id} beside a busy Python thread"
+    one_frame = pipeline(k.HEADLINE, contender)
+    frame = frame_bytes(k.HEADLINE)
     seconds = per_call(benchmark, lambda: one_frame(frame), 4 * BUDGET[mode_name])
-    results.put(f"frame-busy/{contender}", seconds, "s")
+    results.put(k.frame_busy(contender), seconds, "s")

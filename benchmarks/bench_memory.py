@@ -1,9 +1,9 @@
-"""Memory per live call, ring buffers excluded (target: under 64 KiB).
+"""Memory per live call, ring buffers excluded (its target: harness/verdict.py).
 
 - Native state: resident memory grown per ``CallIngest(8000, 2, 16000)`` (decoder,
   resampler, scratch), in a fresh process, against two ``soxr.ResampleStream`` (HQ),
   what the hand-rolled receiver keeps per call.
-- The whole call in a server process: the server (e2e_server.py) runs alone; CALLS
+- The whole call in a server process: the server (harness/e2e_server.py) runs alone; CALLS
   real-time `both` calls at 8 kHz stream into it; it reports how much its resident
   memory grew per call while they were all live, after collecting garbage. Ours with
   rings of a few samples (``ring_seconds=0.001``) so the rings, which are sized by the
@@ -16,9 +16,10 @@ import subprocess
 import sys
 import time
 
-import e2e
 import pytest
-from timing import once
+from harness import e2e
+from harness import keys as k
+from harness.timing import once
 
 CALLS = {"full": 200, "short": 50}
 INSTANCES = {"full": 2000, "short": 500}  # native states made in one process
@@ -60,7 +61,7 @@ print((rss_kib() - base) / count)
 
 
 @pytest.mark.benchmark(group="memory per call (pytest-benchmark's time: the whole run)")
-@pytest.mark.parametrize("contender", ["ours", "soxr-hq"])
+@pytest.mark.parametrize("contender", [k.OURS, k.SOXR_HQ])
 def test_native_state_per_call(benchmark, results, mode_name, contender):
     count = INSTANCES[mode_name]
 
@@ -71,7 +72,7 @@ def test_native_state_per_call(benchmark, results, mode_name, contender):
 
     kib = once(benchmark, measure)
     benchmark.extra_info["kib_per_call"] = round(kib, 1)
-    results.put(f"memory/native/{contender}", kib, "KiB")
+    results.put(k.memory_native(contender), kib, "KiB")
     assert 0 < kib < 1024
 
 
@@ -83,7 +84,7 @@ def client():
 
 
 def server_kib_per_call(name: str, client: e2e.Client, calls: int, seconds: float) -> float:
-    extra = [] if name == "baseline" else ["--ring-seconds", "0.001"]
+    extra = [] if name == k.BASELINE else ["--ring-seconds", "0.001"]
     server = e2e.Server(name, *extra)
     try:
         time.sleep(0.5)  # the loop warm
@@ -104,13 +105,13 @@ def server_kib_per_call(name: str, client: e2e.Client, calls: int, seconds: floa
 
 
 @pytest.mark.benchmark(group="memory per call (pytest-benchmark's time: the whole run)")
-@pytest.mark.parametrize("name", ["baseline", "websockets", "picows"])
+@pytest.mark.parametrize("name", [k.BASELINE, k.WEBSOCKETS, k.PICOWS])
 def test_server_memory_per_call(benchmark, results, mode_name, client, name):
-    if name == "picows":
-        pytest.importorskip("picows")
-        pytest.importorskip("uvloop")
+    if not e2e.available(name):
+        results.not_measured(e2e.NEEDS_PICOWS, k.memory_server(name))
+        pytest.skip(e2e.NEEDS_PICOWS)
     kib = once(benchmark, lambda: server_kib_per_call(name, client, CALLS[mode_name],
                                                               SECONDS[mode_name]))
     benchmark.extra_info["kib_per_call"] = round(kib, 1)
-    results.put(f"memory/server/{name}", kib, "KiB", calls=CALLS[mode_name])
+    results.put(k.memory_server(name), kib, "KiB", calls=CALLS[mode_name])
     assert 0 < kib < 1024

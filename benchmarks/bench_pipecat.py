@@ -5,9 +5,9 @@ InputAudioRawFrames at the pipeline's rate.
 
 One round is one second of a call: 50 frames of 20 ms, so the time per frame is the
 round's time / 50. A whole second per round because soxr's stream hands its output
-over in blocks (about 95 ms at 8 -> 16 kHz, VHQ): most of the baseline's frames give
-nothing and every fifth or so gives several frames' audio at once; a round of 50
-frames holds whole cycles of that, so its median is the steady per-frame cost.
+over in blocks (how long, see docs/benchmarks.md): most of the baseline's frames give
+nothing and a few give several frames' audio at once; a round of 50 frames holds whole
+cycles of that, so its median is the steady per-frame cost.
 
 Neither coroutine suspends (no I/O inside), so each is driven to its end with one
 ``send`` rather than through an event loop, whose own cost would hide the difference.
@@ -94,7 +94,7 @@ def test_piopiy_serializer_both_mode_to_two_channels(benchmark):
 
 def test_scale_pipecat_frame_objects_alone(benchmark):
     """For scale: making the 50 InputAudioRawFrames themselves, which the serializer
-    under test does once per received frame (the baseline about once per five)."""
+    under test does once per received frame (the baseline once per block of soxr's)."""
     from pipecat.frames.frames import InputAudioRawFrame
 
     benchmark.group = "pipecat deserialize, 50 x 20 ms frames: 8000 -> 16000 Hz"

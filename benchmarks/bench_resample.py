@@ -14,12 +14,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soxr
+from harness import keys as k
+from harness.keys import RatePair
+from harness.timing import per_call
 from scipy import signal
-from timing import per_call
 
 from piopiy_fast.audio import Resampler
 
-PAIRS = [(8000, 16000), (16000, 8000), (12000, 16000), (48000, 16000)]
 SECONDS = {"full": 60, "short": 10}
 BUDGET = {"full": 0.2, "short": 0.02}
 
@@ -49,11 +50,11 @@ def with_scipy(in_rate: int, out_rate: int):
 
 
 CONTENDERS = {
-    "speech": lambda a, b: ours(a, b, "speech"),
-    "strict": lambda a, b: ours(a, b, "strict"),
-    "soxr-mq": lambda a, b: with_soxr(a, b, "MQ"),
-    "soxr-hq": lambda a, b: with_soxr(a, b, "HQ"),
-    "scipy": with_scipy,
+    k.SPEECH: lambda a, b: ours(a, b, "speech"),
+    k.STRICT: lambda a, b: ours(a, b, "strict"),
+    k.SOXR_MQ: lambda a, b: with_soxr(a, b, "MQ"),
+    k.SOXR_HQ: lambda a, b: with_soxr(a, b, "HQ"),
+    k.SCIPY: with_scipy,
 }
 
 
@@ -65,6 +66,7 @@ def level_db(y: np.ndarray, rate: int, freq: float) -> float:
 
 
 def measured_quality(run, in_rate: int, out_rate: int) -> dict[str, float]:
+    """Each of keys.QUALITY_MEASURES, in dB."""
     lower = min(in_rate, out_rate)
     t = np.arange(in_rate * 2) / in_rate
 
@@ -82,26 +84,26 @@ def measured_quality(run, in_rate: int, out_rate: int) -> dict[str, float]:
         return -level_of(mirror, at * lower)
 
     ripple = max(abs(level_of(f, f)) for f in np.linspace(0.05, 0.45, 9) * lower)
-    return {"rejection_052_db": round(rejection(0.52), 1),
-            "rejection_056_db": round(rejection(0.56), 1),
-            "ripple_db": round(ripple, 3)}
+    return {k.REJECTION_052: round(rejection(0.52), 1),
+            k.REJECTION_056: round(rejection(0.56), 1),
+            k.RIPPLE: round(ripple, 3)}
 
 
 @pytest.mark.parametrize("contender", list(CONTENDERS))
-@pytest.mark.parametrize("in_rate,out_rate", PAIRS, ids=[f"{a}-{b}" for a, b in PAIRS])
-def test_bulk_resample(benchmark, results, mode_name, in_rate, out_rate, contender):
+@pytest.mark.parametrize("pair", k.RATE_PAIRS, ids=[f"{a}-{b}" for a, b in k.RATE_PAIRS])
+def test_bulk_resample(benchmark, results, mode_name, pair: RatePair, contender):
     seconds = SECONDS[mode_name]
-    pair = f"{in_rate // 1000}k-{out_rate // 1000}k"
-    benchmark.group = f"bulk resampling: {seconds} s mono float32, {pair}"
+    in_rate, out_rate = pair
+    benchmark.group = f"bulk resampling: {seconds} s mono float32, {pair.id}"
     run = CONTENDERS[contender](in_rate, out_rate)
     quality = measured_quality(run, in_rate, out_rate)
     benchmark.extra_info.update(quality)
-    for name, value in quality.items():
-        results.put(f"quality/{pair}/{contender}/{name.removesuffix('_db')}", value, "dB")
+    for measure, value in quality.items():
+        results.put(k.quality(pair, contender, measure), value, "dB")
     x = speechlike(in_rate * seconds)
     y = run(x)
     assert abs(len(y) - len(x) * out_rate // in_rate) < out_rate // 10
     took = per_call(benchmark, lambda: run(x), BUDGET[mode_name], min_rounds=3)
-    results.put(f"bulk/{pair}/{contender}", took, "s", signal_seconds=seconds)
-    results.add("bulk", {"pair": pair, "contender": contender, "seconds": took,
-                         "signal_seconds": seconds, **quality})
+    results.put(k.bulk(pair, contender), took, "s", signal_seconds=seconds)
+    results.add(k.SERIES_BULK, {"pair": pair.id, "contender": contender, "seconds": took,
+                                "signal_seconds": seconds, **quality})

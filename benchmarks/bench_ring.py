@@ -22,7 +22,8 @@ from collections import deque
 
 import numpy as np
 import pytest
-from timing import per_call
+from harness import keys as k
+from harness.timing import per_call
 
 from piopiy_fast.audio import RingBuffer, nogil_threshold, set_nogil_threshold
 
@@ -33,14 +34,14 @@ FRAMES = {"full": 2000, "short": 300}
 
 def one_thread(contender: str):
     frame = np.arange(FRAME, dtype=np.int16)
-    if contender == "ours":
+    if contender == k.OURS:
         ring = RingBuffer(1 << 12)
         out = np.empty(FRAME, np.int16)
 
         def round_trip() -> None:
             ring.write(frame)
             ring.read_into(out)
-    elif contender == "deque":
+    elif contender == k.DEQUE:
         frames: deque[np.ndarray] = deque()
 
         def round_trip() -> None:
@@ -55,17 +56,20 @@ def one_thread(contender: str):
     return round_trip
 
 
-@pytest.mark.parametrize("contender", ["ours", "deque", "queue"])
+CONTENDERS = (k.OURS, k.DEQUE, k.QUEUE)
+
+
+@pytest.mark.parametrize("contender", CONTENDERS)
 def test_one_thread(benchmark, results, mode_name, contender):
     benchmark.group = "ring: write + read of one 20 ms frame, one thread"
-    results.put(f"ring/one-thread/{contender}",
+    results.put(k.ring(k.RING_ONE_THREAD, contender),
                 per_call(benchmark, one_thread(contender), BUDGET[mode_name]), "s")
 
 
 def hand_over(contender: str, count: int) -> None:
     """Producer thread -> consumer thread, ``count`` frames; returns when all arrived."""
     frame = np.arange(FRAME, dtype=np.int16)
-    if contender == "ours":
+    if contender == k.OURS:
         ring = RingBuffer(1 << (count * FRAME - 1).bit_length())
 
         def produce() -> None:
@@ -76,7 +80,7 @@ def hand_over(contender: str, count: int) -> None:
             got = 0
             while got < count * FRAME:
                 got += ring.read_wait(FRAME, 1.0).size
-    elif contender == "deque":
+    elif contender == k.DEQUE:
         frames: deque[np.ndarray] = deque()
 
         def produce() -> None:
@@ -109,27 +113,27 @@ def hand_over(contender: str, count: int) -> None:
     assert not consumer.is_alive()
 
 
-@pytest.mark.parametrize("contender", ["ours", "deque", "queue"])
+@pytest.mark.parametrize("contender", CONTENDERS)
 def test_producer_consumer(benchmark, results, mode_name, contender):
     benchmark.group = "ring: 20 ms frames from a producer thread to a consumer thread"
     count = FRAMES[mode_name]
     seconds = per_call(benchmark, lambda: hand_over(contender, count), 10 * BUDGET[mode_name],
                        min_rounds=3)
-    results.put(f"ring/pair/{contender}", None if seconds is None else seconds / count, "s",
+    results.put(k.ring(k.RING_PAIR, contender), None if seconds is None else seconds / count, "s",
                 frames=count)
 
 
-@pytest.mark.parametrize("release", ["keep-gil", "release-every-call"])
+@pytest.mark.parametrize("release", [k.KEEP_GIL, k.RELEASE_EVERY_CALL])
 def test_beside_a_busy_thread(benchmark, results, busy_python_thread, release):
     benchmark.group = "ring: write + read of one 20 ms frame beside a busy Python thread"
-    round_trip = one_thread("ours")
-    previous = set_nogil_threshold(0 if release == "release-every-call" else nogil_threshold())
+    round_trip = one_thread(k.OURS)
+    previous = set_nogil_threshold(0 if release == k.RELEASE_EVERY_CALL else nogil_threshold())
     try:
         # Few rounds: releasing on every call can cost milliseconds each.
         if benchmark.enabled:
             benchmark.pedantic(round_trip, rounds=20, iterations=10, warmup_rounds=1)
             # The mean: the point is the occasional switch interval lost, not the usual case.
-            results.put(f"ring/busy/{release}", benchmark.stats.stats.mean, "s")
+            results.put(k.ring(k.RING_BUSY, release), benchmark.stats.stats.mean, "s")
         else:
             benchmark.pedantic(round_trip)
     finally:

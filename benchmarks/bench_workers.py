@@ -2,25 +2,26 @@
 (``SO_REUSEPORT``, how ``piopiy-fast serve --workers N`` runs), against one worker.
 
 Each worker is ``StreamServer`` with library defaults and the README's consumer (see
-e2e_server.py), on picows with uvloop, pinned to its own core; the capacity search is
-the end-to-end one (zero frames lost, p99 latency under 20 ms beyond the delivery delay
-the server adds on purpose; see e2e.search_capacity), with the workers' replies merged.
-The client is not pinned here: on a machine with as many cores as workers it shares
-them, and its kernel work for every frame it sends (about what a lean server spends
-receiving it) is then taken from the workers. So the ratio measures the whole machine
-under a load generator running on it; with spare cores for the client it measures the
-workers alone.
+harness/e2e_server.py), on picows with uvloop, pinned to its own core; the capacity
+search is the end-to-end one (zero frames lost, p99 latency under 20 ms beyond the
+delivery delay the server adds on purpose; see harness/e2e.search_capacity), with the
+workers' replies merged. The client is not pinned here: on a machine with as many cores
+as workers it shares them, and its kernel work for every frame it sends is then taken
+from the workers (docs/benchmarks.md). So the ratio measures the whole machine under a
+load generator running on it; with spare cores for the client it measures the workers
+alone.
 """
 from __future__ import annotations
 
 import os
 
-import e2e
 import pytest
-from bench_endtoend import SETTINGS, available
-from timing import once
+from bench_endtoend import SETTINGS
+from harness import e2e
+from harness import keys as k
+from harness.timing import once
 
-WORKERS = min(2, os.cpu_count() or 1)
+WORKERS = 2  # against one; a machine with one core skips it
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +32,16 @@ def free_client():
 
 
 @pytest.mark.benchmark(group="end to end (pytest-benchmark's time: the whole run)")
-@pytest.mark.parametrize("count", sorted({1, WORKERS}))
+@pytest.mark.parametrize("count", [1, WORKERS])
 def test_worker_capacity(benchmark, results, mode_name, free_client, count):
-    if not available("picows"):
-        pytest.skip("the workers run picows on uvloop (the test extra)")
+    reason = (f"the workers {e2e.NEEDS_PICOWS}" if not e2e.available(k.PICOWS)
+              else f"{count} workers need {count} cores" if count > (os.cpu_count() or 1)
+              else None)
+    if reason:
+        results.not_measured(reason, k.capacity_workers(count))
+        pytest.skip(reason)
     s = SETTINGS[mode_name]
-    workers = e2e.Workers("picows", count)
+    workers = e2e.Workers(k.PICOWS, count)
     try:
         found = once(benchmark, lambda: e2e.search_capacity(
             workers, free_client, s["start"] * count, s["hold"], s["confirm"],
@@ -44,8 +49,8 @@ def test_worker_capacity(benchmark, results, mode_name, free_client, count):
     finally:
         workers.close()
     for point in found["points"]:
-        results.add("capacity-workers", point)
-    results.put(f"capacity-workers/{count}", found["calls"], "calls",
+        results.add(k.SERIES_CAPACITY_WORKERS, point)
+    results.put(k.capacity_workers(count), found["calls"], "calls",
                 confirmed=found["confirmed"], client_bound=found["client_bound"])
     at = found["at_capacity"]
     results.notes.append(

@@ -1,6 +1,6 @@
 """Piopiy's side of the end-to-end benchmarks: many calls from one process, raw sockets.
 
-    python e2e_client.py [--core N]
+    python -m harness.e2e_client [--core N]   (from benchmarks/)
 
 Each call is one WebSocket connection sending 20 ms `both` frames at 8 kHz (160 sample
 pairs of L16, 640 bytes), each frame in its own write, as a media server does. Frames
@@ -35,7 +35,8 @@ from bisect import bisect_left, bisect_right
 from typing import Any
 
 import numpy as np
-from cores import core_times, foreign_share
+
+from .cores import core_times, foreign_share
 
 FRAME_SECONDS = 0.02
 PATH = "/stream?listen_mode=both&voice_quality=8000&call_id=bench-{}"

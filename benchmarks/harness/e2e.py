@@ -8,6 +8,7 @@ and searches for capacity.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -18,43 +19,57 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
+from . import keys as k
+
+HERE = Path(__file__).resolve().parent  # benchmarks/harness
 FRAME_SECONDS = 0.02
 # A call is held when its p99 frame latency stays under this, beyond the delay the server
 # is configured to add on purpose: ours wakes readers on a clock (``latency``, 50 ms by
 # default) and may read a socket up to ``coalesce_reads`` late (5 ms), so its limit is
 # those plus 20 ms; the hand-rolled receiver's is 20 ms.
 LATENCY_LIMIT_MS = 20.0
-# The client pays the kernel's loopback work for every frame it sends (about as much as a
-# lean server spends receiving it), so at some thousands of calls it cannot keep time on
-# its core. A hold where it ran this late (p99, ms) says nothing about the server.
+# The client pays the kernel's loopback work for every frame it sends, so with enough
+# calls it cannot keep time on its core (docs/benchmarks.md). A hold where it ran this
+# late (p99, ms) says nothing about the server.
 CLIENT_LATE_LIMIT_MS = 5.0
 
 SERVER_CORE, CLIENT_CORE = (0, 1) if (os.cpu_count() or 1) >= 2 else (None, None)
 
 # The servers compared, as (label, e2e_server.py arguments).
 SERVERS = {
-    "baseline": ("websockets + numpy + 2 soxr HQ", ["baseline"]),
-    "default": ("StreamServer, default transport", ["ours"]),
-    "picows": ("StreamServer, picows on uvloop", ["ours", "--transport", "picows",
-                                                   "--loop", "uvloop"]),
+    k.BASELINE: ("websockets + numpy + 2 soxr HQ", ["baseline"]),
+    k.DEFAULT: ("StreamServer, default transport", ["ours"]),
+    k.PICOWS: ("StreamServer, picows on uvloop", ["ours", "--transport", "picows",
+                                                  "--loop", "uvloop"]),
     # for scale: ours on the other transport, and receiving and discarding, nothing else
-    "websockets": ("StreamServer, websockets transport", ["ours", "--transport",
-                                                         "websockets"]),
-    "discard-websockets": ("websockets, discard", ["discard", "--transport", "websockets"]),
-    "discard-picows": ("picows on uvloop, discard", ["discard", "--transport", "picows",
-                                                      "--loop", "uvloop"]),
+    k.WEBSOCKETS: ("StreamServer, websockets transport", ["ours", "--transport",
+                                                          "websockets"]),
+    k.DISCARD_WEBSOCKETS: ("websockets, discard", ["discard", "--transport", "websockets"]),
+    k.DISCARD_PICOWS: ("picows on uvloop, discard", ["discard", "--transport", "picows",
+                                                     "--loop", "uvloop"]),
 }
+ON_PICOWS = (k.PICOWS, k.DISCARD_PICOWS)  # picows and uvloop come with the test extra
+NEEDS_PICOWS = "needs picows and uvloop (the test extra)"
+
+
+def available(name: str) -> bool:
+    """Whether this machine can run server ``name``."""
+    return name not in ON_PICOWS or all(importlib.util.find_spec(m) is not None
+                                        for m in ("picows", "uvloop"))
 
 
 class Process:
-    """A helper process spoken to in JSON lines over its stdin and stdout."""
+    """A helper process, one of this package's modules run as a program (``python -m
+    harness.NAME``), spoken to in JSON lines over its stdin and stdout."""
 
-    def __init__(self, argv: list[str]) -> None:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [str(HERE.parent), *filter(None, [os.environ.get("PYTHONPATH")])]))
-        self.proc = subprocess.Popen([sys.executable, *argv], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=env)
+    def __init__(self, module: str, argv: list[str]) -> None:
+        # The repository (piopiy_fast from the source tree) and benchmarks/ (this package).
+        path = [str(HERE.parents[1]), str(HERE.parent), os.environ.get("PYTHONPATH")]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, path)))
+        self.module = module
+        self.proc = subprocess.Popen([sys.executable, "-m", f"{__package__}.{module}", *argv],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env=env)
         self.hello = self.read()
 
     def send(self, cmd: str, **args: Any) -> None:
@@ -66,10 +81,10 @@ class Process:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"{self.proc.args[1]} exited ({self.proc.wait()})")
+            raise RuntimeError(f"{self.module} exited ({self.proc.wait()})")
         reply: dict[str, Any] = json.loads(line)
         if "error" in reply:
-            raise RuntimeError(f"{self.proc.args[1]}: {reply['error']}")
+            raise RuntimeError(f"{self.module}: {reply['error']}")
         return reply
 
     def ask(self, cmd: str, **args: Any) -> dict[str, Any]:
@@ -91,7 +106,7 @@ class Server(Process):
         self.name = name
         self.label, argv = SERVERS[name]
         pin = [] if core is None else ["--core", str(core)]
-        super().__init__([str(HERE / "e2e_server.py"), *argv, *pin, *extra])
+        super().__init__("e2e_server", [*argv, *pin, *extra])
         self.port = int(self.hello["port"])
         self.loop = self.hello["loop"]
         self.totals = {"frames": 0, "overruns": 0}
@@ -100,7 +115,7 @@ class Server(Process):
 class Client(Process):
     def __init__(self, pinned: bool = True) -> None:
         core = [] if CLIENT_CORE is None or not pinned else ["--core", str(CLIENT_CORE)]
-        super().__init__([str(HERE / "e2e_client.py"), *core])
+        super().__init__("e2e_client", core)
 
 
 class Workers:

@@ -1,7 +1,7 @@
 """A receiver under test, alone in its own process, answering the orchestrator on stdin.
 
-    python e2e_server.py baseline|ours|discard [--transport NAME] [--loop asyncio|uvloop]
-                         [--core N] [--ring-seconds S] [--port P --reuse-port]
+    python -m harness.e2e_server baseline|ours|discard [--transport NAME]   (from benchmarks/)
+        [--loop asyncio|uvloop] [--core N] [--ring-seconds S] [--port P --reuse-port]
 
 ``baseline`` is the receiver people write by hand: a plain ``websockets`` server doing
 numpy de-interleave + two ``soxr.ResampleStream`` (HQ) per `both` frame. ``discard``
@@ -15,8 +15,8 @@ server can tell the latency of every frame: the client sends each call a start e
 carrying the time its frame 0 is due (``due0``, on the machine's monotonic clock, which
 every process shares) and then frame k at ``due0 + k * 20 ms``. In the baseline, frame k
 is the application's once its handler has resampled it (soxr's HQ stream itself then
-hands out its output in blocks of about 100 ms; that fixed algorithmic delay is not
-counted). In ours, once a reader has yielded every output sample the pipeline can make
+hands out its output in blocks, a fixed algorithmic delay not counted: see
+docs/benchmarks.md). In ours, once a reader has yielded every output sample the pipeline can make
 from it: ``(k + 1) * 320 - lag`` samples at 16 kHz, ``lag`` being the native ingest's
 fixed hold-back, measured once at start; ours wakes its readers on a clock, every
 ``latency`` seconds (library default), which the server reports beside the figures.
@@ -50,7 +50,8 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from cores import core_times, foreign_share
+
+from .cores import core_times, foreign_share
 
 FRAME_SECONDS = 0.02
 OUT_RATE = 16000

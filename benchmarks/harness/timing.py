@@ -1,7 +1,7 @@
 """Timing through pytest-benchmark with a fixed time budget per benchmark.
 
-pytest-benchmark's own calibration spends about a second per benchmark; with a few
-hundred of them that alone would blow the suite's time. ``per_call`` picks the rounds
+pytest-benchmark's own calibration takes long enough per benchmark (docs/benchmarks.md)
+that with a few hundred of them it alone would blow the suite's time. ``per_call`` picks the rounds
 and iterations from a quick calibration so each benchmark takes about ``budget``
 seconds, runs them through ``benchmark.pedantic`` (so the figures land in
 pytest-benchmark's tables and saved files as usual) and returns the median time of one
