@@ -502,7 +502,7 @@ class StreamServer:
         error = None
         close_code, close_reason = 1011, "internal error"
         try:
-            close_info = await link.pump(call._on_binary, call._on_text)
+            close_info = await link.pump(call._sink, call._on_text)
         except PolicyViolation as exc:
             error = str(exc)
             close_code, close_reason = exc.code, error

@@ -653,7 +653,7 @@ def test_a_fault_in_the_server_is_still_an_error_on_picows(caplog):
     class BrokenLink(PicowsLink):
         __slots__ = ()
 
-        def on_ws_connected(self, transport):
+        def connected(self, transport):
             raise RuntimeError("a bug in the link")
 
     picows = PicowsTransport()
