@@ -53,10 +53,10 @@ class BoundedConnection(ServerConnection):
         transport = self.transport
         unsent = transport.get_write_buffer_size()
         if unsent > self.max_unsent_bytes and not transport.is_closing():
+            route = "-" if self.request is None else self.request.path.split("?", 1)[0]
             logger.warning("stream %s from %s dropped: the peer reads nothing "
-                           "(%d bytes unsent)", self.request.path.split("?", 1)[0]
-                           if self.request is not None else "-",
-                           format_address(self.remote_address), unsent)
+                           "(%d bytes unsent)", route, format_address(self.remote_address),
+                           unsent)
             self.protocol.fail(1008, "the peer reads nothing")
             transport.abort()
 
