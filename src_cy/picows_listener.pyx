@@ -1,12 +1,14 @@
 # cython: language_level=3, embedsignature=True
-"""The picows transport's frame path in C: a ``WSListener`` whose ``on_ws_frame``
-hands each whole binary frame's payload to the call's ``FrameSink`` as a pointer and
-a size, with no Python object and no Python frame per message.
+"""The picows transport's listener with its frame path in C: ``on_ws_frame`` hands each
+whole binary frame's payload to the call's ``FrameSink`` as a pointer and a size, with
+no Python object and no Python frame per message.
 
-Everything else (text, fragments, close and control frames, frames while delivery
-is held, oversize frames, frames with a reserved bit set) goes to ``_other_frame``, and a frame path that must
-yield calls ``_hold``; both are Python methods of the subclass, the transport's
-link, which also owns ``_fail`` (a callback raised).
+The listener is what picows calls; the transport's link owns it and does the rest.
+Every other frame (text, fragments, control frames, frames while delivery is held,
+oversize frames, frames with a reserved bit set) goes to ``link.other_frame``; a frame
+path that must yield calls ``link.hold``, and a sink that raised ``link.fail``. The
+connection's other events (connected, disconnected, writing paused and resumed) go to
+the link as they are.
 
 Yielding is for bursts: frames that arrive back to back (a backlog after a network
 stall, a client sending faster than real time) must not keep the event loop from the
@@ -53,42 +55,60 @@ if _release(picows.__version__) != _release(BUILT_WITH_PICOWS):
 
 
 cdef class FrameListener(WSListener):
-    """Base of the picows link: the hot path of ``on_ws_frame``.
+    """What picows calls for one connection: whole binary frames go to ``sink`` in C,
+    everything else to ``link``.
 
-    ``_sink`` (a FrameSink) takes whole binary frames in C; without one,
-    ``_on_binary`` takes them as bytes. ``_held`` sends every frame the slow way;
-    ``_budget`` counts a burst's frames down to the next yield (``_hold``), from
-    ``_yield_every``.
-    (Fields are declared in picows_listener.pxd.)
+    ``held`` sends every frame the slow way (set by the link: before it has a sink,
+    while a fragmented message is begun, after a failure, while a burst's backlog
+    waits); ``budget`` counts a burst's frames down to the next yield, from
+    ``yield_every``. (Fields are declared in picows_listener.pxd.)
     """
 
-    def __cinit__(self, *args, **kwargs):
-        self._held = True
+    def __init__(self, link, Py_ssize_t max_message_bytes, int yield_every):
+        self.link = link
+        self.sink = None
+        self.held = True
+        self.max_message_bytes = max_message_bytes
+        self.budget = self.yield_every = yield_every
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
         cdef int woke
         cdef double previous
-        cdef FrameSink sink = self._sink
-        if (frame.msg_type == WSMsgType.BINARY and frame.fin and not self._held
-                and frame.payload_size <= self._max_message_bytes
+        cdef FrameSink sink = self.sink
+        if (frame.msg_type == WSMsgType.BINARY and frame.fin and not self.held
+                and sink is not None and frame.payload_size <= self.max_message_bytes
                 and (frame.rsv1 | frame.rsv2 | frame.rsv3) == 0):
             try:
-                if sink is not None:
-                    previous = sink._last
-                    # picows keeps the payload valid until this method returns
-                    woke = sink.frame(<const unsigned char *>frame.payload_ptr,
-                                      frame.payload_size)
-                    if sink._last - previous >= BURST_GAP:
-                        self._budget = self._yield_every  # not a burst (yet)
-                else:
-                    woke = 1 if self._on_binary(frame.get_payload_as_bytes()) else 0
-                self._budget -= 1
-                if woke or self._budget <= 0:
-                    self._hold()
+                previous = sink._last
+                # picows keeps the payload valid until this method returns
+                woke = sink.frame(<const unsigned char *>frame.payload_ptr,
+                                  frame.payload_size)
+                if sink._last - previous >= BURST_GAP:
+                    self.budget = self.yield_every  # not a burst (yet)
+                self.budget -= 1
+                if woke or self.budget <= 0:
+                    self.link.hold()
             except Exception as exc:
-                self._fail(exc)
+                self.link.fail(exc)
             return
         try:
-            self._other_frame(transport, frame)
+            self.link.other_frame(transport, frame)
         except Exception as exc:
-            self._fail(exc)
+            self.link.fail(exc)
+
+    cpdef is_user_specific_pong(self, WSFrame frame):
+        # The answer to picows' own ping, unless it breaks a rule: a pong with a
+        # reserved bit set goes to on_ws_frame, which fails the connection.
+        return frame.msg_type == WSMsgType.PONG and (frame.rsv1 | frame.rsv2 | frame.rsv3) == 0
+
+    cpdef on_ws_connected(self, WSTransport transport):
+        self.link.connected(transport)
+
+    cpdef on_ws_disconnected(self, WSTransport transport):
+        self.link.disconnected()
+
+    cpdef pause_writing(self):
+        self.link.pause_writing()
+
+    cpdef resume_writing(self):
+        self.link.resume_writing()

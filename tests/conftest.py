@@ -21,5 +21,6 @@ def transport(request):
     if request.param == PICOWS_IN_PYTHON:
         from piopiy_fast.receiver.transports import picows
         monkeypatch = request.getfixturevalue("monkeypatch")
-        monkeypatch.setattr(picows, "PicowsLink", picows.PythonPicowsLink)
+        monkeypatch.setattr(picows, "frame_listener",
+                            lambda compiled=True: picows.PythonFrameListener)
     return "picows"

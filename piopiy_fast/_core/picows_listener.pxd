@@ -6,11 +6,11 @@ from piopiy_fast._core.framesink cimport FrameSink
 
 
 cdef class FrameListener(WSListener):
-    cdef public FrameSink _sink
-    cdef public object _on_binary
-    cdef public bint _held
-    cdef public int _budget
-    cdef public int _yield_every
-    cdef public Py_ssize_t _max_message_bytes
+    cdef public object link
+    cdef public FrameSink sink
+    cdef public bint held
+    cdef public int budget
+    cdef public int yield_every
+    cdef public Py_ssize_t max_message_bytes
 
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame)

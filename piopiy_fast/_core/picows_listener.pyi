@@ -1,5 +1,6 @@
-"""The picows transport's frame path in C (compiled against one picows release)."""
-from collections.abc import Callable
+"""The picows transport's listener with its frame path in C (compiled against one picows
+release)."""
+from typing import Any
 
 from picows import WSFrame, WSListener, WSTransport
 
@@ -9,12 +10,14 @@ BUILT_WITH_PICOWS: str
 BURST_GAP: float
 
 class FrameListener(WSListener):
-    """Whole binary frames go to ``_sink`` in C (or to ``_on_binary`` as bytes);
-    the rest to the subclass's ``_other_frame``."""
-    _sink: FrameSink | None
-    _on_binary: Callable[[bytes], object] | None
-    _held: bool
-    _budget: int
-    _yield_every: int
-    _max_message_bytes: int
+    """Whole binary frames go to ``sink`` in C; everything else, and the connection's
+    events, to ``link``."""
+    link: Any
+    sink: FrameSink | None
+    held: bool
+    budget: int
+    yield_every: int
+    max_message_bytes: int
+    def __init__(self, link: Any, max_message_bytes: int, yield_every: int) -> None: ...
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None: ...
+    def is_user_specific_pong(self, frame: WSFrame) -> bool: ...

@@ -32,32 +32,46 @@ needs_listener = pytest.mark.skipif(not built_with_listener(),
                                     reason="this build has no compiled picows listener")
 
 
-async def pumped_call(base):
-    """A link of class ``base`` that counts its yields to the event loop (``holds``),
-    pumping frames into a `both` call: (link, call, the pump task)."""
-    class CountingLink(base):
-        __slots__ = ("holds",)
+class CountingLink(transport.PicowsLink):
+    """A link that counts its yields to the event loop (``holds``) instead of yielding."""
 
-        def _hold(self):
-            self.holds += 1
-            self._budget = self._yield_every
+    __slots__ = ("holds",)
 
-    link = CountingLink(Handshake("/s", {}, "-"), {}, max_message_bytes=1 << 16,
+    def hold(self):
+        self.holds += 1
+        self.listener.budget = self.listener.yield_every
+
+
+async def pumped_call(compiled):
+    """A counting link with the compiled listener or the Python one, pumping frames into
+    a `both` call: (link, call, the pump task)."""
+    link = CountingLink(Handshake("/s", {}, "-"), {}, transport.frame_listener(compiled),
+                        max_message_bytes=1 << 16, max_unsent_bytes=1 << 20,
                         close_timeout=1.0, on_open=lambda link: None)
     link.holds = 0
     call = CallStream(link, {"listen_mode": "both"}, CallSettings(), 1, DeliveryClocks(0.05))
-    pump = asyncio.ensure_future(link.pump(call._on_binary, call._on_text))
+    pump = asyncio.ensure_future(link.pump(call._sink, call._on_text))
     await asyncio.sleep(0)
     return link, call, pump
 
 
 @needs_listener
-def test_the_compiled_listener_is_the_links_base():
+def test_each_link_owns_a_listener_of_its_transports_choice():
     import picows
 
     listener = audio.picows_frame_listener()
-    assert transport.PicowsLink.__mro__[2] is listener
-    assert not issubclass(transport.PythonPicowsLink, listener)
+    compiled, in_python = (transport.PicowsTransport(compiled_listener=flag)
+                           for flag in (True, False))
+    assert (compiled.listener_class, compiled.frames_in_c) == (listener, True)
+    assert (in_python.listener_class, in_python.frames_in_c) == (
+        transport.PythonFrameListener, False)
+    for chosen in (compiled, in_python):
+        link = transport.PicowsLink(Handshake("/s", {}, "-"), {}, chosen.listener_class,
+                                    max_message_bytes=64, max_unsent_bytes=64,
+                                    close_timeout=1.0, on_open=lambda link: None)
+        assert type(link.listener) is chosen.listener_class
+        assert link.listener.link is link
+        assert link.frames_in_c is chosen.frames_in_c
     from piopiy_fast._core.picows_listener import BUILT_WITH_PICOWS
     assert BUILT_WITH_PICOWS == picows.__version__
 
@@ -73,7 +87,7 @@ def test_frames_reach_the_calls_sink(compiled):
 
     async def on_call(call):
         await call.wait_audio()
-        seen["link_sink"] = call._link._sink
+        seen["listener"] = call._link.listener
         seen["call_sink"] = call._sink
         await collector(call)
 
@@ -89,21 +103,23 @@ def test_frames_reach_the_calls_sink(compiled):
     report, stats = run(main(), transport="picows")
     assert not report.failed
     assert stats.frames == report.frames
-    if compiled:
-        assert seen["link_sink"] is seen["call_sink"]
-    else:
-        assert seen["link_sink"] is None
+    assert seen["listener"].sink is seen["call_sink"]
+    assert type(seen["listener"]) is (audio.picows_frame_listener() if compiled
+                                      else transport.PythonFrameListener)
 
 
 def test_without_the_compiled_listener_links_use_the_python_one(monkeypatch, caplog):
+    from piopiy_fast.receiver.transports import picows_frames
+
     def unavailable():
         raise ImportError("built against picows 0.0.0, found picows 9.9.9")
 
-    monkeypatch.setattr(transport, "picows_frame_listener", unavailable)
+    monkeypatch.setattr(picows_frames, "picows_frame_listener", unavailable)
     with caplog.at_level(logging.WARNING, logger="piopiy_fast.transport"):
-        base = transport._listener_base()
-    assert base is transport._PythonFrameListener
-    [record] = caplog.records
+        chosen = transport.PicowsTransport()
+        transport.PicowsTransport(compiled_listener=False)
+    assert chosen.listener_class is transport.PythonFrameListener
+    [record] = caplog.records  # one line, from the transport that asked for it
     assert "found picows 9.9.9" in record.getMessage()
 
 
@@ -114,10 +130,11 @@ def test_only_a_burst_spends_the_budget_of_frames_before_a_yield():
     from piopiy_fast._core.picows_listener import BURST_GAP
 
     async def main(count, gap):
-        link, call, pump = await pumped_call(transport.PicowsLink)
+        link, call, pump = await pumped_call(True)
         payload = (np.arange(320) * 50).astype("<i2").tobytes()
         for _ in range(count):
-            link.on_ws_frame(None, _make_test_ws_frame(WSMsgType.BINARY, payload, True, False))
+            link.listener.on_ws_frame(
+                None, _make_test_ws_frame(WSMsgType.BINARY, payload, True, False))
             if gap:
                 time.sleep(gap)
         pump.cancel()
@@ -143,7 +160,7 @@ import logging, picows
 picows.__version__ = {installed!r}
 logging.basicConfig(level=logging.WARNING, format="%(message)s")
 from piopiy_fast.receiver.transports import picows as transport
-print(transport.PicowsLink.frames_in_c)
+print(transport.PicowsTransport().frames_in_c)
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=60)
@@ -160,14 +177,13 @@ def test_text_frames_spend_the_budget_too(compiled, mix):
     counted like audio, so a flood of events cannot hold the event loop either."""
     if compiled and not built_with_listener():
         pytest.skip("this build has no compiled picows listener")
-    base = transport.PicowsLink if compiled else transport.PythonPicowsLink
-
     async def main():
-        link, call, pump = await pumped_call(base)
+        link, call, pump = await pumped_call(compiled)
         audio_frame = _make_test_ws_frame(WSMsgType.BINARY, b"\x00\x01" * 320, True, False)
         event = _make_test_ws_frame(WSMsgType.TEXT, b'{"event": "mark"}', True, False)
         for i in range(YIELD_EVERY * 8):
-            link.on_ws_frame(None, audio_frame if mix != "text" and i % 2 == 0 else event)
+            link.listener.on_ws_frame(
+                None, audio_frame if mix != "text" and i % 2 == 0 else event)
         pump.cancel()
         return link.holds, call.stats.events + call.stats.frames
 

@@ -653,7 +653,7 @@ def test_a_fault_in_the_server_is_still_an_error_on_picows(caplog):
     class BrokenLink(PicowsLink):
         __slots__ = ()
 
-        def on_ws_connected(self, transport):
+        def connected(self, transport):
             raise RuntimeError("a bug in the link")
 
     picows = PicowsTransport()
@@ -670,3 +670,25 @@ def test_a_fault_in_the_server_is_still_an_error_on_picows(caplog):
     [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert error.name.startswith("piopiy_fast.picows")
     assert "a bug in the link" in error.getMessage()
+
+
+def test_auto_says_which_transport_it_took_and_why(caplog, monkeypatch):
+    """One line per server: picows, or websockets and the reason."""
+    pytest.importorskip("picows")
+    caplog.set_level(logging.INFO, logger="piopiy_fast.transport")
+
+    async def async_hook(handshake):
+        return True
+
+    StreamServer()
+    StreamServer(auth=async_hook)
+    StreamServer(transport="websockets")  # not auto: nothing to say
+    monkeypatch.setitem(sys.modules, "picows", None)  # as if not installed
+    StreamServer()
+    assert [r.getMessage() for r in caplog.records] == [
+        "transport auto: picows",
+        "transport auto: websockets, as the auth hook is a coroutine function, which only "
+        "websockets can await",
+        "transport auto: websockets, as picows cannot be imported (import of picows halted; "
+        "None in sys.modules)",
+    ]

@@ -1,12 +1,13 @@
 """The receiver's one seam to a WebSocket library.
 
 The receiver needs little from a transport: admit or reject an opening handshake,
-then, per accepted connection, hand every binary message to one callable and every
-text message to another, send text back, and close.
-:class:`~.websockets.WebsocketsTransport` (the default) does this with ``websockets``'
-asyncio server; :class:`~.picows.PicowsTransport` does it with picows, the fast
-option. Any other library can take their place by offering the same methods
-(``listen``, and ``Link.pump`` / ``send_text`` / ``close``).
+then, per accepted connection, hand every binary message to the call's ``FrameSink``
+and every text message to a callable, send text back, and close.
+:class:`~.picows.PicowsTransport` (what ``transport="auto"``, the default, takes when
+picows is installed) does this with picows, handing frames to the sink in C;
+:class:`~.websockets.WebsocketsTransport` does it with ``websockets``' asyncio server.
+Any other library can take their place by offering the same methods (``listen``, and
+``Link.pump`` / ``send_text`` / ``close``).
 """
 
 from __future__ import annotations
@@ -14,16 +15,30 @@ from __future__ import annotations
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ...audio import FrameSink
 
 # Frames handled before the receive loop must let others run: 32 frames of 20 ms is
 # 0.64 s of audio, well inside the 2 s a ring holds by default.
 YIELD_EVERY = 32
 
+# What may wait to be sent to one peer. Replies wait for the peer to read once the
+# event loop's high-water mark (64 KiB) is passed, so a reading peer stays far under it.
+MAX_UNSENT_BYTES = 1 << 20
+
 
 @dataclass(frozen=True, slots=True)
 class Handshake:
-    """An opening request as the receiver sees it. ``path`` includes the query string."""
+    """An opening request as the receiver sees it.
+
+    Args:
+        path: The request's path, query string included.
+        headers: The request's headers.
+        remote: The peer's address (``host:port``), ``-`` where a transport cannot
+            know it.
+    """
 
     path: str
     headers: Mapping[str, str]
@@ -37,7 +52,12 @@ class Handshake:
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """Refuse a handshake with an HTTP status and a short body."""
+    """Refuse a handshake with an HTTP status and a short body.
+
+    Args:
+        status: The HTTP status.
+        text: The response body.
+    """
 
     status: int
     text: str
@@ -45,7 +65,13 @@ class Rejection:
 
 @dataclass(frozen=True, slots=True)
 class CloseInfo:
-    """How a connection ended: close code and reason, and whether it was clean."""
+    """How a connection ended.
+
+    Args:
+        code: The close code (1006 when the connection dropped without one).
+        reason: The close reason.
+        clean: Whether both sides closed and the code is a normal end (1000, 1001).
+    """
 
     code: int | None
     reason: str
@@ -63,13 +89,17 @@ class Link(Protocol):
 
     handshake: Handshake
 
-    async def pump(self, on_binary: Callable[[bytes], object],
-                   on_text: Callable[[str], object]) -> CloseInfo:
+    async def pump(self, sink: FrameSink, on_text: Callable[[str], object]) -> CloseInfo:
         """Deliver every message until the connection ends; return how it ended.
 
-        When ``on_binary`` returns True (it woke a reader), and at least every
-        ``YIELD_EVERY`` frames, yield to the event loop before the next message, so
-        that a burst of queued frames cannot outrun the readers it feeds.
+        When the sink says a frame woke a reader, and at least every ``YIELD_EVERY``
+        messages, yield to the event loop before the next message, so that a burst of
+        queued frames cannot outrun the readers it feeds.
+
+        Args:
+            sink: The call's frame sink: each binary message goes to it
+                (``sink.feed(data)``, or straight from the socket's buffer in C).
+            on_text: Called with each text message.
         """
 
     async def send_text(self, text: str) -> None:
@@ -88,14 +118,26 @@ class Listener(Protocol):
 
 
 class TransportOptions:
-    """What every transport is told: the largest message (a larger one ends that call
-    with 1009), pings to detect a dead peer, and how long the closing and opening
-    handshakes may take."""
+    """What every transport is told.
+
+    Args:
+        max_message_bytes: The largest message; a larger one ends that call with 1009.
+        max_unsent_bytes: What may wait to be sent to a peer (pongs it asked for,
+            replies) before its call ends with 1008: a peer that sends pings and never
+            reads the pongs would otherwise grow the server without bound.
+        ping_interval: Seconds without data from the peer before a ping is sent
+            (None: no pings).
+        ping_timeout: Seconds to wait for the pong before the call ends.
+        close_timeout: How long the closing handshake may take.
+        open_timeout: How long the opening handshake may take.
+    """
 
     def __init__(self, *, max_message_bytes: int = 1 << 16,
+                 max_unsent_bytes: int = MAX_UNSENT_BYTES,
                  ping_interval: float | None = 20.0, ping_timeout: float | None = 20.0,
                  close_timeout: float = 5.0, open_timeout: float = 10.0) -> None:
         self.max_message_bytes = max_message_bytes
+        self.max_unsent_bytes = max_unsent_bytes
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
@@ -103,6 +145,8 @@ class TransportOptions:
 
 
 class Transport(Protocol):
+    """A WebSocket library behind the seam."""
+
     async def listen(self, host: str, port: int, *, admit: Admit,
                      session: Callable[[Link, Any], Awaitable[None]],
                      ssl: ssl_module.SSLContext | None = None,
@@ -113,22 +157,31 @@ class Transport(Protocol):
         ...
 
 
-def close_info(received: tuple[int, str] | None, sent: tuple[int, str] | None) -> CloseInfo:
+def close_info(received: tuple[int, str] | None, sent: tuple[int, str] | None, *,
+               received_first: bool) -> CloseInfo:
     """How a connection ended, from the close frames each side sent (code, reason).
 
-    The peer's close frame when there was one; else ours (we failed the connection:
-    1009 for a message too big, say); else 1006, the connection just dropped. Clean
-    means both sides sent one and the code is a normal end (1000, 1001).
+    The close frame of the side that closed first: the other side's is only its answer
+    (a peer may answer our 1009 with 1000; the call still ended 1009). With neither,
+    1006: the connection just dropped. Clean means both sides sent one and the code is
+    a normal end (1000, 1001).
+
+    Args:
+        received: The peer's close frame, if any.
+        sent: Ours, if any.
+        received_first: Whether the peer's came first (when there are both).
     """
-    frame = received or sent
-    if frame is None:
-        return CloseInfo(1006, "", False)
-    code, reason = frame
-    clean = received is not None and sent is not None and code in (1000, 1001)
-    return CloseInfo(code, reason, clean)
+    if received is None or sent is None:
+        frame = received or sent
+        if frame is None:
+            return CloseInfo(1006, "", False)
+        return CloseInfo(frame[0], frame[1], False)
+    code, reason = received if received_first else sent
+    return CloseInfo(code, reason, code in (1000, 1001))
 
 
 def format_address(address: Any) -> str:
+    """``host:port`` of a socket address (``[host]:port`` for IPv6)."""
     if isinstance(address, tuple) and len(address) >= 2:
         host, port = address[0], address[1]
         return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"

@@ -2,14 +2,14 @@
 
 Same contract as :class:`~.websockets.WebsocketsTransport`, different model
 underneath: picows calls a listener for every frame straight from the socket read,
-with no message queue and no task switch per message. So the receive path here is a
-method that hands each binary payload to the call and counts; the rest (text,
-fragments, close frames, pings) takes a slower branch. That method is compiled
-(``FrameListener``, built against picows' declarations) and gives the payload to the
-call's ``FrameSink`` as a pointer and a size, so a frame costs no Python at all. When
-the compiled listener cannot load (a build without it, or another picows release),
-the same method in Python takes its place (:class:`_PythonFrameListener`), and one
-line is logged.
+with no message queue and no task switch per message. Each connection is a
+:class:`PicowsLink` that owns such a listener (:mod:`.picows_frames`): the compiled
+``FrameListener`` hands each whole binary frame to the call's ``FrameSink`` as a
+pointer and a size, so a frame costs no Python at all; the rest (text, fragments,
+control frames) comes to the link, which makes messages of them with a
+:class:`~.assembly.MessageAssembly` and answers pings and closes itself. When the
+compiled listener cannot load (a build without it, or another picows release), the
+same listener in Python takes its place, and one line is logged.
 
 Two things picows decides synchronously, inside the socket read, that the receiver
 would otherwise await:
@@ -18,14 +18,16 @@ would otherwise await:
   an application's auth hook that is a coroutine is driven here without a loop turn,
   which works for hooks that return without awaiting I/O. A hook that does wait is
   refused with 500 and logged, never admitted unchecked.
-- the peer's address is not known yet when the request is admitted, so
-  ``Handshake.remote`` reads ``"-"`` during admission; the link's handshake (and so
-  ``CallStream.remote``) has the real one.
+- pongs. picows would answer every ping itself, before the listener sees it (a ping
+  with a reserved bit set too) and with no bound on what waits to be sent to a peer
+  that does not read. Here the link answers, and ends a connection whose unsent bytes
+  pass ``max_unsent_bytes``.
 
 Around picows: the server it runs (``picows_server``) reads each request head before
-picows does, to answer an oversize one 431; picows' log lines go through ``PicowsLog``,
-which puts a peer's protocol violations at INFO; and the listener looks once a second
-for connections the kernel has ended that the event loop missed (``drop_if_ended``).
+picows does (to answer an oversize one 431, and so that admission knows the peer's
+address); picows' log lines go through ``PicowsLog``, which puts a peer's protocol
+violations at INFO; and the listener looks once a second for connections the kernel
+has ended that the event loop missed (``drop_if_ended``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import logging
 import ssl as ssl_module
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
 from picows import (
     WSCloseCode,
@@ -49,7 +51,8 @@ from picows import (
     WSUpgradeResponseWithListener,
 )
 
-from ...audio import FrameSink, picows_frame_listener
+from ...audio import FrameSink
+from .assembly import Close, Failure, Message, MessageAssembly, Ping
 from .base import (
     YIELD_EVERY,
     Admit,
@@ -62,6 +65,7 @@ from .base import (
     close_info,
     format_address,
 )
+from .picows_frames import ListenerClass, PythonFrameListener, frame_listener
 from .picows_log import PicowsLog
 from .picows_server import create_server
 from .tcp import ended_by_kernel, tune
@@ -78,14 +82,11 @@ _picows_logger = logging.getLogger(PICOWS_LOGGER)
 _picows_logger.setLevel(logging.WARNING)
 _picows_log = PicowsLog(_picows_logger)
 
-_BINARY = WSMsgType.BINARY
 _TEXT = WSMsgType.TEXT
-_CLOSE = WSMsgType.CLOSE
-_CONTINUATION = WSMsgType.CONTINUATION
 _UNKNOWN_PEER = "-"
 
 # How often the listener asks the kernel which of its connections it has already ended
-# (see _Link.drop_if_ended).
+# (see PicowsLink.drop_if_ended).
 ENDED_CHECK_SECONDS = 1.0
 
 
@@ -93,128 +94,79 @@ class _AdmissionWouldWait(Exception):
     """The admission coroutine suspended; picows needs its answer now."""
 
 
-class _PythonFrameListener(WSListener):
-    """The hot path of the compiled ``FrameListener``, in Python: whole binary frames
-    of an allowed size with no reserved bit set, while delivery is not held, go to
-    ``_on_binary`` as bytes; every other frame to ``_other_frame``."""
+class PicowsLink:
+    """One picows connection behind the :class:`~.base.Link` interface.
 
-    __slots__ = ("_sink", "_on_binary", "_held", "_budget", "_yield_every",
-                 "_max_message_bytes")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._sink: FrameSink | None = None  # the compiled listener's way in; unused here
-        self._on_binary: Callable[[bytes], object] | None = None
-        self._held = True
-        self._budget = self._yield_every = YIELD_EVERY
-        self._max_message_bytes = 0
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        try:
-            if (frame.msg_type is _BINARY and frame.fin and not self._held
-                    and frame.payload_size <= self._max_message_bytes
-                    and not (frame.rsv1 or frame.rsv2 or frame.rsv3)):
-                woke = self._on_binary(frame.get_payload_as_bytes())  # type: ignore[misc]
-                self._budget -= 1
-                if woke or self._budget <= 0:
-                    self._hold()
-                return
-            self._other_frame(transport, frame)
-        except Exception as exc:
-            self._fail(exc)
-
-    def _hold(self) -> None:
-        raise NotImplementedError
-
-    def _other_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        raise NotImplementedError
-
-    def _fail(self, exc: Exception) -> None:
-        raise NotImplementedError
-
-
-def _listener_base() -> type[_PythonFrameListener]:
-    try:
-        compiled = picows_frame_listener()
-    except ImportError as exc:
-        logger.warning("picows transport: compiled frame listener unavailable (%s); "
-                       "frames take the Python path", exc)
-        return _PythonFrameListener
-    return compiled  # type: ignore[return-value]  # the same fields and hot path, in C
-
-
-if TYPE_CHECKING:
-    _ListenerBase = _PythonFrameListener
-else:
-    _ListenerBase = _listener_base()
-
-
-class _Link:
-    """One picows connection behind the :class:`~.base.Link` interface, less its hot
-    path: the listener class it is mixed with has that (``on_ws_frame``).
+    The link owns the listener picows calls (``listener``), which keeps the hot path and
+    hands the link everything else: ``other_frame``, ``hold`` (yield before the next
+    frame), ``fail`` (a callback raised), and the connection's events.
 
     Frames that arrive while delivery is held (before ``pump`` starts, or after a
     burst used up its budget and the event loop must run the readers) wait in a
-    backlog, and reading from the socket pauses until the backlog is drained.
+    backlog as messages, and reading from the socket pauses until the backlog is
+    drained.
+
+    Args:
+        handshake: The opening request, as admitted.
+        ticket: What admission answered, for the session.
+        listener_class: The listener to own (compiled or Python).
+        max_message_bytes: The largest message (a larger one fails 1009).
+        max_unsent_bytes: What may wait to be sent to the peer before the connection
+            is dropped (1008).
+        close_timeout: How long to wait for the peer's answer to our close.
+        on_open: Called with the link once the connection is open.
     """
 
-    if not TYPE_CHECKING:
-        # Empty: the concrete classes below hold the slots (mypy would check each
-        # assignment here against this mixin's own).
-        __slots__ = ()
-    # Whether the listener class hands frames to a FrameSink in C.
-    frames_in_c: ClassVar[bool]
-    # The hot path's state, kept by the listener class.
-    _sink: FrameSink | None
-    _on_binary: Callable[[bytes], object] | None
-    _held: bool
-    _budget: int
-    _yield_every: int
-    _max_message_bytes: int
+    __slots__ = ("handshake", "ticket", "listener", "_assembly", "_max_unsent_bytes",
+                 "_close_timeout", "_on_open", "_ws", "_socket", "_sink", "_on_text",
+                 "_holding", "_paused", "_failed", "_failure", "_backlog", "_gone",
+                 "_ended", "_writable")
 
-    def __init__(self, handshake: Handshake, ticket: Any, *, max_message_bytes: int,
-                 close_timeout: float, on_open: Callable[[_Link], None]) -> None:
-        super().__init__()
+    def __init__(self, handshake: Handshake, ticket: Any, listener_class: ListenerClass, *,
+                 max_message_bytes: int, max_unsent_bytes: int, close_timeout: float,
+                 on_open: Callable[[PicowsLink], None]) -> None:
         self.handshake = handshake
         self.ticket = ticket
-        self._max_message_bytes = max_message_bytes
+        self.listener = listener_class(self, max_message_bytes, YIELD_EVERY)
+        self._assembly = MessageAssembly(max_message_bytes)
+        self._max_unsent_bytes = max_unsent_bytes
         self._close_timeout = close_timeout
         self._on_open = on_open
         self._ws: WSTransport | None = None
         self._socket: Any = None
-        self._sink = None
-        self._on_binary = None
+        self._sink: FrameSink | None = None
         self._on_text: Callable[[str], object] | None = None
-        self._budget = self._yield_every = YIELD_EVERY
-        self._held = True  # until pump() attaches the callbacks
+        self._holding = True  # until pump() has the sink
         self._paused = False
-        self._failed = False
-        self._backlog: deque[tuple[WSMsgType, bytes]] = deque()
-        self._fragments: list[bytes] = []
-        self._fragment_type = _BINARY
-        self._fragment_bytes = 0
+        self._failed = False  # a callback raised: nothing more is delivered
+        self._failure: tuple[int, str] | None = None  # how we failed the connection
+        self._backlog: deque[str | bytes] = deque()
         self._gone = False
         self._ended: asyncio.Future[CloseInfo] | None = None
         self._writable: asyncio.Event | None = None
 
-    # -- picows callbacks --------------------------------------------------------------
+    @property
+    def frames_in_c(self) -> bool:
+        """Whether this link's listener hands binary frames to the sink in C."""
+        return not isinstance(self.listener, PythonFrameListener)
 
-    def on_ws_connected(self, transport: WSTransport) -> None:
+    # -- the listener's calls ------------------------------------------------------------
+
+    def connected(self, transport: WSTransport) -> None:
         self._ws = transport
         underlying = transport.underlying_transport
         self._socket = underlying.get_extra_info("socket")
         tune(self._socket)
-        # picows knows the peer only now; admission saw "-".
-        peer = underlying.get_extra_info("peername")
-        self.handshake = Handshake(self.handshake.path, self.handshake.headers,
-                                   format_address(peer))
+        if self.handshake.remote == _UNKNOWN_PEER:  # served without the doorman
+            self.handshake = Handshake(self.handshake.path, self.handshake.headers,
+                                       format_address(underlying.get_extra_info("peername")))
         self._on_open(self)
 
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
+    def disconnected(self) -> None:
         self._gone = True
         if self._writable is not None:
             self._writable.set()
-        if not self._backlog or self._on_binary is None:
+        if not self._backlog or self._sink is None:
             self._finish()
 
     def pause_writing(self) -> None:
@@ -228,14 +180,16 @@ class _Link:
 
     # -- the Link interface -------------------------------------------------------------
 
-    async def pump(self, on_binary: Callable[[bytes], object],
-                   on_text: Callable[[str], object]) -> CloseInfo:
-        """Deliver every message until the connection ends; return how it ended."""
+    async def pump(self, sink: FrameSink, on_text: Callable[[str], object]) -> CloseInfo:
+        """Deliver every message until the connection ends; return how it ended.
+
+        Args:
+            sink: The call's frame sink: binary messages go to it (in C on the
+                compiled listener, else to ``sink.feed``).
+            on_text: Called with each text message.
+        """
         self._ended = asyncio.get_running_loop().create_future()
-        sink = getattr(on_binary, "__self__", None)
-        if self.frames_in_c and isinstance(sink, FrameSink) and on_binary == sink.feed:
-            self._sink = sink  # the compiled listener hands it frames without bytes
-        self._on_binary = on_binary
+        self._sink = self.listener.sink = sink
         self._on_text = on_text
         self._drain()
         return await self._ended
@@ -265,74 +219,67 @@ class _Link:
 
     # -- everything but a plain binary frame ---------------------------------------------
 
-    def _other_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        if frame.rsv1 or frame.rsv2 or frame.rsv3:
-            # picows leaves them to its user, for extensions; this server negotiates none,
-            # so a reserved bit set is a protocol error (RFC 6455, 5.2).
-            if not self._failed:
-                self._protocol_error(WSCloseCode.PROTOCOL_ERROR, "reserved bits set")
-            return
-        kind = frame.msg_type
-        if kind is _CLOSE:
-            # Answer the peer's close (or complete ours), then the server drops TCP.
+    def other_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        """A frame off the hot path: made into a message (or a ping, a close, a
+        failure) by the assembly."""
+        outcome = self._assembly.frame(
+            frame.msg_type.value, frame.fin, frame.rsv1 << 2 | frame.rsv2 << 1 | frame.rsv3,
+            frame.get_payload_as_bytes())
+        if type(outcome) is Message:
+            self._backlog.append(outcome.data)
+            if not self._holding:
+                self._drain()
+        elif type(outcome) is Ping:
+            transport.send_pong(outcome.payload)
+            self._bound_unsent(transport)
+        elif type(outcome) is Close:
+            # Answer the peer's close (or complete ours), then drop TCP.
             if not transport.is_close_frame_sent:
-                code = frame.get_close_code()
-                if code is WSCloseCode.NO_INFO:  # an empty close frame: answer 1000
-                    code = WSCloseCode.OK
-                transport.send_close(code, frame.get_close_message())
+                code, reason = outcome.answer
+                transport.send_close(WSCloseCode(code), reason.encode())
             transport.disconnect()
-            return
-        if self._failed or (kind is not _BINARY and kind is not _TEXT
-                            and kind is not _CONTINUATION):
-            return  # pings are answered by picows; pongs need nothing
-        if frame.payload_size > self._max_message_bytes:
-            # picows has sent 1009 but goes on parsing until it disconnects: this
-            # frame and the rest are discarded, as a failed connection's should be.
-            self._held = self._failed = True
-            self._backlog.clear()
-            return
-        if kind is not _CONTINUATION and self._fragments:
-            self._protocol_error(WSCloseCode.PROTOCOL_ERROR, "expected a continuation frame")
-            return
-        if kind is _CONTINUATION and not self._fragments:
-            self._protocol_error(WSCloseCode.PROTOCOL_ERROR, "unexpected continuation frame")
-            return
-        payload = frame.get_payload_as_bytes()
-        if not frame.fin or self._fragments:
-            # A fragmented message: picows gives frames, the receiver wants messages.
-            if kind is not _CONTINUATION:
-                self._fragment_type = kind
-            self._fragment_bytes += len(payload)
-            if self._fragment_bytes > self._max_message_bytes:
-                self._protocol_error(WSCloseCode.MESSAGE_TOO_BIG, "message too big")
-                return
-            self._fragments.append(payload)
-            if not frame.fin:
-                return
-            kind, payload = self._fragment_type, b"".join(self._fragments)
-            self._fragments = []
-            self._fragment_bytes = 0
-        self._backlog.append((kind, payload))
-        if not self._held:
-            self._drain()
+        elif type(outcome) is Failure:
+            self._fail_connection(transport, outcome.code, outcome.reason)
+        self._open_fast_path()
 
-    def _protocol_error(self, code: WSCloseCode, reason: str) -> None:
-        ws = self._ws
-        if ws is not None and not ws.is_close_frame_sent:
-            ws.send_close(code, reason.encode())
-            ws.disconnect()
-        self._held = self._failed = True
-        self._backlog.clear()
+    def _open_fast_path(self) -> None:
+        """Let the listener take whole binary frames itself only between messages, while
+        delivery is not held and the connection has not failed."""
+        self.listener.held = (self._holding or self._failed or self._failure is not None
+                              or self._assembly.in_message)
+
+    def _fail_connection(self, transport: WSTransport, code: int, reason: str) -> None:
+        """The peer broke the protocol: close with ``code``; what it sent before still
+        reaches the call."""
+        self._failure = (code, reason)
+        self.listener.held = True
+        if not transport.is_close_frame_sent:
+            transport.send_close(WSCloseCode(code), reason.encode())
+        transport.disconnect()
+
+    def _bound_unsent(self, transport: WSTransport) -> None:
+        """Drop a peer that does not read what it asks for (pongs to a ping flood): past
+        ``max_unsent_bytes`` waiting to be sent, the connection ends (1008)."""
+        underlying = transport.underlying_transport
+        unsent = underlying.get_write_buffer_size()
+        if unsent <= self._max_unsent_bytes or self._failure is not None:
+            return
+        logger.warning("stream %s from %s dropped: the peer reads nothing (%d bytes unsent)",
+                       self.handshake.route, self.handshake.remote, unsent)
+        self._failure = (1008, "the peer reads nothing")
+        self._assembly.ended = True  # nothing more is read from it
+        self.listener.held = True
+        underlying.abort()
 
     # -- holding back a burst ------------------------------------------------------------
 
-    def _hold(self) -> None:
+    def hold(self) -> None:
         """Let the event loop run before the next message: the rest of this socket read
         waits in the backlog, and reading pauses (uvloop reads a socket several times
         per turn of the loop, so the end of one read is no yield). After the yield the
         budget of frames is whole again."""
-        self._held = True
-        self._budget = self._yield_every
+        self._holding = self.listener.held = True
+        self.listener.budget = self.listener.yield_every
         ws = self._ws
         if ws is not None and not self._gone:
             ws.underlying_transport.pause_reading()
@@ -346,35 +293,32 @@ class _Link:
         """Deliver held messages (or the one message the slow branch just completed) on
         the hot path's budget, text and binary alike: a flood of events must yield to
         the event loop as audio does. Resume reading once none are left."""
-        on_binary, on_text = self._on_binary, self._on_text
-        if on_binary is None or on_text is None or self._failed:
+        sink, on_text = self._sink, self._on_text
+        if sink is None or on_text is None or self._failed:
             return
+        listener = self.listener
         backlog = self._backlog
         try:
             while backlog:
-                kind, payload = backlog.popleft()
-                self._budget -= 1
-                if kind is _BINARY:
-                    woke = on_binary(payload)
+                data = backlog.popleft()
+                listener.budget -= 1
+                if type(data) is bytes:
+                    woke = sink.feed(data)
                 else:
-                    try:
-                        text = payload.decode()
-                    except UnicodeDecodeError:
-                        self._protocol_error(WSCloseCode.INVALID_TEXT, "invalid UTF-8")
-                        return
-                    on_text(text)
+                    on_text(data)  # type: ignore[arg-type]  # text messages are str
                     woke = False
-                if woke or self._budget <= 0:
+                if woke or listener.budget <= 0:
                     if backlog:
-                        self._budget = self._yield_every
+                        listener.budget = listener.yield_every
                         self._schedule_drain()
                     else:
-                        self._hold()
+                        self.hold()
                     return
         except Exception as exc:
-            self._fail(exc)
+            self.fail(exc)
             return
-        self._held = False
+        self._holding = False
+        self._open_fast_path()
         if self._gone:
             self._finish()
         elif self._paused and self._ws is not None:
@@ -400,10 +344,10 @@ class _Link:
         ws.underlying_transport.abort()
         return True
 
-    def _fail(self, exc: Exception) -> None:
+    def fail(self, exc: Exception) -> None:
         """A callback raised: stop delivering; pump() raises it, and the receiver ends
         the call (1011) like with any other transport."""
-        self._held = self._failed = True
+        self._failed = self._holding = self.listener.held = True
         self._backlog.clear()
         if self._ended is not None and not self._ended.done():
             self._ended.set_exception(exc)
@@ -412,32 +356,13 @@ class _Link:
         ended = self._ended
         if ended is None or ended.done():
             return
-        ended.set_result(_close_info(self._ws))
-
-
-_LINK_SLOTS = ("handshake", "ticket", "_close_timeout", "_on_open", "_ws", "_socket", "_on_text",
-               "_paused", "_failed", "_backlog", "_fragments", "_fragment_type",
-               "_fragment_bytes", "_gone", "_ended", "_writable")
-
-
-class PicowsLink(_Link, _ListenerBase):
-    """A picows connection with the compiled frame path (when it loads)."""
-
-    __slots__ = _LINK_SLOTS
-    frames_in_c = _ListenerBase is not _PythonFrameListener
-
-
-class PythonPicowsLink(_Link, _PythonFrameListener):
-    """A picows connection with the frame path in Python."""
-
-    __slots__ = _LINK_SLOTS
-    frames_in_c = False
+        ended.set_result(_close_info(self._ws, self._failure))
 
 
 class PicowsListener:
     """A listening picows server and the links it accepted."""
 
-    def __init__(self, server: asyncio.Server, links: set[_Link],
+    def __init__(self, server: asyncio.Server, links: set[PicowsLink],
                  sessions: set[asyncio.Task[None]]) -> None:
         self._server = server
         self._links = links
@@ -463,62 +388,70 @@ class PicowsListener:
 
 
 class PicowsTransport(TransportOptions):
-    """The fast transport, on ``picows`` (install the ``fast`` extra); run the server on
-    uvloop for the full gain.
+    """The fast transport, on ``picows``; run the server on uvloop for the full gain.
 
-    Options as for :class:`~.websockets.WebsocketsTransport`:
-    ``max_message_bytes`` bounds one message (a larger one ends that call with 1009);
-    ``ping_interval`` seconds without data from the peer send a ping, and no answer
-    within ``ping_timeout`` ends the call; ``close_timeout`` bounds the closing
-    handshake and ``open_timeout`` the opening one. ``compiled_listener=False`` runs
-    the frame path in Python, as when the compiled listener cannot load.
+    Args:
+        compiled_listener: Hand binary frames to the call in C when the compiled
+            listener loads (False: the frame path in Python, as when it cannot load).
+        **options: As for :class:`~.base.TransportOptions`.
     """
+
+    link_class = PicowsLink
 
     def __init__(self, *, compiled_listener: bool = True, **options: Any) -> None:
         super().__init__(**options)
-        self.link_class: type[PicowsLink | PythonPicowsLink] = (
-            PicowsLink if compiled_listener else PythonPicowsLink)
+        self.listener_class = frame_listener(compiled_listener)
+
+    @property
+    def frames_in_c(self) -> bool:
+        """Whether this transport's links hand binary frames to the call in C."""
+        return self.listener_class is not PythonFrameListener
 
     async def listen(self, host: str, port: int, *, admit: Admit,
                      session: Callable[[Link, Any], Awaitable[None]],
                      ssl: ssl_module.SSLContext | None = None,
                      reuse_port: bool = False) -> Listener:
         loop = asyncio.get_running_loop()
-        links: set[_Link] = set()
-        link_class = self.link_class
+        links: set[PicowsLink] = set()
+        listener_class, link_class = self.listener_class, self.link_class
         sessions: set[asyncio.Task[None]] = set()
         max_bytes = self.max_message_bytes
+        max_unsent = self.max_unsent_bytes
         close_timeout = self.close_timeout
 
-        async def run(link: _Link) -> None:
+        async def run(link: PicowsLink) -> None:
             try:
                 await session(link, link.ticket)
             finally:
                 links.discard(link)
 
-        def start_session(link: _Link) -> None:
+        def start_session(link: PicowsLink) -> None:
             links.add(link)
             task = loop.create_task(run(link))
             sessions.add(task)
             task.add_done_callback(sessions.discard)
 
-        def on_request(request: WSUpgradeRequest) -> WSListener | WSUpgradeResponseWithListener:
+        def on_request(request: WSUpgradeRequest,
+                       peer: Any) -> WSListener | WSUpgradeResponseWithListener:
             path = request.path.decode("latin-1")
-            handshake = Handshake(path, request.headers, _UNKNOWN_PEER)
+            remote = _UNKNOWN_PEER if peer is None else format_address(peer)
+            handshake = Handshake(path, request.headers, remote)
             verdict = admit(handshake)
             try:
                 if inspect.isawaitable(verdict):
                     verdict = _decide_now(verdict)
             except _AdmissionWouldWait:
-                logger.error("stream %s refused: its auth check awaited I/O, which the "
-                             "picows transport cannot wait for", handshake.route)
+                logger.error("stream %s from %s refused: its auth check awaited I/O, which "
+                             "the picows transport cannot wait for", handshake.route, remote)
                 verdict = Rejection(500, "Internal Server Error\n")
             if isinstance(verdict, Rejection):
                 return WSUpgradeResponseWithListener(
                     WSUpgradeResponse.create_error_response(verdict.status,
                                                             verdict.text.encode()), None)
-            return link_class(handshake, verdict, max_message_bytes=max_bytes,
-                              close_timeout=close_timeout, on_open=start_session)
+            link = link_class(handshake, verdict, listener_class, max_message_bytes=max_bytes,
+                              max_unsent_bytes=max_unsent, close_timeout=close_timeout,
+                              on_open=start_session)
+            return link.listener
 
         pinging = self.ping_interval is not None and self.ping_timeout is not None
         interval = self.ping_interval or 20.0
@@ -553,11 +486,14 @@ def _decide_now(admission: Awaitable[Any]) -> Any:
     raise _AdmissionWouldWait
 
 
-def _close_info(ws: WSTransport | None) -> CloseInfo:
+def _close_info(ws: WSTransport | None, failure: tuple[int, str] | None) -> CloseInfo:
+    if failure is not None:  # we failed the connection: our code says why
+        return CloseInfo(failure[0], failure[1], False)
     handshake = ws.close_handshake if ws is not None else None
     if handshake is None:
         return CloseInfo(1006, "", False)
     # Code 0 in picows: the close frame named no code, which is 1005 on the wire.
     rcvd, sent = handshake.recv, handshake.sent
     return close_info(None if rcvd is None else (int(rcvd.code.value) or 1005, rcvd.reason),
-                      None if sent is None else (int(sent.code.value) or 1005, sent.reason))
+                      None if sent is None else (int(sent.code.value) or 1005, sent.reason),
+                      received_first=bool(handshake.recv_then_sent))

@@ -2,17 +2,19 @@
 
 picows reads an opening request of up to 16 KiB; past that it drops the connection
 with no answer (a reset, when more of the request was on the way), and it has no
-setting for it. So each accepted connection meets a :class:`_Doorman` first, which
-reads the request head: a head that ends within REQUEST_HEAD_BYTES is handed to picows'
-own protocol with every byte read so far, and from then on the socket talks to picows
-directly (the doorman costs nothing per frame); a longer one is answered 431 and the
-connection closed once the peer has stopped sending, so that the answer is not lost to
-a reset.
+setting for it. And picows asks for a verdict on a request without saying who sent it.
+So each accepted connection meets a :class:`_Doorman` first, which knows the peer's
+address (admission gets it with the request) and reads the request head: a head that
+ends within REQUEST_HEAD_BYTES is handed to picows' own protocol with every byte read so
+far, and from then on the socket talks to picows directly (the doorman costs nothing per
+frame); a longer one is answered 431 and the connection closed once the peer has stopped
+sending, so that the answer is not lost to a reset.
 
 ``ws_create_server`` builds picows' protocol with no way to put anything in front, so
 this builds it the same way itself (``WSProtocol``, picows 2.3's arguments). When the
 installed picows' protocol takes other arguments, the server is picows' own and an
-oversize head gets picows' answer; one line says so.
+oversize head gets picows' answer, admission does not know the peer (``None``), and one
+line says so.
 """
 
 from __future__ import annotations
@@ -44,16 +46,19 @@ class _Doorman(asyncio.Protocol):
     """Reads a connection's request head, then hands the connection to picows, or
     answers 431."""
 
-    __slots__ = ("_inner", "_transport", "_head", "_closer")
+    __slots__ = ("_inner", "_transport", "_head", "_closer", "_peer")
 
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
+    def __init__(self, make_inner: Callable[[Callable[[Any], Any]], Any],
+                 on_request: Callable[[Any, Any], Any]) -> None:
+        self._peer: Any = None
+        self._inner = make_inner(lambda request: on_request(request, self._peer))
         self._transport: Any = None
         self._head: bytearray | None = bytearray()  # None once refused
         self._closer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: Any) -> None:
         self._transport = transport
+        self._peer = transport.get_extra_info("peername")
         # picows' handshake timeout runs from now: a head that never ends is closed too.
         self._inner.connection_made(transport)
 
@@ -106,38 +111,43 @@ class _Doorman(asyncio.Protocol):
         self._inner.resume_writing()
 
 
-async def create_server(on_request: Callable[[Any], Any], host: str, port: int, *,
+async def create_server(on_request: Callable[[Any, Any], Any], host: str, port: int, *,
                         logger_like: Any, open_timeout: float, pinging: bool,
                         ping_idle: float, ping_reply: float, max_frame_size: int,
                         read_buffer_bytes: int, ssl: ssl_module.SSLContext | None,
                         reuse_port: bool) -> Any:
-    """What ``picows.ws_create_server`` does with these settings, plus the doorman."""
+    """What ``picows.ws_create_server`` does with these settings, plus the doorman.
+
+    ``on_request`` is called with each request and the peer's address. picows' own
+    answer to pings is off: the listener answers them (and bounds what waits to be sent).
+    """
     settings = dict(host_port=None, ws_path=None, is_client_side=False,
-                    ws_listener_factory=on_request, logger=logger_like,
+                    logger=logger_like,
                     disconnect_on_exception=True, websocket_handshake_timeout=open_timeout,
                     enable_auto_ping=pinging, auto_ping_idle_timeout=ping_idle,
                     auto_ping_reply_timeout=ping_reply,
                     auto_ping_strategy=WSAutoPingStrategy.PING_WHEN_IDLE,
-                    enable_auto_pong=True, max_frame_size=max_frame_size,
+                    enable_auto_pong=False, max_frame_size=max_frame_size,
                     extra_headers=None, read_buffer_init_size=read_buffer_bytes)
 
-    def picows_protocol() -> Any:
-        return WSProtocol(**settings)
+    def picows_protocol(factory: Callable[[Any], Any]) -> Any:
+        return WSProtocol(ws_listener_factory=factory, **settings)
 
     try:
-        picows_protocol()
+        picows_protocol(lambda request: None)
     except TypeError as exc:
         logger.warning("picows transport: an oversize request head gets picows' answer "
                        "(its protocol takes other arguments: %s)", exc)
         return await ws_create_server(
-            on_request, host, port, ssl=ssl, logger_name=logger_like,
+            lambda request: on_request(request, None), host, port, ssl=ssl,
+            logger_name=logger_like, enable_auto_pong=False,
             websocket_handshake_timeout=open_timeout, enable_auto_ping=pinging,
             auto_ping_idle_timeout=ping_idle, auto_ping_reply_timeout=ping_reply,
             max_frame_size=max_frame_size, read_buffer_init_size=read_buffer_bytes,
             reuse_port=reuse_port)
 
     def doorman() -> _Doorman:
-        return _Doorman(picows_protocol())
+        return _Doorman(picows_protocol, on_request)
 
     loop = asyncio.get_running_loop()
     try:

@@ -1,13 +1,19 @@
-"""The default transport, on ``websockets``' asyncio server."""
+"""The pure-Python transport, on ``websockets``' asyncio server.
+
+``transport="auto"`` takes it when picows is not installed, or when the application's
+auth hook is a coroutine function (only this transport can await it during the
+handshake).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import ssl as ssl_module
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -27,12 +33,41 @@ from .base import (
 )
 from .tcp import tune
 
+if TYPE_CHECKING:
+    from ...audio import FrameSink
+
+logger = logging.getLogger("piopiy_fast.transport")
 # websockets traces request lines and headers at debug level.
 _ws_logger = redacting_logger("piopiy_fast.websockets")
 
 
+class BoundedConnection(ServerConnection):
+    """A ``websockets`` server connection that ends itself (1008) when more than
+    ``max_unsent_bytes`` wait to be sent: websockets answers every ping at once, and
+    a peer that sends pings and reads nothing would grow the server without bound."""
+
+    max_unsent_bytes = 1 << 20  # set per transport on a subclass
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        transport = self.transport
+        unsent = transport.get_write_buffer_size()
+        if unsent > self.max_unsent_bytes and not transport.is_closing():
+            route = "-" if self.request is None else self.request.path.split("?", 1)[0]
+            logger.warning("stream %s from %s dropped: the peer reads nothing "
+                           "(%d bytes unsent)", route, format_address(self.remote_address),
+                           unsent)
+            self.protocol.fail(1008, "the peer reads nothing")
+            transport.abort()
+
+
 class WebsocketsLink:
-    """A ``websockets`` server connection behind the :class:`Link` interface."""
+    """A ``websockets`` server connection behind the :class:`~.base.Link` interface.
+
+    Args:
+        ws: The accepted connection.
+        handshake: Its opening request.
+    """
 
     __slots__ = ("_ws", "handshake")
 
@@ -40,8 +75,14 @@ class WebsocketsLink:
         self._ws = ws
         self.handshake = handshake
 
-    async def pump(self, on_binary: Callable[[bytes], object],
-                   on_text: Callable[[str], object]) -> CloseInfo:
+    async def pump(self, sink: FrameSink, on_text: Callable[[str], object]) -> CloseInfo:
+        """Deliver every message until the connection ends; return how it ended.
+
+        Args:
+            sink: The call's frame sink; each binary message goes to ``sink.feed``.
+            on_text: Called with each text message.
+        """
+        on_binary = sink.feed
         recv = self._ws.recv
         sleep = asyncio.sleep
         budget = YIELD_EVERY
@@ -67,16 +108,20 @@ class WebsocketsLink:
             return _close_info(closed)
 
     async def send_text(self, text: str) -> None:
+        """Send one text message; ConnectionError once the connection is closing."""
         try:
             await self._ws.send(text)
         except ConnectionClosed as closed:
             raise ConnectionError("the connection is closed") from closed
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close with ``code`` and ``reason``; wait for the closing handshake."""
         await self._ws.close(code, reason)
 
 
 class WebsocketsListener:
+    """A listening ``websockets`` server."""
+
     __slots__ = ("_server", "port")
 
     def __init__(self, server: Any) -> None:
@@ -84,16 +129,18 @@ class WebsocketsListener:
         self.port = server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
+        """Stop accepting, close every open connection (1001 going away), wait."""
         self._server.close(close_connections=True)
         await self._server.wait_closed()
 
 
 class WebsocketsTransport(TransportOptions):
-    """The default transport, on ``websockets``' asyncio server.
+    """The pure-Python transport, on ``websockets``' asyncio server. Compression is
+    off: audio does not compress and deflate state would cost memory per call.
 
-    ``max_message_bytes`` bounds one message (a larger one ends that call with 1009);
-    ``ping_interval`` / ``ping_timeout`` detect a dead peer. Compression is off: audio
-    does not compress and deflate state would cost memory per call.
+    Args:
+        max_queue: Messages websockets queues for a call before it stops reading.
+        **options: As for :class:`~.base.TransportOptions`.
     """
 
     def __init__(self, *, max_queue: int = 16, **options: Any) -> None:
@@ -104,6 +151,8 @@ class WebsocketsTransport(TransportOptions):
                      session: Callable[[Link, Any], Awaitable[None]],
                      ssl: ssl_module.SSLContext | None = None,
                      reuse_port: bool = False) -> Listener:
+        connection_class = type("BoundedConnection", (BoundedConnection,),
+                                {"max_unsent_bytes": self.max_unsent_bytes})
         tickets: weakref.WeakKeyDictionary[ServerConnection, tuple[Handshake, Any]] = (
             weakref.WeakKeyDictionary())
 
@@ -126,6 +175,7 @@ class WebsocketsTransport(TransportOptions):
         server = await serve(
             handler, host, port,
             process_request=process_request,
+            create_connection=connection_class,
             compression=None,
             max_size=self.max_message_bytes,
             max_queue=self.max_queue,
@@ -144,4 +194,5 @@ class WebsocketsTransport(TransportOptions):
 def _close_info(closed: ConnectionClosed) -> CloseInfo:
     rcvd, sent = closed.rcvd, closed.sent
     return close_info(None if rcvd is None else (int(rcvd.code), rcvd.reason),
-                      None if sent is None else (int(sent.code), sent.reason))
+                      None if sent is None else (int(sent.code), sent.reason),
+                      received_first=bool(closed.rcvd_then_sent))
