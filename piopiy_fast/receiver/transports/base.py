@@ -102,6 +102,10 @@ class Link(Protocol):
             on_text: Called with each text message.
         """
 
+    def redirect(self, sink: FrameSink, on_text: Callable[[str], object]) -> None:
+        """From the next message on, deliver to ``sink`` and ``on_text`` instead: the
+        connection turned out to continue another call."""
+
     async def send_text(self, text: str) -> None:
         """Send one text message; ConnectionError once the connection is closing."""
 
@@ -112,6 +116,9 @@ class Listener(Protocol):
     """A listening server: its bound port, and a way to stop it."""
 
     port: int
+
+    async def stop_accepting(self) -> None:
+        """Close the listening socket (a load balancer moves on); open links go on."""
 
     async def close(self) -> None:
         """Stop accepting, close every open link (1001 going away), wait for sessions."""

@@ -194,6 +194,11 @@ class PicowsLink:
         self._drain()
         return await self._ended
 
+    def redirect(self, sink: FrameSink, on_text: Callable[[str], object]) -> None:
+        """Deliver the messages after this one to another call (a reconnection)."""
+        self._sink = self.listener.sink = sink
+        self._on_text = on_text
+
     async def send_text(self, text: str) -> None:
         """Send one text message; ConnectionError once the connection is closing."""
         ws = self._ws
@@ -375,6 +380,10 @@ class PicowsListener:
             await asyncio.sleep(ENDED_CHECK_SECONDS)
             for link in list(self._links):
                 link.drop_if_ended()
+
+    async def stop_accepting(self) -> None:
+        """Close the listening socket; the links accepted go on."""
+        self._server.close()
 
     async def close(self) -> None:
         """Stop accepting, close every open link (1001 going away), wait for sessions."""

@@ -69,7 +69,7 @@ class WebsocketsLink:
         handshake: Its opening request.
     """
 
-    __slots__ = ("_ws", "handshake")
+    __slots__ = ("_ws", "handshake", "_sink", "_on_text")
 
     def __init__(self, ws: ServerConnection, handshake: Handshake) -> None:
         self._ws = ws
@@ -82,7 +82,7 @@ class WebsocketsLink:
             sink: The call's frame sink; each binary message goes to ``sink.feed``.
             on_text: Called with each text message.
         """
-        on_binary = sink.feed
+        self._sink, self._on_text = sink, on_text
         recv = self._ws.recv
         sleep = asyncio.sleep
         budget = YIELD_EVERY
@@ -95,17 +95,21 @@ class WebsocketsLink:
                 message = await recv()
                 budget -= 1
                 if type(message) is bytes:
-                    if on_binary(message) or not budget:
+                    if self._sink.feed(message) or not budget:
                         budget = YIELD_EVERY
                         await sleep(0)
                 else:
                     # Text counts too: a flood of it must not hold the loop either.
-                    on_text(message)  # type: ignore[arg-type]  # text frames arrive as str
+                    self._on_text(message)  # type: ignore[arg-type]  # text frames arrive as str
                     if not budget:
                         budget = YIELD_EVERY
                         await sleep(0)
         except ConnectionClosed as closed:
             return _close_info(closed)
+
+    def redirect(self, sink: FrameSink, on_text: Callable[[str], object]) -> None:
+        """Deliver the messages after this one to another call (a reconnection)."""
+        self._sink, self._on_text = sink, on_text
 
     async def send_text(self, text: str) -> None:
         """Send one text message; ConnectionError once the connection is closing."""
@@ -127,6 +131,10 @@ class WebsocketsListener:
     def __init__(self, server: Any) -> None:
         self._server = server
         self.port = server.sockets[0].getsockname()[1]
+
+    async def stop_accepting(self) -> None:
+        """Close the listening sockets; open connections go on."""
+        self._server.close(close_connections=False)
 
     async def close(self) -> None:
         """Stop accepting, close every open connection (1001 going away), wait."""
