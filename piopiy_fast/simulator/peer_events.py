@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 from dataclasses import dataclass, field
 
 __all__ = ["PeerEvents"]
@@ -24,7 +25,7 @@ class PeerEvents:
     dropped: int = 0
     sent_tags: list[int] = field(default_factory=list)
     texts_sent: list[str] = field(default_factory=list)
-    pings_sent: list[bytes] = field(default_factory=list)
+    pings_sent: list[builtins.bytes] = field(default_factory=list)
     pongs_received: int = 0
     received: list[str] = field(default_factory=list)
     closes_sent: list[tuple[int, str]] = field(default_factory=list)

@@ -84,7 +84,7 @@ class FrameReader:
             FrameError: a masked or oversized frame, or an oversized control frame.
         """
         self._buffer += data
-        frames = []
+        frames: list[Frame] = []
         while True:
             frame = self._next()
             if frame is None:
