@@ -386,3 +386,15 @@ def test_scripted_conversation_through_the_emulation():
 
     got = decode(run(main()).binaries())
     assert np.array_equal(got[0::2], conv.caller) and np.array_equal(got[1::2], conv.callee)
+
+
+def test_current_gives_up_when_the_101_takes_over_a_second():
+    async def main():
+        async with RawPeerServer(delay_101=1.5) as server:
+            s = stream(server.url, preconnect_frames=2)
+            await s.run()
+            return server.connections[0], s
+
+    conn, s = run(main())
+    assert conn.frames == [] and s.events.frames == 0 and s.events.connections == 0
+    assert s.events.errors == ["Timeout (no connection in 1 s)"]
