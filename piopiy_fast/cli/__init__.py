@@ -18,6 +18,7 @@ from .. import __version__
 from ..receiver.transports import TRANSPORTS
 from ..stream.wire import LISTEN_MODES, SAMPLE_RATES
 from ._console import LOG_FORMATS, close_console, configure_logging, guarded, run_guarded
+from .simulate import add_peer_options
 
 TOKEN_ENV = "PIOPIY_FAST_TOKEN"
 SECRET_ENV = "PIOPIY_FAST_SECRET"
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--call-id-prefix", default="sim", metavar="PREFIX",
                      help="call ids are PREFIX-001, PREFIX-002... (default sim); give each "
                           "of several simulators its own")
+    add_peer_options(sim)
 
     demo = commands.add_parser(
         "demo", help="a receiver fed by simulated calls, then a table of what it received")

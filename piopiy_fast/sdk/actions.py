@@ -19,6 +19,7 @@ import base64
 import binascii
 import json
 import re
+import warnings
 from collections.abc import Mapping
 from typing import Any, Self
 
@@ -56,6 +57,14 @@ ERR_WS_URL = "ws_url must be a ws:// or wss:// URL with a host"
 ERR_AUDIO_BASE64 = "audio_base64 must be a non-empty base64 str"
 ERR_SIGN = "sign must be a non-empty secret (str or bytes) or a SignedURL"
 ERR_RING_TYPE = "ring_type must be 'group' (leave it out for the default ring)"
+
+# FreeSWITCH's mod_audio_stream (which Piopiy's media server appears to run) refuses a
+# start rate that is not a multiple of 8000: the stream then never starts.
+WARN_12000 = (
+    "voice_quality 12000 is written as asked, but FreeSWITCH's mod_audio_stream, which "
+    "Piopiy's media server appears to run, refuses rates that are not a multiple of "
+    "8000 ('invalid sample rate') and then streams nothing; use 8000 or 16000"
+)
 
 _HTTP_URL = re.compile(r"https?://[^\s/?#]+", re.IGNORECASE)
 _WS_URL = re.compile(r"wss?://[^\s/?#]+")
@@ -147,6 +156,19 @@ def _check_voice_quality(value: object) -> int:
             f"(an int or a numeric str), got {value!r}"
         )
     return rate
+
+
+def _with_root_path(ws_url: str) -> str:
+    """``ws_url`` with a ``/`` path when it has none (``wss://host?x=1`` becomes
+    ``wss://host/?x=1``): mod_audio_stream refuses a query straight after the host."""
+    authority_end = len(ws_url)
+    for mark in "/?#":
+        at = ws_url.find(mark, ws_url.index("://") + 3)
+        if at >= 0:
+            authority_end = min(authority_end, at)
+    if ws_url[authority_end:authority_end + 1] == "/":
+        return ws_url
+    return ws_url[:authority_end] + "/" + ws_url[authority_end:]
 
 
 def _signer(secret: object) -> SignedURL:
@@ -306,6 +328,10 @@ class _Builder:
             ``listen_mode``: ``"caller"`` (default), ``"callee"`` or ``"both"``;
             ``voice_quality``: 8000 (default), 12000, 16000 or 32000 Hz, an int or a
             numeric str, emitted as given; ``stream_on_answer``: a bool, default True.
+            12000 is kept because the official SDK and docs offer it, but it warns
+            (``UserWarning``): FreeSWITCH's mod_audio_stream, which Piopiy's media
+            server appears to run, refuses any rate that is not a multiple of 8000
+            ("invalid sample rate") and the stream never starts.
             Without options only ``action`` and ``ws_url`` are emitted, as in the
             official SDK.
         format_in_url : bool
@@ -322,7 +348,10 @@ class _Builder:
         call_ref : str or int, optional
             Your own reference for the call, carried in the URL (signed with ``sign``).
 
-        Setting ``format_in_url``, ``sign`` or ``call_ref`` adds the format to the URL.
+        Setting ``format_in_url``, ``sign`` or ``call_ref`` adds the format to the URL,
+        after a ``/`` when the URL has no path (``wss://host`` and ``wss://host?x=1``
+        become ``wss://host/?...``): mod_audio_stream refuses a query right after the
+        host as an invalid URI.
         """
         if not isinstance(ws_url, str) or not _WS_URL.match(ws_url):
             raise PiopiyValidationError(ERR_WS_URL)
@@ -335,6 +364,8 @@ class _Builder:
             )
             quality = opts.get("voice_quality", "8000")
             rate = _check_voice_quality(quality)
+            if rate == 12000:
+                warnings.warn(WARN_12000, UserWarning, stacklevel=2)
             on_answer = opts.get("stream_on_answer", True)
             if not isinstance(on_answer, bool):
                 raise PiopiyValidationError(
@@ -355,11 +386,12 @@ class _Builder:
             params: dict[str, object] = {"listen_mode": listen_mode, "voice_quality": rate}
             if call_ref is not None:
                 params["call_ref"] = call_ref
+            base = _with_root_path(ws_url)
             if sign is None:
-                url = with_query(ws_url, params)
+                url = with_query(base, params)
             else:
                 signer = sign if isinstance(sign, SignedURL) else _signer(sign)
-                url = signer.sign(ws_url, params, 3600 if expires_in is None else expires_in)
+                url = signer.sign(base, params, 3600 if expires_in is None else expires_in)
             action["ws_url"] = url
         return self._add(action)
 

@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 from ..errors import PiopiyValidationError
 from ..redaction import redacting_logger
 from ..stream.wire import CHANNELS, LISTEN_MODES, SAMPLE_RATES, StreamFormat, start_event
+from .conversation import default_script, scripted
 from .synthetic import speech_like
 from .wavfile import load_wav
 
@@ -51,7 +52,8 @@ class SentCall:
     round again until ``total_samples`` per channel; in ``both`` mode the channels went
     out interleaved, caller first. ``sent(channel)`` is exactly what went out. ``error``
     says why a call failed: refused, dropped, or closed by the receiver before all its
-    audio was sent (with the close code).
+    audio was sent (with the close code). ``stopped`` says the run was cancelled
+    (Ctrl-C) before the call's end: it did not run its course, though nothing failed.
     """
 
     call_id: str
@@ -65,6 +67,7 @@ class SentCall:
     finished: float | None = None
     error: str | None = None
     received: list[str] = field(default_factory=list)
+    stopped: bool = False
 
     @property
     def samples_sent(self) -> int:
@@ -87,7 +90,8 @@ class SentCall:
             "call_id": self.call_id, "listen_mode": self.listen_mode,
             "sample_rate": self.sample_rate, "frames": self.frames, "bytes": self.bytes,
             "samples": self.samples_sent, "seconds": round(self.seconds, 6),
-            "error": self.error, "received_messages": len(self.received),
+            "error": self.error, "stopped": self.stopped,
+            "received_messages": len(self.received),
             "sha256": {name: hashlib.sha256(self.sent(name).astype("<i2").tobytes()).hexdigest()
                        for name in self.audio},
         }
@@ -182,7 +186,9 @@ class Simulator:
     def audio_for(self, index: int) -> tuple[dict[str, np.ndarray], int]:
         """The channels call ``index`` plays (deterministic: seed, call, channel) and how
         many samples of each it sends: a WAV file's channels once (a mono file on every
-        channel), or at most ``CYCLE_SECONDS`` of synthetic speech played round."""
+        channel), or at most ``CYCLE_SECONDS`` of synthetic speech played round. In
+        ``both`` mode the two parties take turns (a scripted conversation, see
+        :func:`~.conversation.default_script`) rather than talk at once."""
         names = CHANNEL_ORDER[self.format.listen_mode]
         if self._wav is not None:
             channels = {name: self._wav[min(i, len(self._wav) - 1)]
@@ -191,6 +197,10 @@ class Simulator:
         assert self.seconds is not None  # checked in __init__
         rate = self.format.sample_rate
         cycle = min(self.seconds, CYCLE_SECONDS)
+        if len(names) == 2:
+            talk = scripted(default_script(cycle, (self.seed, index)), rate, cycle,
+                            (self.seed, index))
+            return {"caller": talk.caller, "callee": talk.callee}, int(round(self.seconds * rate))
         return ({name: speech_like(cycle, rate, (self.seed, index, i))
                  for i, name in enumerate(names)}, int(round(self.seconds * rate)))
 
@@ -268,6 +278,9 @@ class Simulator:
                                   f"{position / rate:.2f} of {total / rate:.2f} s")
                 await ws.close()
                 await reader
+        except asyncio.CancelledError:
+            call.stopped = True  # Ctrl-C: the call did not run its course
+            raise
         except Exception as exc:  # refused, reset, timed out, answered 401/403/503...
             call.error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -301,14 +314,29 @@ async def simulate(url: str, **options: Any) -> SimulationReport:
 
 
 def write_sent(report: SimulationReport, directory: str | Path) -> list[Path]:
-    """Write what each call sent as mono WAVs (``<call id>.<channel>.wav``)."""
+    """Write what each call sent as mono WAVs (``<call id>.<channel>.wav``; a mixed
+    stream's one channel is ``mixed``)."""
     from ..receiver.recorder import Recorder
     recorder = Recorder(directory)
     paths = []
     for call in report.calls:
         for name in call.audio:
+            if name not in CHANNELS:
+                paths.append(_write_wav(Path(directory) / f"{call.call_id}.{name}.wav",
+                                        call.sent(name), call.sample_rate))
+                continue
             with recorder.open(call.call_id, name, call.sample_rate) as sink:
                 sink.write(call.sent(name))
             paths.append(sink.path)
     return paths
 
+
+
+def _write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
+    import wave
+    with open(path, "xb") as file, wave.open(file, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(samples.astype("<i2").tobytes())
+    return path

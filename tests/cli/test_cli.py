@@ -54,9 +54,10 @@ def test_serve_and_simulate(tmp_path, transport):
         refused = run_command("simulate", url, "--seconds", "0.2", "--fast",
                               env=dict(os.environ, PIOPIY_FAST_TOKEN=""))
         assert refused.returncode == 1 and "HTTP 401" in refused.stdout
-        result = run_command("simulate", url, "--calls", "3", "--mode", "both", "--seconds",
-                             "0.5", "--fast", "--report", str(tmp_path / "report.json"),
-                             "--sent-dir", str(tmp_path / "sent"), env=env)
+        result = run_command("simulate", url, "--client", "plain", "--calls", "3", "--mode",
+                             "both", "--seconds", "0.5", "--fast", "--report",
+                             str(tmp_path / "report.json"), "--sent-dir",
+                             str(tmp_path / "sent"), env=env)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "sent 1.5 s of audio" in result.stdout and "0 failed" in result.stdout
         for _ in range(3):
@@ -84,7 +85,7 @@ def test_sigterm_mid_call_finalises_recordings(tmp_path):
     sim = None
     try:
         url = server.wait_for(r"listening on (ws://\S+)").group(1)
-        sim = Running("simulate", url, "--seconds", "20", "--mode", "callee")
+        sim = Running("simulate", url, "--client", "plain", "--seconds", "20", "--mode", "callee")
         server.wait_for(r"\+ call sim-001 callee 8000 Hz")
         time.sleep(0.3)
     finally:

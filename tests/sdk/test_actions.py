@@ -190,6 +190,7 @@ def test_stream_cases_cover_everything():
     assert len(STREAM_CASES) == 2 + 1 + 3 + 8 + 2 + 24 + 6 + 16 + 48
 
 
+@pytest.mark.filterwarnings("ignore:voice_quality 12000")
 @pytest.mark.parametrize("options", STREAM_CASES, ids=repr)
 def test_stream_every_option_combination(builder, options):
     builder.stream(WS, options)
@@ -258,6 +259,52 @@ def test_call_ref_without_signing_adds_format_and_ref():
         ("voice_quality", "8000"),
         ("call_ref", "order-7"),
     ]
+
+
+@pytest.mark.parametrize(
+    "ws_url, written",
+    [
+        ("wss://example.com", "wss://example.com/?listen_mode=both&voice_quality=16000"),
+        ("wss://example.com?token=a", "wss://example.com/?token=a&listen_mode=both&voice_quality=16000"),
+        ("ws://10.0.0.7:8765?token=a",
+         "ws://10.0.0.7:8765/?token=a&listen_mode=both&voice_quality=16000"),
+        ("wss://example.com/?token=a", "wss://example.com/?token=a&listen_mode=both&voice_quality=16000"),
+        ("wss://example.com/s", "wss://example.com/s?listen_mode=both&voice_quality=16000"),
+    ],
+)
+def test_a_url_without_a_path_gets_one_before_the_query(ws_url, written):
+    from piopiy_fast.simulator.ws_uri import validate_ws_uri
+
+    opts = {"listen_mode": "both", "voice_quality": 16000}
+    url = Action().stream(ws_url, opts, format_in_url=True).PCMO()[0]["ws_url"]
+    assert url == written
+    # What FreeSWITCH's mod_audio_stream checks before it starts a stream.
+    assert validate_ws_uri(url)
+    signed = Action().stream(ws_url, opts, sign=SECRET).PCMO()[0]["ws_url"]
+    assert validate_ws_uri(signed)
+    assert SignedURL(SECRET).verify(signed)["listen_mode"] == "both"
+
+
+def test_the_old_url_form_is_what_the_module_refuses():
+    from piopiy_fast.simulator.ws_uri import validate_ws_uri
+
+    assert not validate_ws_uri("wss://example.com?listen_mode=both&voice_quality=16000")
+
+
+@pytest.mark.parametrize("quality", [12000, "12000"])
+def test_voice_quality_12000_is_written_but_warns(quality):
+    with pytest.warns(UserWarning, match=r"mod_audio_stream.*'invalid sample rate'"):
+        action = Action().stream(WS, {"voice_quality": quality}).PCMO()[0]
+    assert action["voice_quality"] == quality
+
+
+def test_other_rates_do_not_warn():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for quality in (8000, 16000, 32000, "8000"):
+            Action().stream(WS, {"voice_quality": quality})
 
 
 SECRET = "stream-secret-0123456789abcdef"

@@ -11,6 +11,7 @@ from stream_testing import run
 from websockets.asyncio.server import serve
 
 from piopiy_fast.errors import PiopiyValidationError
+from piopiy_fast.simulator.conversation import default_script, scripted
 from piopiy_fast.simulator.simulator import Simulator, load_wav, simulate, write_sent
 from piopiy_fast.simulator.synthetic import speech_like
 
@@ -42,6 +43,29 @@ class Sink:
 
 def by_call(sink):
     return {json.loads(c["messages"][0])["call_id"]: c for c in sink.connections}
+
+
+def expected_channel(mode, name, seconds, rate, seed, index):
+    """What the simulator plays on ``name``: one party's speech, or in ``both`` mode a
+    conversation where the parties take turns."""
+    if mode == "both":
+        return scripted(default_script(seconds, (seed, index)), rate, seconds,
+                        (seed, index)).party(name)
+    return speech_like(seconds, rate, (seed, index, 0))
+
+
+def test_both_mode_parties_take_turns():
+    sim = Simulator("ws://x", calls=4, listen_mode="both", seconds=60.0, seed=9)
+    for index in range(4):
+        audio, _ = sim.audio_for(index)
+        talk = scripted(default_script(10.0, (9, index)), 8000, 10.0, (9, index))
+        assert np.array_equal(audio["caller"], talk.caller)
+        assert talk.overlap_fraction() < 0.15
+        # Loud inside its turns, faint outside them.
+        for party in ("caller", "callee"):
+            speaking = talk.speaking(party)
+            x = audio[party].astype(float)
+            assert np.sqrt(np.mean(x[speaking] ** 2)) > 30 * np.sqrt(np.mean(x[~speaking] ** 2))
 
 
 def test_speech_like_is_deterministic_and_band_limited():
@@ -83,7 +107,8 @@ def test_sends_exactly_what_it_reports(mode):
         for i, name in enumerate(names):
             assert np.array_equal(samples[:, i], sent.sent(name))
             assert np.array_equal(sent.sent(name),
-                                  speech_like(0.25, 12000, (4, int(sent.call_id[-3:]) - 1, i)))
+                                  expected_channel(mode, name, 0.25, 12000, 4,
+                                                   int(sent.call_id[-3:]) - 1))
         assert sent.samples_sent == 3000 and sent.seconds == 0.25 and sent.error is None
 
 
@@ -99,7 +124,8 @@ def test_report_json():
     assert (body["frames"], body["bytes"], body["realtime"]) == (5, 3200, False)
     assert call == {
         "call_id": "sim-001", "listen_mode": "both", "sample_rate": 8000, "frames": 5,
-        "bytes": 3200, "samples": 800, "seconds": 0.1, "error": None, "received_messages": 0,
+        "bytes": 3200, "samples": 800, "seconds": 0.1, "error": None, "stopped": False,
+        "received_messages": 0,
         "sha256": {name: hashlib.sha256(sent.sent(name).tobytes()).hexdigest()
                    for name in ("caller", "callee")}}
 
@@ -248,7 +274,7 @@ def test_audio_past_the_cycle_goes_round_and_is_reported_exactly():
     assert call.error is None and call.samples_sent == 100_000
     pairs = np.frombuffer(b"".join(received), "<i2").reshape(-1, 2)
     for channel, name in enumerate(("caller", "callee")):
-        cycle = speech_like(10.0, 8000, (0, 0, channel))
+        cycle = expected_channel("both", name, 10.0, 8000, 0, 0)
         assert np.array_equal(pairs[:, channel], np.concatenate([cycle, cycle[:20_000]]))
         assert np.array_equal(call.sent(name), pairs[:, channel])
 
