@@ -1,15 +1,16 @@
 """One live call: its audio channels, its events, its counters and its controls.
 
 The receive path is the call's native ``FrameSink``: per frame it ingests (decode,
-de-interleave, resample and ring write inside ``CallIngest``) and keeps the
-counters, below Python; it calls back into Python only at the first frame, at the
-first bad one, and while readers need something per frame (``_after_frame``).
-A transport calls ``_on_binary`` (the sink's ``feed``) per binary message, or hands
-frames to the sink in C. Readers are woken by the server's delivery clock, not
-here, except a reader that asked for every frame (``latency = 0``) and, in a burst
-of frames faster than real time, every ``BURST_FRAMES`` frames, so that readers run
-before their rings fill. The readers, one per channel, and the wake-up state the call shares with
-them are in :mod:`.channel`.
+de-interleave, resample and ring write inside ``CallIngest``), keeps the counters and
+runs the call's ``CallDelivery`` (callback readers, and waking readers that must not
+wait for the clock), below Python; it calls back into Python only at the first frame
+(``_pending_frame`` settles the format) and at the first bad one. A transport calls
+``_on_binary`` (the sink's ``feed``) per binary message, or hands frames to the sink
+in C. Readers are woken by the server's delivery clock (:mod:`.clock`), except a
+reader that asked for every frame (``latency = 0``) and, in a burst of frames faster
+than real time, every ``BURST_FRAMES`` frames, so that readers run before their rings
+fill. The readers, one per channel, are in :mod:`.channel`; the delivery state the
+call shares with them and with the sink is the compiled ``CallDelivery``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any
 
-from ..audio import CallIngest, FrameSink, RingBuffer
+from ..audio import CallDelivery, CallIngest, FrameSink, RingBuffer
 from ..errors import CallEnded, PiopiyValidationError
 from ..redaction import printable
 from ..wire import BREAK, CHANNELS, PAUSE, RESUME, STOP, StreamFormat
@@ -36,7 +37,8 @@ from .events import (
     resolve_format,
 )
 from .replies import ReplyBatcher, as_mono_int16
-from .wakeups import CallWakeups, DeliveryClocks, Latch
+from .clock import DeliveryClocks
+from .latch import Latch
 
 if TYPE_CHECKING:
     from .transports.base import CloseInfo, Link
@@ -147,7 +149,7 @@ class CallStream:
         "_link", "_settings", "_query_hint", "_start_hint", "_format", "_id_from_event",
         "_ingest", "_retired", "_format_changes", "_sec_per_byte", "_sink", "_on_binary",
         "_n_events", "_event_bytes", "_events_dropped", "_unrecognised", "_logged",
-        "_wakeups", "_event_waiters", "_event_callbacks", "_done", "_audio", "_callback_errors",
+        "_delivery", "_event_waiters", "_event_callbacks", "_done", "_audio", "_callback_errors",
     )
 
     def __init__(self, link: Link, params: dict[str, Any], settings: CallSettings,
@@ -181,14 +183,13 @@ class CallStream:
         self._unrecognised = 0
         self._callback_errors = 0
         self._logged: set[str] = set()
-        self._sink = FrameSink(self._start_audio, self._bad_frame,
-                               late_after=settings.late_after, after_frame=self._after_frame)
-        self._wakeups = CallWakeups(clocks, self._callback_failed, self._sink)
-        self._sink.watch(self._wakeups.taps, self._wakeups.waiting, BURST_FRAMES)
+        self._delivery = CallDelivery(clocks, self._callback_failed, burst_frames=BURST_FRAMES)
+        self._sink = FrameSink(self._delivery, self._pending_frame, self._bad_frame,
+                               late_after=settings.late_after)
         # What a transport calls with each binary message.
         self._on_binary = self._sink.feed
-        self.caller = ChannelReader(self._wakeups, "caller", settings.target_rate)
-        self.callee = ChannelReader(self._wakeups, "callee", settings.target_rate)
+        self.caller = ChannelReader(self._delivery, "caller", settings.target_rate)
+        self.callee = ChannelReader(self._delivery, "callee", settings.target_rate)
         self.events: list[Any] = []
         self.close_info: CloseInfo | None = None
         self.error: str | None = None
@@ -233,7 +234,7 @@ class CallStream:
     @property
     def ended(self) -> bool:
         """True once the connection is over (readers may still hold unread audio)."""
-        return self._wakeups.ended
+        return self._delivery.ended
 
     def channel(self, name: str) -> ChannelReader:
         """The reader of ``caller`` or ``callee``."""
@@ -271,17 +272,6 @@ class CallStream:
         )
 
     # -- receive path (event loop) ------------------------------------------------------
-
-    def _after_frame(self) -> bool:
-        """After a frame, when callback readers want it or waiting readers must be woken
-        now (the sink decides, and counts unseen frames): True when it woke a reader."""
-        wakeups = self._wakeups
-        if wakeups.taps:
-            wakeups.deliver_taps()
-        frames = wakeups.frames
-        if wakeups.waiting and (frames.per_frame or frames.unseen_frames >= BURST_FRAMES):
-            return wakeups.wake_ready()
-        return False
 
     def _bad_frame(self, size: int) -> None:
         self._log_once("frame", "call %s: frame of %d bytes has no whole samples "
@@ -338,8 +328,9 @@ class CallStream:
         if new != self._format:
             self._change_format(new)
 
-    def _start_audio(self) -> None:
-        """First frame (the sink asks): settle the format and build the native ingest."""
+    def _pending_frame(self, data: bytes) -> bool:
+        """First frame (the sink asks): settle the format, build the native ingest and
+        send the frame through it; True when that woke a reader."""
         self._format = resolve_format(self._start_hint, self._query_hint,
                                       default=self._settings.default_format)
         ingest = self._new_ingest(self._format)
@@ -347,6 +338,7 @@ class CallStream:
         self._audio.set()
         logger.debug("call %s: audio %s at %d Hz", self.call_id, self.listen_mode,
                      self.source_rate)
+        return self._sink.replay(data)
 
     def _new_ingest(self, fmt: StreamFormat) -> CallIngest:
         s = self._settings
@@ -366,7 +358,7 @@ class CallStream:
         self._ingest = ingest
         self._sec_per_byte = 1.0 / (fmt.sample_rate * 2 * fmt.channels)
         self._sink.attach(ingest, self._sec_per_byte)
-        self._wakeups.add_rings(pairs)
+        self._delivery.add_rings(pairs)
 
     def _change_format(self, new: StreamFormat) -> None:
         """A format change mid-call: finish the old resampler, start a new one (counted)."""
@@ -386,11 +378,11 @@ class CallStream:
         # moves on to them without seeing an end.
         self._attach(ingest, new)
         old.close()
-        self._wakeups.wake_all()
+        self._delivery.wake_all()
 
     def _retire(self, ingest: CallIngest) -> None:
         ingest.flush()
-        self._wakeups.deliver_taps()
+        self._delivery.deliver_taps()
         self._retired.add(ingest, self._sec_per_byte)
 
     def _wake_event_waiters(self) -> None:
@@ -412,7 +404,7 @@ class CallStream:
 
     def _end(self, close_info: CloseInfo | None, error: str | None = None) -> None:
         """The connection is over: push the resampler tail, close the rings, wake all."""
-        if self._wakeups.ended:
+        if self._delivery.ended:
             return
         self.close_info = close_info
         self.error = error
@@ -425,7 +417,7 @@ class CallStream:
             # The final counters stay readable through _retired.
             self._ingest = None
         self._sink.detach()
-        self._wakeups.end()
+        self._delivery.end()
         self._wake_event_waiters()
         self._audio.set()
         self._done.set()
@@ -443,7 +435,7 @@ class CallStream:
             while index < len(self.events):
                 yield self.events[index]
                 index += 1
-            if self._wakeups.ended:
+            if self._delivery.ended:
                 return
             future = asyncio.get_running_loop().create_future()
             self._event_waiters.append(future)

@@ -32,7 +32,7 @@ from .transports import make_transport
 if TYPE_CHECKING:
     from .metrics import MetricsEndpoint
 from .transports.base import Handshake, Link, Listener, Rejection, Transport
-from .wakeups import DEFAULT_LATENCY, DeliveryClocks
+from .clock import DEFAULT_LATENCY, DeliveryClocks
 
 logger = logging.getLogger("piopiy_fast.receiver")
 

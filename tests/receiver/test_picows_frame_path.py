@@ -19,7 +19,7 @@ from piopiy_fast.receiver.call import CallSettings, CallStream  # noqa: E402
 from piopiy_fast.receiver.server import StreamServer  # noqa: E402
 from piopiy_fast.receiver.transports import picows as transport  # noqa: E402
 from piopiy_fast.receiver.transports.base import YIELD_EVERY, Handshake  # noqa: E402
-from piopiy_fast.receiver.wakeups import DeliveryClocks  # noqa: E402
+from piopiy_fast.receiver.clock import DeliveryClocks  # noqa: E402
 from piopiy_fast.simulator.simulator import simulate  # noqa: E402
 
 
