@@ -38,7 +38,10 @@ cdef class Recipient:
     cdef int wake(self) except -1:
         return 0
 
-    cdef int append_ring(self, RingBuffer ring) except -1:
+    cdef int queue_ring(self, RingBuffer ring) except -1:
+        return 0
+
+    cdef int call_ended(self) except -1:
         return 0
 
 
@@ -129,15 +132,17 @@ cdef class CallDelivery:
         cdef RingBuffer ring
         checked = [(<Recipient?>reader, <RingBuffer?>ring) for reader, ring in pairs]
         for reader, ring in checked:
-            reader.append_ring(ring)
+            reader.queue_ring(ring)
         self._signal_threads()
         self.wake_all()
 
     def end(self):
-        """The call is over: waiting readers and thread readers see it. Every reader
-        and the error hook are let go, so nothing here keeps the call alive."""
+        """The call is over: waiting readers and thread readers see it. The delivery
+        lets go of every reader and of the error hook, and each reader it knows of
+        lets go of its callback, so nothing here keeps the call alive."""
         cdef Recipient reader
         cdef list woken = self._waiting + self._ring_waiters
+        cdef list taps = self._taps
         self.ended = True
         for reader in woken:
             reader._listed = NOT_LISTED
@@ -149,7 +154,10 @@ cdef class CallDelivery:
         self.unseen_frames = 0
         self._on_callback_error = None
         self._signal_threads()
+        for reader in taps:
+            reader.call_ended()
         for reader in woken:
+            reader.call_ended()
             reader.wake()
 
     def thread_signal(self):

@@ -38,6 +38,8 @@ cdef class ReaderCore(Recipient):
     cdef public object _waiter
     cdef public Py_ssize_t _want
     cdef object _clock
+    # ChannelReader's on_chunk callback, here so that the end of the call lets go of it.
+    cdef public object _callback
 
     def __init__(self, CallDelivery delivery not None):
         self._delivery = delivery
@@ -46,6 +48,7 @@ cdef class ReaderCore(Recipient):
         self._waiter = None
         self._want = 1
         self._clock = _NO_CLOCK_YET
+        self._callback = None
 
     def _forget_clock(self):
         """The latency changed: look the clock up again at the next wait."""
@@ -53,9 +56,14 @@ cdef class ReaderCore(Recipient):
 
     # -- what the call's delivery asks of a reader --------------------------------------
 
-    cdef int append_ring(self, RingBuffer ring) except -1:
+    cdef int queue_ring(self, RingBuffer ring) except -1:
         self._segments.append(ring)
         return 0
+
+    def append_ring(self, RingBuffer ring not None):
+        """Read ``ring`` after the ones before it (what ``CallDelivery.add_rings`` does,
+        without waking anyone)."""
+        self.queue_ring(ring)
 
     cdef bint wake_if_ready(self) except -1:
         cdef RingBuffer ring
@@ -74,6 +82,12 @@ cdef class ReaderCore(Recipient):
         future = self._waiter
         if future is not None and not future.done():
             future.set_result(None)
+        return 0
+
+    cdef int call_ended(self) except -1:
+        # No audio is delivered by callback after the end; the callback may hold the
+        # call (a lambda over it), which holds this reader.
+        self._callback = None
         return 0
 
     # -- waiting ----------------------------------------------------------------------

@@ -26,7 +26,9 @@ cdef class Recipient:
     # Wake the pending wait, if any, to look again.
     cdef int wake(self) except -1
     # Read ``ring`` after the rings before it (a new format's ring).
-    cdef int append_ring(self, RingBuffer ring) except -1
+    cdef int queue_ring(self, RingBuffer ring) except -1
+    # The call is over: let go of what may lead back to the application (a callback).
+    cdef int call_ended(self) except -1
 
 
 @cython.final

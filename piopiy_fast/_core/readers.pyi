@@ -1,6 +1,6 @@
 """How an ``async`` channel reader waits, below Python."""
 import asyncio
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
@@ -16,8 +16,11 @@ class ReaderCore(Recipient):
     _latency: float | None
     _waiter: asyncio.Future[None] | None
     _want: int
+    _callback: Callable[[np.ndarray], Any] | None
     def __init__(self, delivery: CallDelivery) -> None: ...
     def _forget_clock(self) -> None: ...
+    def append_ring(self, ring: RingBuffer) -> None:
+        """Read ``ring`` after the ones before it, waking no one."""
     def _head(self) -> RingBuffer | None: ...
     def _enlist(self, want: int) -> asyncio.Future[None]: ...
     def _release(self) -> None: ...

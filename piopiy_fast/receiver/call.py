@@ -29,6 +29,7 @@ from ..errors import CallEnded, PiopiyValidationError
 from ..redaction import printable
 from ..wire import BREAK, CHANNELS, PAUSE, RESUME, STOP, StreamFormat
 from .channel import ChannelReader
+from .clock import DeliveryClocks
 from .events import (
     FormatHint,
     call_id_from_params,
@@ -36,9 +37,8 @@ from .events import (
     parse_text_frame,
     resolve_format,
 )
-from .replies import ReplyBatcher, as_mono_int16
-from .clock import DeliveryClocks
 from .latch import Latch
+from .replies import ReplyBatcher, as_mono_int16
 
 if TYPE_CHECKING:
     from .transports.base import CloseInfo, Link

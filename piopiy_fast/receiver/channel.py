@@ -43,25 +43,27 @@ class ChannelReader(ReaderCore):
     in the ring and the reader usable.
     """
 
-    __slots__ = ("name", "rate", "_callback")
+    __slots__ = ("name", "rate")
 
     def __init__(self, delivery: CallDelivery, name: str, rate: int) -> None:
         super().__init__(delivery)
         self.name = name
         self.rate = rate
-        self._callback: Callable[[np.ndarray], Any] | None = None
 
     # -- what the call's delivery asks of a reader (the rest is ReaderCore's) ----------
 
     def deliver(self) -> None:
         """Hand the ``on_chunk`` callback what the ring holds (the delivery calls it
         for each frame while there is a callback)."""
+        callback = self._callback
+        if callback is None:
+            return  # removed by another reader's callback during this frame
         ring = self._head()
         while ring is not None:
             chunk = ring.read()
             if chunk.size:
                 try:
-                    self._callback(chunk)  # type: ignore[misc]
+                    callback(chunk)
                 except Exception:
                     self._delivery.callback_failed(self.name)
             if not ring.closed:
@@ -200,10 +202,12 @@ class ChannelReader(ReaderCore):
         """Call ``callback(chunk)`` on the event loop with each frame's new samples.
 
         It runs inside the receive path, so it must be quick and must not block;
-        its exceptions are logged once per call and counted. None removes it.
+        its exceptions are logged once per call and counted. None removes it. Once
+        the call has ended it does nothing: no audio is delivered by callback then.
         """
-        self._callback = callback
-        if callback is None:
+        if callback is None or self._delivery.ended:
+            self._callback = None
             self._delivery.remove_tap(self)
         else:
+            self._callback = callback
             self._delivery.add_tap(self)

@@ -31,8 +31,8 @@ from .transports import make_transport
 
 if TYPE_CHECKING:
     from .metrics import MetricsEndpoint
-from .transports.base import Handshake, Link, Listener, Rejection, Transport
 from .clock import DEFAULT_LATENCY, DeliveryClocks
+from .transports.base import Handshake, Link, Listener, Rejection, Transport
 
 logger = logging.getLogger("piopiy_fast.receiver")
 
