@@ -37,8 +37,8 @@ cdef class FrameSink:
             reaches the ingest.
         on_pending: ``on_pending(data)`` gets the bytes of each frame that arrives
             while no ingest is attached; it may hold them, ``attach`` an ingest and
-            ``replay`` them. A true result (what ``replay`` returned) means it woke a
-            reader.
+            ``replay`` them. Returning ``True`` (what ``replay`` returned) says it
+            woke a reader; any other result, that it did not.
         on_bad_frame: ``on_bad_frame(size)`` runs at the first frame that holds no
             whole samples (it is dropped and counted in the ingest's
             ``decode_errors``).
