@@ -50,7 +50,7 @@ class Call:
 
     def settle(self, readers=()):
         self.sink.attach(self.ingest, SEC_PER_BYTE)
-        self.delivery.add_rings(zip(readers, self.ingest.rings))
+        self.delivery.add_rings(zip(readers, self.ingest.rings, strict=False))
         woke = False
         held, self.held = self.held, []
         for frame in held:

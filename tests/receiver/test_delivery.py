@@ -38,6 +38,7 @@ class HandCall:
 
     def __init__(self, latency=1.0, burst_frames=16):
         self.errors: list[str] = []
+        self.taken: list[np.ndarray] = []
         self.delivery = CallDelivery(DeliveryClocks(latency), self.callback_failed,
                                      burst_frames=burst_frames)
         self.sink = FrameSink(self.delivery, self.pending, self.bad_frame, late_after=1e9)
@@ -57,6 +58,10 @@ class HandCall:
 
     def callback_failed(self, what: str) -> None:
         self.errors.append(what)
+
+    def take(self, chunk: np.ndarray) -> None:
+        """An on_chunk callback that holds the call (its bound method)."""
+        self.taken.append(chunk)
 
     def feed(self, frame: bytes) -> bool:
         """The frame to the sink, and to a reference ingest: ``expected`` then holds
@@ -286,8 +291,7 @@ def _ended_call_refs(end: bool):
     async def main():
         call = HandCall(latency=0.01)
         frames = both_frames(2)
-        got = []
-        call.caller.on_chunk(lambda chunk: got.append((call, chunk)))
+        call.caller.on_chunk(call.take)
         call.feed(frames[0])
         call.delivery.thread_signal()
         await anext(call.callee)
