@@ -4,9 +4,9 @@
 Every ``async for chunk in call.caller`` step goes through here: look at the ring,
 hand over what is there, or register a wait with the call's delivery (``CallDelivery``)
 and hand the event loop a future; when the delivery clock wakes the reader, read the
-ring in the reader task's own turn. Waking a reader is most of what a call costs a server at
-library defaults, so this path runs no Python frame of its own: ``ReaderCore`` keeps a
-reader's wait state, ``NextChunk`` is one step of ``async for``.
+ring in the reader task's own turn. Waking a reader is most of what a call costs a
+server at library defaults, so this path runs no Python frame of its own:
+``ReaderCore`` keeps a reader's wait state, ``NextChunk`` is one step of ``async for``.
 
 ``ReaderCore`` is what the delivery calls a ``Recipient``: it joins and leaves the
 delivery's waits through the delivery's C methods (both are declared in
