@@ -2,20 +2,20 @@
 """How an ``async`` channel reader waits, below Python.
 
 Every ``async for chunk in call.caller`` step goes through here: look at the ring,
-hand over what is there, or register a wait with the call's wake-ups and hand the
-event loop a future; when the delivery clock wakes the reader, read the ring in the
-reader task's own turn. Waking a reader is most of what a call costs a server at
-library defaults, so this path runs no Python frame of its own: ``ReaderCore`` keeps a
-reader's wait state, ``NextChunk`` is one step of ``async for``.
+hand over what is there, or register a wait with the call's delivery (``CallDelivery``)
+and hand the event loop a future; when the delivery clock wakes the reader, read the
+ring in the reader task's own turn. Waking a reader is most of what a call costs a
+server at library defaults, so this path runs no Python frame of its own:
+``ReaderCore`` keeps a reader's wait state, ``NextChunk`` is one step of ``async for``.
 
-``ReaderCore`` knows the call's wake-ups object (a ``CallWakeups``) only through its
-Python attributes: ``waiting`` and ``ring_waiters`` (lists it joins while it waits;
-they are never replaced), ``ended``, ``clocks`` (``clock(latency)`` gives the reader's
-delivery clock, or None when it wants every frame) and ``frames.per_frame`` (how many
-waiting readers want every frame, counted in the call's FrameSink).
+``ReaderCore`` is what the delivery calls a ``Recipient``: it joins and leaves the
+delivery's waits through the delivery's C methods (both are declared in
+``delivery.pxd``), and the delivery wakes it and hands it new rings through the
+Recipient methods it overrides here.
 """
 from cpython.list cimport PyList_GET_SIZE
 
+from piopiy_fast._core.delivery cimport CallDelivery, Recipient
 from piopiy_fast._core.ringbuffer cimport RingBuffer, pf_ring_available, pf_ring_closed
 
 import asyncio
@@ -24,45 +24,48 @@ cdef object _running_loop = asyncio.get_running_loop
 cdef object _NO_CLOCK_YET = object()
 
 
-cdef class ReaderCore:
+cdef class ReaderCore(Recipient):
     """The wait state of one channel reader (the Python class ``ChannelReader`` adds
-    the rest). ``_segments``: the rings it reads, oldest first (more than one only
-    after a format change); ``_latency``: its own delivery latency, None for the
-    server's."""
+    the rest). ``_delivery``: its call's delivery; ``_segments``: the rings it reads,
+    oldest first (more than one only after a format change); ``_latency``: its own
+    delivery latency, None for the server's."""
 
-    cdef public object _wakeups
+    cdef readonly CallDelivery _delivery
     cdef public list _segments
     cdef public object _latency
-    # The pending wait: its future, the samples it waits for, the list of the
-    # wake-ups that holds this reader, whether it counts as per frame, its clock.
+    # The pending wait: its future, the samples it waits for, its clock (where it is
+    # listed is the delivery's business, in the Recipient's fields).
     cdef public object _waiter
     cdef public Py_ssize_t _want
-    cdef object _listed_in
-    cdef bint _per_frame
     cdef object _clock
+    # ChannelReader's on_chunk callback, here so that the end of the call lets go of it.
+    cdef public object _callback
 
-    def __init__(self, wakeups):
-        self._wakeups = wakeups
+    def __init__(self, CallDelivery delivery not None):
+        self._delivery = delivery
         self._segments = []
         self._latency = None
         self._waiter = None
         self._want = 1
-        self._listed_in = None
-        self._per_frame = False
         self._clock = _NO_CLOCK_YET
+        self._callback = None
 
     def _forget_clock(self):
         """The latency changed: look the clock up again at the next wait."""
         self._clock = _NO_CLOCK_YET
 
-    # -- what the call's wake-ups ask of a reader -------------------------------------
+    # -- what the call's delivery asks of a reader --------------------------------------
+
+    cdef int queue_ring(self, RingBuffer ring) except -1:
+        self._segments.append(ring)
+        return 0
 
     def append_ring(self, RingBuffer ring not None):
-        """Read ``ring`` after the ones before it (a new format's ring)."""
-        self._segments.append(ring)
+        """Read ``ring`` after the ones before it (what ``CallDelivery.add_rings`` does,
+        without waking anyone)."""
+        self.queue_ring(ring)
 
-    cpdef bint wake_if_ready(self) except -1:
-        """Wake this reader's wait if what it waits for is there; True if woke."""
+    cdef bint wake_if_ready(self) except -1:
         cdef RingBuffer ring
         future = self._waiter
         if future is None or future.done():
@@ -75,11 +78,17 @@ cdef class ReaderCore:
         future.set_result(None)
         return True
 
-    def wake(self):
-        """Wake this reader's wait, if any, to look again."""
+    cdef int wake(self) except -1:
         future = self._waiter
         if future is not None and not future.done():
             future.set_result(None)
+        return 0
+
+    cdef int call_ended(self) except -1:
+        # No audio is delivered by callback after the end; the callback may hold the
+        # call (a lambda over it), which holds this reader.
+        self._callback = None
+        return 0
 
     # -- waiting ----------------------------------------------------------------------
 
@@ -100,35 +109,23 @@ cdef class ReaderCore:
         """Start a wait for ``want`` samples; returns its future. Woken by the clock (or
         by each frame, at latency 0) once this reader has a ring, else when a ring is
         added."""
+        cdef CallDelivery delivery = self._delivery
         if self._waiter is not None:
             self._release()  # an earlier wait, given up
-        wakeups = self._wakeups
         future = _running_loop().create_future()
         self._waiter = future
         self._want = want
         if not PyList_GET_SIZE(self._segments):
-            self._listed_in = wakeups.ring_waiters
-            self._listed_in.append(self)
+            delivery.wait_for_ring(self)
             return future
-        self._listed_in = wakeups.waiting
-        self._listed_in.append(self)
         if self._clock is _NO_CLOCK_YET:
-            self._clock = wakeups.clocks.clock(self._latency)
-        if self._clock is not None:
-            self._clock.watch(wakeups)
-        else:
-            self._per_frame = True
-            wakeups.frames.per_frame += 1
+            self._clock = delivery.clocks.clock(self._latency)
+        delivery.wait_for_audio(self, self._clock)
         return future
 
     cpdef _release(self):
-        """The wait is over (woken or given up): out of the wake-up lists."""
-        if self._listed_in is not None:
-            self._listed_in.remove(self)
-            self._listed_in = None
-        if self._per_frame:
-            self._per_frame = False
-            self._wakeups.frames.per_frame -= 1
+        """The wait is over (woken or given up): out of the delivery's waits."""
+        self._delivery.stop_waiting(self)
         self._waiter = None
 
     cpdef _release_if(self, future):
@@ -179,7 +176,7 @@ cdef class NextChunk:
             ring = <RingBuffer>head
             if pf_ring_available(&ring.ring):
                 raise StopIteration(ring.read())
-        elif reader._wakeups.ended:
+        elif reader._delivery.ended:
             raise StopAsyncIteration
         future = self._future = reader._enlist(1)
         future._asyncio_future_blocking = True  # what a task looks for in what is yielded

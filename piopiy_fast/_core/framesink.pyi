@@ -1,28 +1,28 @@
-"""Where a call's binary frames go: ingest, counters and the real-time schedule."""
+"""Where a call's binary frames go: ingest, counters, the real-time schedule, and the
+readers' turn."""
 from collections.abc import Callable
-from typing import Any
 
+from .delivery import CallDelivery
 from .ingest import CallIngest
+
+Frame = bytes | bytearray | memoryview
 
 class FrameSink:
     """The receive path of one call, below Python."""
-    unseen_frames: int
-    """Frames that arrived while ``waiting`` had entries, since this was last reset."""
-    per_frame: int
-    """Waiting readers that want ``after_frame`` on every frame."""
-    def __init__(self, on_start: Callable[[], object], on_bad_frame: Callable[[int], object],
-                 *, late_after: float,
-                 after_frame: Callable[[], object] | None = None) -> None: ...
-    def watch(self, taps: list[Any], waiting: list[Any], burst_frames: int) -> None:
-        """When ``after_frame`` runs: on every frame while ``taps`` has entries; while
-        ``waiting`` has entries, when ``per_frame`` is positive or ``unseen_frames``
-        reaches ``burst_frames``."""
-    def feed(self, data: bytes | bytearray | memoryview) -> bool:
-        """One binary frame; True when the after-frame hook woke a reader."""
+    @property
+    def delivery(self) -> CallDelivery:
+        """The call's delivery: ``after_frame()`` runs after each ingested frame."""
+    def __init__(self, delivery: CallDelivery, on_pending: Callable[[bytes], object],
+                 on_bad_frame: Callable[[int], object], *, late_after: float) -> None: ...
+    def feed(self, data: Frame) -> bool:
+        """One binary frame as it arrives; True when it woke a reader."""
+    def replay(self, data: Frame) -> bool:
+        """One held frame through the attached ingest, advancing the schedule by its
+        audio with no lateness check; True when it woke a reader."""
     def attach(self, ingest: CallIngest, sec_per_byte: float) -> None:
         """Send frames to ``ingest`` from now on."""
     def detach(self) -> None:
-        """The call is over: frames from now on are ignored."""
+        """The call is over: frames from now on are ignored; the hooks are let go."""
     def restart_schedule(self) -> None:
         """Restart the real-time schedule now unless it is already ahead."""
     @property

@@ -1,27 +1,26 @@
 """How an ``async`` channel reader waits, below Python."""
 import asyncio
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
 
+from .delivery import CallDelivery, Recipient
 from .ringbuffer import RingBuffer
 
-class ReaderCore:
+class ReaderCore(Recipient):
     """The wait state of one channel reader."""
-    _wakeups: Any
+    @property
+    def _delivery(self) -> CallDelivery: ...
     _segments: list[RingBuffer]
     _latency: float | None
     _waiter: asyncio.Future[None] | None
     _want: int
-    def __init__(self, wakeups: Any) -> None: ...
+    _callback: Callable[[np.ndarray], Any] | None
+    def __init__(self, delivery: CallDelivery) -> None: ...
     def _forget_clock(self) -> None: ...
     def append_ring(self, ring: RingBuffer) -> None:
-        """Read ``ring`` after the ones before it (a new format's ring)."""
-    def wake_if_ready(self) -> bool:
-        """Wake this reader's wait if what it waits for is there; True if woke."""
-    def wake(self) -> None:
-        """Wake this reader's wait, if any, to look again."""
+        """Read ``ring`` after the ones before it, waking no one."""
     def _head(self) -> RingBuffer | None: ...
     def _enlist(self, want: int) -> asyncio.Future[None]: ...
     def _release(self) -> None: ...

@@ -4,8 +4,9 @@
 (they check their own arguments); the codec functions convert L16 and G.711;
 ``design`` gives the filter a rate pair runs; ``simd_kernel()`` says which inner
 loop this CPU got. ``FrameSink`` is a call's receive path below Python, and
-``picows_frame_listener()`` the compiled picows listener that feeds it, and
-``ReaderCore`` how a channel reader waits for it.
+``picows_frame_listener()`` the compiled picows listener that feeds it;
+``CallDelivery`` is a call's delivery state (who waits, who takes callbacks, the end),
+and ``ReaderCore`` how a channel reader waits on it.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from .._core.codec import (
     ulaw_decode,
     ulaw_encode,
 )
+from .._core.delivery import CallDelivery
 from .._core.framesink import FrameSink
 from .._core.ingest import ENCODINGS, CallIngest
 from .._core.readers import ReaderCore
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from .._core.picows_listener import FrameListener
 
 __all__ = [
+    "CallDelivery",
     "CallIngest", "ENCODINGS", "FilterSpec", "FrameSink", "POLICIES", "QUALITIES", "RATES",
     "ReaderCore", "Resampler", "RingBuffer", "alaw_decode", "alaw_encode", "check_channels",
     "check_rate", "deinterleave", "design", "float32_to_l16", "int16_to_l16", "interleave",

@@ -5,7 +5,8 @@ for`` on the event loop, a blocking read from a worker thread, or a callback on
 the event loop. Each channel has one consumer.
 
 How ``async`` readers are woken (by a clock shared by every call, not by each frame)
-is in :mod:`.wakeups`; how one waits, in the compiled ``ReaderCore``.
+is in :mod:`.clock`; who waits, per call, is the call's compiled ``CallDelivery``; how
+one waits, in the compiled ``ReaderCore``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..audio import ReaderCore
+from ..audio import CallDelivery, ReaderCore
 from ..errors import PiopiyValidationError
-from .wakeups import CallWakeups, check_latency
+from .clock import check_latency
 
 if TYPE_CHECKING:
     from ..audio import RingBuffer
@@ -42,26 +43,29 @@ class ChannelReader(ReaderCore):
     in the ring and the reader usable.
     """
 
-    __slots__ = ("name", "rate", "_callback")
+    __slots__ = ("name", "rate")
 
-    def __init__(self, wakeups: CallWakeups, name: str, rate: int) -> None:
-        super().__init__(wakeups)
+    def __init__(self, delivery: CallDelivery, name: str, rate: int) -> None:
+        super().__init__(delivery)
         self.name = name
         self.rate = rate
-        self._callback: Callable[[np.ndarray], Any] | None = None
 
-    # -- what the call's wake-ups ask of a reader (the rest is ReaderCore's) -----------
+    # -- what the call's delivery asks of a reader (the rest is ReaderCore's) ----------
 
     def deliver(self) -> None:
-        """Hand the ``on_chunk`` callback what the ring holds."""
+        """Hand the ``on_chunk`` callback what the ring holds (the delivery calls it
+        for each frame while there is a callback)."""
+        callback = self._callback
+        if callback is None:
+            return  # removed by another reader's callback during this frame
         ring = self._head()
         while ring is not None:
             chunk = ring.read()
             if chunk.size:
                 try:
-                    self._callback(chunk)  # type: ignore[misc]
+                    callback(chunk)
                 except Exception:
-                    self._wakeups.on_callback_error(self.name)
+                    self._delivery.callback_failed(self.name)
             if not ring.closed:
                 return
             ring = self._head()
@@ -73,7 +77,7 @@ class ChannelReader(ReaderCore):
         """Longest wait, in seconds, between audio arriving and an ``async`` read of this
         channel returning it: the server's ``latency`` unless set here. 0 wakes the
         reader with every frame that brings audio (the lowest delay, the most CPU)."""
-        return self._wakeups.clocks.latency if self._latency is None else self._latency
+        return self._delivery.clocks.latency if self._latency is None else self._latency
 
     @latency.setter
     def latency(self, seconds: float) -> None:
@@ -88,15 +92,15 @@ class ChannelReader(ReaderCore):
     @property
     def ended(self) -> bool:
         """True once the call is over and everything has been read."""
-        return self._wakeups.ended and self._head() is None
+        return self._delivery.ended and self._head() is None
 
     # -- async --------------------------------------------------------------------------
 
     async def _wait(self, want: int) -> RingBuffer | None:
         """Wait until the head ring holds ``want`` samples or is closed; None at the end."""
-        wakeups = self._wakeups
+        delivery = self._delivery
         while True:
-            ended = wakeups.ended
+            ended = delivery.ended
             ring = self._head()
             if ring is not None:
                 if ring.available >= want or ring.closed:
@@ -160,21 +164,21 @@ class ChannelReader(ReaderCore):
         """
         if n <= 0:
             raise PiopiyValidationError(f"n must be positive, not {n}")
-        wakeups = self._wakeups
+        delivery = self._delivery
         deadline = None if timeout is None else _monotonic() + timeout
         while True:
             remaining = None if deadline is None else max(0.0, deadline - _monotonic())
             ring = self._head()
             if ring is None:
-                changed = wakeups.thread_signal()
+                changed = delivery.thread_signal()
                 with changed:
-                    while not wakeups.ended and not self._segments:
+                    while not delivery.ended and not self._segments:
                         if remaining is not None and remaining <= 0:
                             return _EMPTY
                         changed.wait(remaining)
                         if deadline is not None:
                             remaining = deadline - _monotonic()
-                    if wakeups.ended and self._head() is None:
+                    if delivery.ended and self._head() is None:
                         return _EMPTY
                 continue
             chunk = ring.read_wait(n, remaining)
@@ -198,11 +202,12 @@ class ChannelReader(ReaderCore):
         """Call ``callback(chunk)`` on the event loop with each frame's new samples.
 
         It runs inside the receive path, so it must be quick and must not block;
-        its exceptions are logged once per call and counted. None removes it.
+        its exceptions are logged once per call and counted. None removes it. Once
+        the call has ended it does nothing: no audio is delivered by callback then.
         """
-        taps = self._wakeups.taps
-        if self._callback is not None and callback is None:
-            taps.remove(self)
-        elif self._callback is None and callback is not None:
-            taps.append(self)
-        self._callback = callback
+        if callback is None or self._delivery.ended:
+            self._callback = None
+            self._delivery.remove_tap(self)
+        else:
+            self._callback = callback
+            self._delivery.add_tap(self)

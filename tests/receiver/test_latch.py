@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
-from piopiy_fast.receiver.wakeups import Latch
+from piopiy_fast.receiver.latch import Latch
 
 
 def test_set_wakes_every_waiter_and_later_waits_return_at_once() -> None:
