@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..audio import CallDelivery, FrameSink
 from ..errors import CallEnded, PiopiyValidationError
 from ..stream.call import BURST_FRAMES, CallCore, CallSettings, CallStats
+from ..stream.events import StreamEvent
 from ..stream.layout import FormatDecision
 from ..stream.replies import ReplyBatcher, as_mono_int16
 from ..stream.wire import BREAK, MIX, PAUSE, RESUME, STOP, StreamFormat
@@ -63,11 +64,12 @@ class CallStream:
         "caller", "callee", "mix", "close_info", "error",
         "_core", "_link", "_settings", "_delivery", "_replies", "_event_waiters",
         "_event_callbacks", "_done", "_audio", "_known", "_opened", "_hold_timer",
-        "closed_by_receiver", "discarded",
+        "closed_by_receiver", "discarded", "_on_known", "_announced",
     )
 
     def __init__(self, link: Link, params: Mapping[str, Any], settings: CallSettings,
-                 clocks: DeliveryClocks, *, number: int = 0, signed: bool = False) -> None:
+                 clocks: DeliveryClocks, *, number: int = 0, signed: bool = False,
+                 on_known: Callable[[CallStream], None] | None = None) -> None:
         self._link = link
         self._settings = settings
         self.opened_at = time.time()
@@ -87,6 +89,8 @@ class CallStream:
         self._known = Latch()
         self.closed_by_receiver: str | None = None
         self.discarded = False
+        self._on_known = on_known
+        self._announced = False
         self._delivery = CallDelivery(clocks, self._callback_failed, burst_frames=BURST_FRAMES)
         rate = settings.target_rate
         self.caller = ChannelReader(self._delivery, "caller", rate)
@@ -213,15 +217,28 @@ class CallStream:
         return decision.describe()
 
     async def wait_known(self) -> None:
-        """Wait until what identifies the call has arrived: the metadata, or the audio
-        (which settles the format), or the end."""
+        """Wait until the call has been handed to the application: what identifies it
+        has arrived (the metadata, or the audio, which settles the format), or
+        ``hold_seconds`` passed, or it ended."""
         await self._known.wait()
 
-    def receive_text(self, text: str) -> None:
-        """A text frame from the platform: to the core, then to ``on_event`` callbacks
-        and event iterators."""
-        event = self._core.receive_text(text)
+    def announce(self) -> None:
+        """Hand the call to the application (once): the server's ``on_known``."""
+        if self._announced or self.discarded:
+            return
+        self._announced = True
         self._known.set()
+        if self._on_known is not None:
+            self._on_known(self)
+
+    def receive_text(self, text: str) -> StreamEvent:
+        """A text frame from the platform, into the call's core (identity, hints, the
+        events kept). The server then hands the call over if it was not, and
+        :meth:`dispatch` gives the event to callbacks and iterators."""
+        return self._core.receive_text(text)
+
+    def dispatch(self, event: StreamEvent) -> None:
+        """Hand an event to the ``on_event`` callbacks and wake the event iterators."""
         for callback in self._event_callbacks:
             try:
                 callback(event.data)
@@ -241,10 +258,10 @@ class CallStream:
             self._hold_timer.cancel()
             self._hold_timer = None
         self._core.end()
+        self.announce()
         self._wake_event_waiters()
         self._event_callbacks.clear()
         self._audio.set()
-        self._known.set()
         self._done.set()
 
     def suspend(self, close_info: CloseInfo | None) -> None:
@@ -270,8 +287,8 @@ class CallStream:
         self._known.set()
 
     def _audio_flows(self) -> None:
+        self.announce()
         self._audio.set()
-        self._known.set()
 
     def _watch_hold(self, after: float) -> None:
         """Settle a held format when the hold's time is up even if no frame comes to
@@ -280,11 +297,12 @@ class CallStream:
 
     def _hold_due(self) -> None:
         self._hold_timer = None
+        self.announce()
         core = self._core
         if not core.settled and not core.ended:
             core.settle()
             if not core.settled:
-                self._watch_hold(self._settings.hold_seconds / 2)
+                self._watch_hold(core.hold_left())
 
     def _callback_failed(self, what: str) -> None:
         self._core.callback_failed(what)
@@ -298,8 +316,15 @@ class CallStream:
     # -- events -------------------------------------------------------------------------
 
     def on_event(self, callback: Callable[[Any], Any]) -> None:
-        """Call ``callback(event)`` on the event loop for each text frame, in order."""
-        self._event_callbacks.append(callback)
+        """Call ``callback(event)`` on the event loop for each text frame, in order: at
+        once for those the call kept before, then as they arrive."""
+        for data in tuple(self._core.events):
+            try:
+                callback(data)
+            except Exception:
+                self._core.callback_failed("event")
+        if not self.ended:
+            self._event_callbacks.append(callback)
 
     async def iter_events(self) -> AsyncIterator[Any]:
         """Yield every event (from the first) in order, ending when the call ends."""

@@ -425,10 +425,9 @@ class StreamServer:
         else:
             self._number += 1
             call = CallStream(link, params, self._settings, self._clocks, number=self._number,
-                              signed=self._signed)
+                              signed=self._signed, on_known=self._hand_over)
             logger.info("call %s connected from %s on %s", call.call_id, call.remote,
                         printable(call.route))
-            self._hand_over_when_known(call)
         current = [call]  # the call this connection feeds; a text frame may change it
         self._active[call] = None
         self._coalescer.wake()
@@ -436,9 +435,13 @@ class StreamServer:
         def on_text(text: str) -> None:
             target = current[0]
             knew = target.id_from_metadata
-            target.receive_text(text)
+            event = target.receive_text(text)
             if not knew and target.id_from_metadata and target is call and resumed is None:
                 self._identified(target, link, current, on_text)
+                if current[0] is not target:
+                    return  # the metadata again, of the call this connection continues
+            target.announce()
+            target.dispatch(event)
 
         close_info: CloseInfo | None = None
         error = None
@@ -550,18 +553,9 @@ class StreamServer:
             logger.warning("call %s: hang-up through the REST API failed: %s", call.call_id,
                            exc)
 
-    def _hand_over_when_known(self, call: CallStream) -> None:
-        task = asyncio.ensure_future(self._hand_over(call))
-        self._app_tasks.add(task)
-        task.add_done_callback(self._app_tasks.discard)
-
-    async def _hand_over(self, call: CallStream) -> None:
-        """Hand ``call`` to the application once it is known (its metadata or its audio
-        came, or it ended), at most ``hold_seconds`` after it connected."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(call.wait_known(), self._settings.hold_seconds)
-        if call.discarded:
-            return
+    def _hand_over(self, call: CallStream) -> None:
+        """Hand ``call`` to the application: it is known (its metadata or its audio
+        came, or it ended), or ``hold_seconds`` passed since it connected."""
         if self._on_call is not None:
             try:
                 result = self._on_call(call)

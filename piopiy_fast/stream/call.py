@@ -140,7 +140,8 @@ class CallCore:
         signed: whether ``params`` were verified (a signed URL): a ``layout`` among
             them is then explicit, not a hint.
         clock: monotonic seconds (``time.monotonic``; tests pass their own).
-        on_audio: told once, when the format is settled and audio flows.
+        on_audio: told once, when the format is settled, before the audio held until
+            then reaches the readers.
     """
 
     __slots__ = (
@@ -150,6 +151,7 @@ class CallCore:
         "_first_at", "_ingest", "_retired", "_retired_overruns", "_format_changes",
         "_sec_per_byte", "_n_events", "_event_memory", "_events_dropped", "_unrecognised",
         "_callback_errors", "_overruled", "_logged", "_ended", "_reconnects", "_id_named",
+        "_hold_bytes",
     )
 
     def __init__(self, params: Mapping[str, Any], settings: CallSettings,
@@ -182,7 +184,11 @@ class CallCore:
         self._start_hint = FormatHint()
         self._format = self._hinted()
         self.decision: FormatDecision | None = None
-        self._probe: StreamProbe | None = StreamProbe(settings.hold_bytes)
+        # The held audio must fit the readers' rings when it is replayed, read in the
+        # way that makes the most samples of it (one channel at 8 kHz).
+        self._hold_bytes = min(settings.hold_bytes,
+                               settings.ring_capacity * 8000 // settings.target_rate)
+        self._probe: StreamProbe | None = StreamProbe(self._hold_bytes)
         self._held: list[bytes] = []
         self._held_bytes = 0
         self._first_at: float | None = None
@@ -340,7 +346,7 @@ class CallCore:
         probe = self._probe
         assert probe is not None
         probe.add(frame, now)
-        full = (self._held_bytes >= self._settings.hold_bytes
+        full = (self._held_bytes >= self._hold_bytes
                 or now - self._first_at >= self._settings.hold_seconds)
         self._try_settle(final=full)
 
@@ -354,6 +360,14 @@ class CallCore:
             return False
         self._try_settle(final=True)
         return True
+
+    def hold_left(self, now: float | None = None) -> float:
+        """Seconds until the hold's time is up (the whole hold before the first frame)."""
+        hold = self._settings.hold_seconds
+        if self._first_at is None:
+            return hold
+        now = self._clock() if now is None else now
+        return max(0.0, self._first_at + hold - now) + 0.001
 
     def _try_settle(self, *, final: bool) -> None:
         probe = self._probe
@@ -377,12 +391,14 @@ class CallCore:
         ingest = self._new_ingest(fmt)
         self._format = fmt
         self._attach(ingest, fmt)
+        if self._on_audio is not None:
+            # Before the replay: what the application sets up on hearing of the audio
+            # (a callback reader) gets the held audio too.
+            self._on_audio()
         held, self._held, self._held_bytes = self._held, [], 0
         replay = self.sink.replay
         for frame in held:
             replay(frame)
-        if self._on_audio is not None:
-            self._on_audio()
 
     def _new_ingest(self, fmt: StreamFormat) -> CallIngest:
         s = self._settings

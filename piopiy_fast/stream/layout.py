@@ -110,7 +110,10 @@ class StreamProbe:
             self._gaps.append(now - self._last)
         self._last = now
         self._sizes.append(len(frame))
-        if self._bytes < self._limit:
+        # The content test reads samples in pairs from each frame's start: a frame with
+        # an odd number of samples (a broken one, in a two-channel stream) would shift
+        # every pair after it.
+        if self._bytes < self._limit and len(frame) % 4 == 0:
             self._chunks.append(frame[: self._limit - self._bytes])
             self._bytes += len(self._chunks[-1])
 
@@ -147,6 +150,9 @@ def interleaving(samples: np.ndarray) -> int | None:
     x = samples.astype(np.float64)
     if float(np.sqrt(np.mean(x * x))) < QUIET_RMS:
         return None
+    pairs = samples[: samples.size // 2 * 2]
+    if np.array_equal(pairs[0::2], pairs[1::2]):
+        return None  # the same signal on both legs, or every sample twice: no telling
     votes = {_vote(x[0::2], x[1::2]), _vote(x[1::2], x[2::2])}
     votes.discard(None)
     return votes.pop() if len(votes) == 1 else None

@@ -13,6 +13,7 @@ from piopiy_fast import SignedURL
 from piopiy_fast.receiver.server import StreamServer
 from piopiy_fast.simulator.simulator import simulate
 from piopiy_fast.simulator.synthetic import speech_like
+from piopiy_fast.stream.layout import HOLD_SECONDS
 
 AWKWARD_FRAMES = (17, 160, 509, 1, 99)
 
@@ -248,6 +249,9 @@ def test_format_change_mid_call(transport):
                                           "sample_rate": 8000, "listen_mode": "caller"}))
                 for i in range(0, first.size, 160):
                     await ws.send(first[i:i + 160].tobytes())
+                # Past the hold: a format named inside it describes the audio held so far
+                # (metadata that came after the first audio), not a change.
+                await asyncio.sleep(HOLD_SECONDS + 0.2)
                 await ws.send(json.dumps({"event": "media_format", "sample_rate": 16000}))
                 for i in range(0, second.size, 320):
                     await ws.send(second[i:i + 320].tobytes())
