@@ -451,7 +451,8 @@ class StreamServer:
         except PolicyViolation as exc:
             error = str(exc)
             close_code, close_reason = exc.code, error
-            logger.warning("call %s closed: %s", current[0].call_id, error)
+            log = _refusals.info if current[0].discarded else logger.warning
+            log("call %s closed: %s", current[0].call_id, error)
         except Exception as exc:
             # Contained: whatever went wrong ends this call only.
             error = f"{type(exc).__name__}: {exc}"
@@ -461,7 +462,7 @@ class StreamServer:
             self._active.pop(ended, None)
             if self._idle is not None and not self._active:
                 self._idle.set()
-            if not self._suspend(ended, close_info, error):
+            if not ended.discarded and not self._suspend(ended, close_info, error):
                 self._end(ended, close_info, error)
         if error is not None:
             with contextlib.suppress(Exception):
@@ -474,6 +475,10 @@ class StreamServer:
         now = time.monotonic()
         why = self._continuity.barred(call.call_id, now)
         if why is not None:
+            # Not a call: the platform's client coming back to one the receiver ended.
+            call.discard()
+            self._number -= 1
+            self._refused["ended"] += 1
             raise PolicyViolation(f"call {call.call_id} has ended ({why})")
         if call.audio_started or call.sink.first_frame is not None:
             return
