@@ -1,4 +1,4 @@
-"""Receive Piopiy call streams and read both channels as 16 kHz int16 arrays.
+"""Receive Piopiy call streams and read every channel as 16 kHz int16 arrays.
 
     python examples/receive.py --port 8765
 
@@ -23,10 +23,13 @@ async def read_channel(reader) -> int:
 
 
 async def on_call(call) -> None:
-    # Read both channels, also in a mono call: the one it lacks simply ends empty.
-    caller, callee = await asyncio.gather(read_channel(call.caller), read_channel(call.callee))
-    print(f"{call.call_id}: {call.listen_mode} at {call.source_rate} Hz, caller {caller} "
-          f"samples, callee {callee} samples, {call.stats.overruns} overruns", flush=True)
+    # Handed over once the call is known; its first half second settles the format:
+    # stereo (caller and callee), mixed (both parties in one channel, "mix") or mono.
+    await call.wait_audio()
+    counts = await asyncio.gather(*(read_channel(call.channel(name)) for name in call.channels))
+    channels = ", ".join(f"{name} {n} samples" for name, n in zip(call.channels, counts))
+    print(f"{call.call_id}: {call.listen_mode} {call.layout} at {call.source_rate} Hz, "
+          f"{channels}, {call.stats.overruns} overruns", flush=True)
 
 
 async def main(host: str, port: int) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 
 from ..errors import PiopiyError, PiopiyValidationError
-from ..stream.wire import CHANNELS
+from ..stream.wire import CHANNEL_NAMES
 
 if TYPE_CHECKING:
     from .call import CallStream
@@ -157,7 +157,7 @@ class Recorder:
             stem = base if n == 1 else f"{base}-{n}"
             if stem in self._stems:
                 continue
-            if any((self.directory / f"{stem}.{ch}.wav").exists() for ch in CHANNELS):
+            if any((self.directory / f"{stem}.{ch}.wav").exists() for ch in CHANNEL_NAMES):
                 continue
             self._stems.add(stem)
             return stem
@@ -165,8 +165,9 @@ class Recorder:
 
     def open(self, stem: str, channel: str, rate: int) -> WavSink:
         """Create ``<stem>.<channel>.wav``; raises FileExistsError rather than overwrite."""
-        if channel not in CHANNELS:
-            raise PiopiyValidationError(f"channel must be caller or callee, not {channel!r}")
+        if channel not in CHANNEL_NAMES:
+            raise PiopiyValidationError(
+                f"channel must be one of {', '.join(CHANNEL_NAMES)}, not {channel!r}")
         if stem != safe_stem(stem):
             raise PiopiyValidationError(f"unsafe file stem {stem!r}; use claim()")
         path = self.directory / f"{stem}.{channel}.wav"
@@ -225,7 +226,7 @@ class Recorder:
                     except OSError as exc:
                         failures.append(f"{name}: {_why(exc)}")
 
-        await asyncio.gather(*(record_channel(name) for name in CHANNELS))
+        await asyncio.gather(*(record_channel(name) for name in CHANNEL_NAMES))
         if failures:
             raise RecordingError(call.call_id, paths, failures)
         return paths

@@ -37,6 +37,8 @@ CONTROL_ACTIONS = ("pause", "resume", "stop", "break")
 CHANNELS = ("caller", "callee")
 # The one channel of a ``mixed`` two-party stream: both parties summed.
 MIX = "mix"
+# Every channel a call may deliver.
+CHANNEL_NAMES = (*CHANNELS, MIX)
 # How a stream's samples are laid out: one party alone (``mono``), both parties summed
 # into one channel (``mixed``), or both interleaved sample by sample (``stereo``).
 LAYOUTS = ("mono", "mixed", "stereo")

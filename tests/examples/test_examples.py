@@ -98,7 +98,7 @@ def test_receive(program):
     sent = simulate(p.url())
     lines = sorted(p.lines_until(CALLS, "samples"))
     assert lines == sorted(
-        f"{cid}: both at 8000 Hz, caller {expected_16k(call, 'caller').size} samples, "
+        f"{cid}: both stereo at 8000 Hz, caller {expected_16k(call, 'caller').size} samples, "
         f"callee {expected_16k(call, 'callee').size} samples, 0 overruns"
         for cid, call in sent.items())
     p.interrupt()
