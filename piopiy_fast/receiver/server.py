@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..audio import POLICIES, QUALITIES, CallIngest
+from ..audio import POLICIES, QUALITIES
 from ..errors import PiopiyValidationError
 from ..wire import LISTEN_MODES, SAMPLE_RATES, StreamFormat
 from .auth import Authenticator, Verdict
@@ -353,9 +353,6 @@ class StreamServer:
     async def start(self) -> StreamServer:
         """Bind and start accepting calls."""
         if self._listener is None:
-            # The first filter design imports scipy.signal (about half a second): do it
-            # now, off the loop, rather than inside the first call's first frame.
-            await asyncio.to_thread(_design_filters, self._settings)
             if self._metrics_at is not None:
                 self._metrics = _metrics_endpoint(self)
                 await self._metrics.start(*self._metrics_at)
@@ -587,13 +584,6 @@ def _metrics_endpoint(server: StreamServer) -> MetricsEndpoint:
         raise PiopiyValidationError(
             "metrics need prometheus-client: pip install 'piopiy-fast[metrics]'") from exc
     return MetricsEndpoint(server)
-
-
-def _design_filters(settings: CallSettings) -> None:
-    for rate in SAMPLE_RATES:
-        if rate != settings.target_rate:
-            CallIngest(rate, 1, settings.target_rate, ring_capacity=1024,
-                       quality=settings.quality).close()
 
 
 def _check(name: str, value: Any, allowed: tuple[Any, ...]) -> None:
