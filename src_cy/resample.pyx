@@ -140,13 +140,15 @@ cdef class Resampler:
     ``dtype`` ("int16" or "float32"), C-contiguous; output has the same dtype and
     layout. int16 output is rounded and saturates.
 
-    ``aligned`` (the default) trims the filter's delay: output k is the input at
-    time ``k / out_rate``, and ``flush()`` hands over exactly the rest of
-    ``round(n * out_rate / in_rate)`` outputs for n inputs, halves rounded up, so
-    the stream is what the one-shot ``resample()`` returns. With ``aligned=False``
-    the output is the filter's own: ``delay`` output samples late (a fraction
-    where ``down`` does not divide the centre tap), and ``flush()`` ends it once
-    the last input has passed the centre tap. ``delay`` is 0.0 when aligned.
+    By default the output is the filter's own: ``delay`` output samples late (a
+    fraction where ``down`` does not divide the centre tap), and ``flush()`` ends
+    it once the last input has passed the centre tap. ``aligned=True`` trims the
+    delay instead: output k is the input at time ``k / out_rate``, ``delay`` is
+    0.0, and ``flush()`` hands over exactly the rest of ``round(n * out_rate /
+    in_rate)`` outputs for n inputs (halves rounded up), so the stream is what the
+    one-shot ``resample()`` returns. Either way the first ``delay`` samples' worth
+    of input is needed before the signal itself comes out: aligned holds that
+    back at the start, plain emits the filter's ramp in its place.
     """
 
     def __cinit__(self):
@@ -154,7 +156,7 @@ cdef class Resampler:
         self.fir = None
 
     def __init__(self, in_rate, out_rate, channels=1, dtype="int16", quality="speech", *,
-                 aligned=True):
+                 aligned=False):
         if self.fir is not None:
             raise RuntimeError("Resampler is already initialised")
         self.in_rate = check_rate("in_rate", in_rate)
@@ -363,6 +365,6 @@ def resample(samples, in_rate, out_rate, quality="speech"):
     if not isinstance(samples, np.ndarray):
         raise TypeError(f"samples must be a numpy array, got {type(samples).__name__}")
     channels = samples.shape[1] if samples.ndim == 2 else 1
-    r = Resampler(in_rate, out_rate, channels, str(samples.dtype), quality)
+    r = Resampler(in_rate, out_rate, channels, str(samples.dtype), quality, aligned=True)
     head = r.process(samples)
     return np.concatenate([head, r.flush()])

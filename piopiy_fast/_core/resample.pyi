@@ -33,14 +33,14 @@ class Resampler:
 
     Input is (n,) for one channel or (n, channels) interleaved, int16 or float32;
     output has the same dtype and layout. int16 output saturates.
-    ``aligned`` (the default): output k is the input at time ``k / out_rate`` and
-    the stream totals ``round(n * out_rate / in_rate)`` samples (halves rounded
-    up), as ``resample()`` returns. ``aligned=False``: the filter's own output,
-    ``delay`` output samples late (``delay`` is 0.0 when aligned).
+    By default the output is the filter's own, ``delay`` output samples late.
+    ``aligned=True``: output k is the input at time ``k / out_rate``, ``delay`` is
+    0.0 and the stream totals ``round(n * out_rate / in_rate)`` samples (halves
+    rounded up), as ``resample()`` returns.
     """
     def __init__(self, in_rate: int, out_rate: int, channels: int = 1,
                  dtype: str = "int16", quality: str = "speech", *,
-                 aligned: bool = True) -> None: ...
+                 aligned: bool = False) -> None: ...
     in_rate: int
     out_rate: int
     channels: int

@@ -65,7 +65,7 @@ def random_splits(n, rng):
 @pytest.mark.parametrize("quality", QUALITIES)
 def test_float32_matches_scipy_resample_poly(in_rate, out_rate, quality):
     x = speechlike(3000, in_rate, seed=in_rate + out_rate) / 32768.0
-    r = Resampler(in_rate, out_rate, dtype="float32", quality=quality)
+    r = Resampler(in_rate, out_rate, dtype="float32", quality=quality, aligned=True)
     got = np.concatenate([r.process(x.astype(np.float32)), r.flush()])
     want = reference(x.astype(np.float32).astype(np.float64),
                      filter_for(in_rate, out_rate, quality))
@@ -75,8 +75,9 @@ def test_float32_matches_scipy_resample_poly(in_rate, out_rate, quality):
 
 @pytest.mark.parametrize("in_rate,out_rate", PAIRS)
 def test_unaligned_float32_matches_scipy_upfirdn(in_rate, out_rate):
+    """The default: the filter's own output, ``delay`` samples late."""
     x = speechlike(3000, in_rate, seed=in_rate + out_rate) / 32768.0
-    r = Resampler(in_rate, out_rate, dtype="float32", aligned=False)
+    r = Resampler(in_rate, out_rate, dtype="float32")
     got = np.concatenate([r.process(x.astype(np.float32)), r.flush()])
     spec = filter_for(in_rate, out_rate)
     want = plain_reference(x.astype(np.float32).astype(np.float64), spec)
@@ -139,7 +140,7 @@ def test_any_split_of_any_length_gives_the_one_shot_samples(pair, n, sizes):
     x = speechlike(n, in_rate, seed=n).astype(np.int16) if n else np.zeros(0, np.int16)
     want = resample(x, in_rate, out_rate)
     assert len(want) == expected_length(n, in_rate, out_rate)
-    r = Resampler(in_rate, out_rate)
+    r = Resampler(in_rate, out_rate, aligned=True)
     pieces, at, i = [], 0, 0
     while at < n:
         step = sizes[i % len(sizes)]
@@ -154,12 +155,12 @@ def test_any_split_of_any_length_gives_the_one_shot_samples(pair, n, sizes):
 def test_edge_lengths_give_the_promised_output_count(n, quality):
     for in_rate, out_rate in PAIRS:
         spec = filter_for(in_rate, out_rate, quality)
-        aligned = Resampler(in_rate, out_rate, quality=quality)
+        aligned = Resampler(in_rate, out_rate, quality=quality, aligned=True)
         head = aligned.process(np.ones(n, np.int16))
         assert len(head) + len(aligned.flush()) == expected_length(n, in_rate, out_rate)
         assert len(resample(np.ones(n, np.int16), in_rate, out_rate, quality)) == (
             expected_length(n, in_rate, out_rate))
-        plain = Resampler(in_rate, out_rate, quality=quality, aligned=False)
+        plain = Resampler(in_rate, out_rate, quality=quality)  # the default
         head = plain.process(np.ones(n, np.int16))
         assert len(head) + len(plain.flush()) == -(-(n * spec.up + spec.center) // spec.down)
 
@@ -182,7 +183,7 @@ def test_one_shot_length_and_timing_agree_with_soxr(in_rate, out_rate):
 
 def test_flush_resets_to_a_fresh_state():
     x = speechlike(1000, 8000).astype(np.int16)
-    r = Resampler(8000, 16000)
+    r = Resampler(8000, 16000, aligned=True)
     first = np.concatenate([r.process(x), r.flush()])
     second = np.concatenate([r.process(x), r.flush()])
     assert np.array_equal(first, second)
@@ -190,7 +191,7 @@ def test_flush_resets_to_a_fresh_state():
 
 def test_clear_forgets_history():
     x = speechlike(1000, 8000).astype(np.int16)
-    r = Resampler(8000, 16000)
+    r = Resampler(8000, 16000, aligned=True)
     r.process(x[::-1].copy())
     r.clear()
     assert np.array_equal(np.concatenate([r.process(x), r.flush()]), resample(x, 8000, 16000))
