@@ -10,8 +10,14 @@ Cython declarations, so it is built only when picows can be imported here (it is
 build requirement in pyproject.toml, so an isolated build always has it; a build
 without isolation may not). What was built is written to piopiy_fast/_core/build.json,
 which ships in the wheel; without the module, the transport uses its Python listener.
+
+The resampler's filters are designed here, at build time, by
+piopiy_fast/_core/filter_design.py (scipy, a build requirement) and compiled into the
+resampler from the generated src_cy/include/pf_filter_taps.h: at run time nothing
+designs them and scipy is not needed.
 """
 import glob
+import importlib.util
 import json
 import os
 
@@ -23,6 +29,34 @@ MODULES = ["codec", "resample", "ringbuffer", "ingest", "delivery", "framesink",
 # C kernels linked into the module that calls them.
 C_SOURCES = {"resample": ["src_cy/kernels/fir.c", "src_cy/kernels/fir_generic.c",
                            "src_cy/kernels/fir_avx2.c"]}
+
+TAPS_HEADER = "src_cy/include/pf_filter_taps.h"
+
+
+def write_filter_taps():
+    """Design every filter and write TAPS_HEADER, unless it already holds exactly that
+    (so an unchanged design does not rebuild the resampler)."""
+    try:
+        import scipy
+    except ImportError:
+        if os.path.exists(TAPS_HEADER):
+            print(f"scipy is not importable: keeping the existing {TAPS_HEADER}")
+            return
+        raise SystemExit("designing the resampler's filters needs scipy (a build requirement)")
+    spec = importlib.util.spec_from_file_location(
+        "filter_design", "piopiy_fast/_core/filter_design.py")
+    design = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(design)
+    text = design.c_header(f"piopiy_fast/_core/filter_design.py with scipy {scipy.__version__}")
+    if os.path.exists(TAPS_HEADER):
+        with open(TAPS_HEADER) as old:
+            if old.read() == text:
+                return
+    with open(TAPS_HEADER, "w") as header:
+        header.write(text)
+
+
+write_filter_taps()
 
 # Every module includes some of these: a change to one must rebuild them all,
 # which setuptools only knows if it is told.

@@ -4,7 +4,8 @@
 Byte input is any object with the buffer protocol that exports contiguous
 bytes (bytes, bytearray, memoryview, mmap...); another object is a TypeError.
 A byte count that does not hold whole samples (or whole sample pairs) is a
-``piopiy_fast.errors.FrameError``.
+``piopiy_fast.errors.FrameError`` (the class piopiy_fast.audio hands the core:
+see piopiy_fast/_core/errors.py).
 
 Sample input is a numpy array of dtype int16 (or float32 where stated), of any
 shape, taken in C order; another type or dtype is a TypeError. An array that
@@ -22,11 +23,13 @@ from libc.stdint cimport int16_t, uint8_t
 
 import numpy as np
 
-from piopiy_fast.errors import FrameError
+from piopiy_fast._core import errors
 
 cnp.import_array()
 
-NOGIL_MIN = NOGIL_MIN_SAMPLES   # from codec.pxd, shared by the whole core
+# From codec.pxd, shared by the codec, the resampler and the fused ingest path; the
+# ring buffer's copies have their own threshold (ringbuffer.nogil_threshold()).
+NOGIL_MIN = NOGIL_MIN_SAMPLES
 
 cdef float _I16_TO_F32 = 1.0 / 32768.0
 cdef float _F32_TO_I16 = 32768.0
@@ -67,7 +70,7 @@ def l16_to_int16(data):
     PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
     try:
         if view.len & 1:
-            raise FrameError(f"L16 data must hold whole 16-bit samples, got {view.len} bytes")
+            raise errors.FrameError(f"L16 data must hold whole 16-bit samples, got {view.len} bytes")
         n = <size_t>view.len >> 1
         out = _new_1d(<Py_ssize_t>n, cnp.NPY_INT16)
         if n >= NOGIL_MIN_SAMPLES:
@@ -89,7 +92,7 @@ def l16_to_float32(data):
     PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
     try:
         if view.len & 1:
-            raise FrameError(f"L16 data must hold whole 16-bit samples, got {view.len} bytes")
+            raise errors.FrameError(f"L16 data must hold whole 16-bit samples, got {view.len} bytes")
         n = <size_t>view.len >> 1
         out = _new_1d(<Py_ssize_t>n, cnp.NPY_FLOAT32)
         if n >= NOGIL_MIN_SAMPLES:
@@ -113,7 +116,7 @@ def l16_deinterleave(data):
     PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
     try:
         if view.len & 3:
-            raise FrameError(f"two-channel L16 data must hold whole sample pairs "
+            raise errors.FrameError(f"two-channel L16 data must hold whole sample pairs "
                              f"(4 bytes each), got {view.len} bytes")
         n = <size_t>view.len >> 2
         left = _new_1d(<Py_ssize_t>n, cnp.NPY_INT16)
@@ -246,7 +249,7 @@ def deinterleave(samples):
     cdef size_t n
     if nd == 1:
         if cnp.PyArray_DIM(a, 0) & 1:
-            raise FrameError(f"interleaved samples must hold whole pairs, "
+            raise errors.FrameError(f"interleaved samples must hold whole pairs, "
                              f"got {cnp.PyArray_DIM(a, 0)} samples")
         n = <size_t>cnp.PyArray_DIM(a, 0) >> 1
     elif nd == 2 and cnp.PyArray_DIM(a, 1) == 2:

@@ -7,6 +7,11 @@ target rate and writes them into one lock-free ring per channel: one C pass
 that needs no GIL and allocates nothing. All state of the call lives here.
 The GIL is released only for large frames (NOGIL_MIN_SAMPLES, in codec.pxd):
 a 20 ms frame takes about a microsecond, less than giving the GIL away costs.
+
+A call's channels are on the call's timeline: the resampler is aligned, so sample
+k of a channel is the call's audio at time ``k / target_rate`` from its first
+sample, and ``flush()`` completes ``round(n * target_rate / source_rate)`` samples
+per channel for n received.
 """
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
@@ -17,10 +22,12 @@ from piopiy_fast._core.codec cimport (
     NOGIL_MIN_SAMPLES, pf_alaw_decode, pf_deinterleave_i16, pf_l16le_deinterleave_i16, pf_l16le_to_i16,
     pf_ulaw_decode,
 )
-from piopiy_fast._core.resample cimport PF_RS_BLOCK, Resampler
+from piopiy_fast._core.resample cimport (
+    PF_RS_BLOCK, Resampler, check_channels, check_quality, check_rate,
+)
 from piopiy_fast._core.ringbuffer cimport RingBuffer, pf_ring_close, pf_ring_overruns, pf_ring_write
 
-from piopiy_fast.errors import FrameError, PiopiyValidationError
+from piopiy_fast._core import errors
 
 ENCODINGS = ("l16", "pcmu", "pcma")
 
@@ -30,7 +37,10 @@ cdef class CallIngest:
 
     ``channels`` is 1 (caller or callee mode) or 2 (both mode: channel 0 then
     channel 1, interleaved sample by sample). ``rings`` holds one RingBuffer
-    per channel, at ``target_rate``. (Fields are declared in ingest.pxd.)
+    per channel, at ``target_rate``. ``aligned`` (the default) trims the
+    resampler's delay so the rings are on the call's timeline (see
+    Resampler); ``aligned=False`` keeps the filter's own output, ``delay``
+    samples late. (Fields are declared in ingest.pxd.)
     """
 
     def __cinit__(self):
@@ -38,21 +48,19 @@ cdef class CallIngest:
         self.resampled = NULL
 
     def __init__(self, source_rate, channels, target_rate, *, encoding="l16",
-                 ring_capacity=65536, policy="drop_oldest", quality="speech"):
-        # Imported here, not at module level: piopiy_fast.audio imports this module.
-        from piopiy_fast.audio import filters
+                 ring_capacity=65536, policy="drop_oldest", quality="speech", aligned=True):
         if self.decoded != NULL:
             raise RuntimeError("CallIngest is already initialised")
-        self.source_rate = filters.check_rate("source_rate", source_rate)
-        self.target_rate = filters.check_rate("target_rate", target_rate)
-        filters.check_channels(channels)
+        self.source_rate = check_rate("source_rate", source_rate)
+        self.target_rate = check_rate("target_rate", target_rate)
+        self.channels = check_channels(channels)
         if encoding not in ENCODINGS:
-            raise PiopiyValidationError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
-        self.channels = channels
+            raise errors.ValidationError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
         self.encoding = encoding
         self.enc = <Encoding><int>ENCODINGS.index(encoding)
         self.unit = (2 if self.enc == L16 else 1) * channels
-        self.quality = filters.check_quality(quality)
+        self.quality = check_quality(quality)
+        self.aligned = bool(aligned)
         self._rings = tuple(RingBuffer(ring_capacity, policy) for _ in range(channels))
         cdef RingBuffer ring
         for c, ring in enumerate(self._rings):
@@ -61,7 +69,7 @@ cdef class CallIngest:
         self.out_block = 0
         if self.source_rate != self.target_rate:
             self.resampler = Resampler(self.source_rate, self.target_rate, channels,
-                                       "int16", self.quality)
+                                       "int16", self.quality, aligned=aligned)
             self.out_block = self.resampler.block_out_max()
         self.decoded = <int16_t *>malloc(sizeof(int16_t) * PF_RS_BLOCK * 4)
         self.resampled = <int16_t *>malloc(sizeof(int16_t) * (self.out_block * 2 + 1))
@@ -82,7 +90,8 @@ cdef class CallIngest:
 
     @property
     def delay(self):
-        """Resampler delay in target-rate samples (0 when rates are equal)."""
+        """Resampler delay in target-rate samples: 0.0 when aligned or when the rates
+        are equal."""
         return 0.0 if self.resampler is None else self.resampler.delay
 
     @property
@@ -124,7 +133,7 @@ cdef class CallIngest:
             nbytes = view.len
             PyBuffer_Release(&view)
         if written < 0:
-            raise FrameError(
+            raise errors.FrameError(
                 f"frame of {nbytes} bytes does not hold whole "
                 f"{'sample pairs' if self.channels == 2 else 'samples'} "
                 f"({self.unit} bytes each for {self.encoding}, {self.channels} channel(s))")
@@ -184,8 +193,10 @@ cdef class CallIngest:
             pf_deinterleave_i16(self.decoded, planar[0], planar[1], n)
 
     def flush(self):
-        """Push the resampler's tail into the rings (end of call); returns the
-        samples written per channel."""
+        """Push the rest of the resampled stream into the rings (end of call); returns
+        the samples written per channel. Aligned, every channel then holds exactly
+        ``round(n * target_rate / source_rate)`` samples for the n received (halves
+        rounded up)."""
         cdef Py_ssize_t got, written = 0
         cdef int16_t *out[2]
         cdef int c

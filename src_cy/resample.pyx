@@ -1,26 +1,48 @@
 # cython: language_level=3, embedsignature=True
 """Streaming polyphase resampler between 8, 12, 16, 24, 32 and 48 kHz.
 
-The filters come from ``piopiy_fast.audio.filters`` (scipy, once per rate pair and
-preset); the inner loops are C (src_cy/kernels), with an AVX2/FMA variant
-picked at import on CPUs that have it. ``PIOPIY_FAST_SIMD=generic`` forces the
-portable loop.
+The filters are designed at build time (piopiy_fast/_core/filter_design.py) and
+compiled in from the generated pf_filter_taps.h: nothing is designed, and nothing
+above the core imported, at run time. The inner loops are C (src_cy/kernels), with
+an AVX2/FMA variant picked at import on CPUs that have it.
+``PIOPIY_FAST_SIMD=generic`` forces the portable loop.
+
+Timing: a filter of odd length N has its centre tap at c = (N - 1) / 2 steps of
+``1 / (up * in_rate)``. Run plainly, output j is the signal at input time
+``(j * down - c) / (up * in_rate)``: late by ``c / down`` output samples, the
+``delay``. An aligned stream starts c steps later, so output k is the signal at
+input time ``k / out_rate`` exactly, and it ends after ``round(n * out_rate /
+in_rate)`` outputs (halves rounded up, as soxr does).
 """
 import os
+from math import gcd
 
 import numpy as np
 
 cimport numpy as cnp
 from libc.stdint cimport int16_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset, strcmp
 
 from piopiy_fast._core.codec cimport NOGIL_MIN_SAMPLES
 
-from piopiy_fast.errors import PiopiyValidationError
+from piopiy_fast._core import errors
 
 cnp.import_array()
 
+
+cdef extern from "pf_filter_taps.h" nogil:
+    ctypedef struct pf_filter_taps:
+        int in_rate, out_rate
+        const char *quality
+        size_t ntaps
+        const double *taps
+    enum: PF_FILTER_COUNT
+    const pf_filter_taps PF_FILTERS[]
+
+
+RATES = (8000, 12000, 16000, 24000, 32000, 48000)
+QUALITIES = ("speech", "strict")
 DTYPES = ("int16", "float32")
 
 pf_rs_select_kernels(os.environ.get("PIOPIY_FAST_SIMD", "").encode())
@@ -37,16 +59,63 @@ def simd_kernel():
     return pf_rs_kernel_name().decode()
 
 
-cdef class FilterBank:
-    """A designed filter (``spec``, a filters.FilterSpec) laid out as the C
-    engine's polyphase sub-filters; immutable, shared by every Resampler of its
-    rate pair and preset."""
+cdef int check_rate(str name, object rate) except -1:
+    if not isinstance(rate, int) or isinstance(rate, bool) or rate not in RATES:
+        raise errors.ValidationError(f"{name} must be one of {RATES} Hz, got {rate!r}")
+    return rate
 
-    def __cinit__(self, spec):
-        cdef const double[::1] taps = np.ascontiguousarray(spec.taps, dtype=np.float64)
-        if pf_fir_bank_init(&self.bank, &taps[0], taps.shape[0], spec.up, spec.down) != 0:
+
+cdef int check_channels(object channels) except -1:
+    if not isinstance(channels, int) or isinstance(channels, bool) or channels not in (1, 2):
+        raise errors.ValidationError(f"channels must be 1 or 2, got {channels!r}")
+    return channels
+
+
+cdef str check_quality(object quality):
+    if not isinstance(quality, str) or quality not in QUALITIES:
+        raise errors.ValidationError(f"quality must be one of {QUALITIES}, got {quality!r}")
+    return quality
+
+
+cdef const pf_filter_taps *shipped(int in_rate, int out_rate, str quality) except NULL:
+    cdef bytes name = quality.encode()
+    cdef int i
+    for i in range(PF_FILTER_COUNT):
+        if (PF_FILTERS[i].in_rate == in_rate and PF_FILTERS[i].out_rate == out_rate
+                and strcmp(PF_FILTERS[i].quality, name) == 0):
+            return &PF_FILTERS[i]
+    raise errors.ValidationError(f"no filter for {in_rate} -> {out_rate} Hz ({quality})")
+
+
+def filter_taps(in_rate, out_rate, quality="speech"):
+    """The prototype filter this build runs for ``in_rate`` -> ``out_rate``: a new
+    read-only float64 array (gain ``up``, linear phase, odd length), exactly as
+    designed at build time."""
+    cdef const pf_filter_taps *f = shipped(check_rate("in_rate", in_rate),
+                                           check_rate("out_rate", out_rate),
+                                           check_quality(quality))
+    out = np.empty(f.ntaps, dtype=np.float64)
+    memcpy(cnp.PyArray_DATA(<cnp.ndarray>out), f.taps, sizeof(double) * f.ntaps)
+    out.setflags(write=False)
+    return out
+
+
+def ratio(in_rate, out_rate):
+    """(up, down): the conversion as a reduced fraction ``out_rate / in_rate``."""
+    g = gcd(in_rate, out_rate)
+    return out_rate // g, in_rate // g
+
+
+cdef class FilterBank:
+    """A shipped filter laid out as the C engine's polyphase sub-filters; immutable,
+    shared by every Resampler of its rate pair and preset."""
+
+    def __cinit__(self, int in_rate, int out_rate, str quality):
+        cdef const pf_filter_taps *f = shipped(in_rate, out_rate, quality)
+        self.up, self.down = ratio(in_rate, out_rate)
+        self.center = <int>((f.ntaps - 1) // 2)
+        if pf_fir_bank_init(&self.bank, f.taps, f.ntaps, self.up, self.down) != 0:
             raise MemoryError("cannot allocate the filter bank")
-        self.spec = spec
 
     def __dealloc__(self):
         pf_fir_bank_free(&self.bank)
@@ -59,8 +128,7 @@ cdef FilterBank bank_for(int in_rate, int out_rate, str quality):
     key = (in_rate, out_rate, quality)
     bank = _banks.get(key)
     if bank is None:
-        from piopiy_fast.audio import filters
-        bank = _banks[key] = FilterBank(filters.design(in_rate, out_rate, quality))
+        bank = _banks[key] = FilterBank(in_rate, out_rate, quality)
     return bank
 
 
@@ -70,34 +138,46 @@ cdef class Resampler:
     Feeding a signal in pieces of any sizes gives exactly the samples of feeding
     it whole. Input is (n,) for one channel or (n, 2) interleaved for two, of
     ``dtype`` ("int16" or "float32"), C-contiguous; output has the same dtype and
-    layout. int16 output is rounded and saturates. ``delay`` is the fixed delay
-    of the output in output samples; ``flush()`` returns the last of it.
+    layout. int16 output is rounded and saturates.
+
+    By default the output is the filter's own: ``delay`` output samples late (a
+    fraction where ``down`` does not divide the centre tap), and ``flush()`` ends
+    it once the last input has passed the centre tap. ``aligned=True`` trims the
+    delay instead: output k is the input at time ``k / out_rate``, ``delay`` is
+    0.0, and ``flush()`` hands over exactly the rest of ``round(n * out_rate /
+    in_rate)`` outputs for n inputs (halves rounded up), so the stream is what the
+    one-shot ``resample()`` returns. Either way the first ``delay`` samples' worth
+    of input is needed before the signal itself comes out: aligned holds that
+    back at the start, plain emits the filter's ramp in its place.
     """
 
     def __cinit__(self):
         self.scratch = NULL
         self.fir = None
 
-    def __init__(self, in_rate, out_rate, channels=1, dtype="int16", quality="speech"):
-        # Imported here, not at module level: piopiy_fast.audio imports this module.
-        from piopiy_fast.audio import filters
+    def __init__(self, in_rate, out_rate, channels=1, dtype="int16", quality="speech", *,
+                 aligned=False):
         if self.fir is not None:
             raise RuntimeError("Resampler is already initialised")
-        self.in_rate = filters.check_rate("in_rate", in_rate)
-        self.out_rate = filters.check_rate("out_rate", out_rate)
-        self.quality = filters.check_quality(quality)
-        filters.check_channels(channels)
+        self.in_rate = check_rate("in_rate", in_rate)
+        self.out_rate = check_rate("out_rate", out_rate)
+        self.quality = check_quality(quality)
+        self.channels = check_channels(channels)
         if dtype not in DTYPES:
-            raise PiopiyValidationError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-        self.channels = channels
+            raise errors.ValidationError(f"dtype must be one of {DTYPES}, got {dtype!r}")
         self.dtype = dtype
+        self.aligned = bool(aligned)
         self.delay = 0.0
         if self.in_rate == self.out_rate:
             return
         self.fir = bank_for(self.in_rate, self.out_rate, self.quality)
-        self.delay = self.fir.spec.delay
-        self.centre = self.fir.spec.center
-        if pf_rs_init(&self.state, &self.fir.bank, channels) != 0:
+        if not self.aligned:
+            self.delay = <double>self.fir.center / self.fir.down
+        # Aligned, output 0 waits for the centre tap's input; every shipped filter is
+        # long enough (centre >= 2 * down) that what process() has returned never
+        # passes the rounded total flush() completes.
+        if pf_rs_init(&self.state, &self.fir.bank, channels,
+                      self.fir.center if self.aligned else 0) != 0:
             self.fir = None
             raise MemoryError("cannot allocate resampler state")
         self.scratch = <float *>malloc(sizeof(float) * self.block_out_max() * channels)
@@ -111,7 +191,7 @@ cdef class Resampler:
 
     def __repr__(self):
         return (f"Resampler({self.in_rate}, {self.out_rate}, channels={self.channels}, "
-                f"dtype={self.dtype!r}, quality={self.quality!r})")
+                f"dtype={self.dtype!r}, quality={self.quality!r}, aligned={self.aligned})")
 
     def process(self, samples):
         """Resample the next piece of the stream; returns what it completes."""
@@ -135,7 +215,7 @@ cdef class Resampler:
         return out
 
     def flush(self):
-        """The stream's tail (what the delay still holds), then a fresh state."""
+        """The rest of the stream (what the filter still holds), then a fresh state."""
         cdef Py_ssize_t got
         cdef int16_t *planar[2]
         cdef int16_t[:, ::1] block_i16
@@ -174,11 +254,11 @@ cdef class Resampler:
         if samples.dtype != np.dtype(self.dtype):
             raise TypeError(f"samples must be {self.dtype} for this Resampler, got {samples.dtype}")
         if not samples.flags.c_contiguous:
-            raise PiopiyValidationError("samples must be C-contiguous (np.ascontiguousarray)")
+            raise errors.ValidationError("samples must be C-contiguous (np.ascontiguousarray)")
         expected = "(n,)" if self.channels == 1 else "(n, 2)"
         if (samples.ndim != 1 if self.channels == 1 else
                 (samples.ndim != 2 or samples.shape[1] != 2)):
-            raise PiopiyValidationError(
+            raise errors.ValidationError(
                 f"samples must have shape {expected} for {self.channels} channel(s), "
                 f"got {samples.shape}")
         return samples
@@ -196,10 +276,15 @@ cdef class Resampler:
         return got
 
     cdef Py_ssize_t tail_remaining(self) noexcept nogil:
-        # The stream ends once output reaches the last input sample plus the
-        # filter's centre: ceil((consumed * up + centre) / down) samples in all.
-        cdef long long down = self.fir.bank.down
-        cdef long long total = (self.consumed * self.fir.bank.up + self.centre + down - 1) // down
+        # Aligned: round(consumed * up / down) outputs in all, halves rounded up.
+        # Plain: the stream ends once output reaches the last input sample plus the
+        # filter's centre, ceil((consumed * up + centre) / down) outputs.
+        cdef long long up = self.fir.bank.up, down = self.fir.bank.down
+        cdef long long total
+        if self.aligned:
+            total = (2 * self.consumed * up + down) // (2 * down)
+        else:
+            total = (self.consumed * up + self.fir.center + down - 1) // down
         return <Py_ssize_t>(total - self.produced)
 
     cdef Py_ssize_t block_out_max(self) noexcept nogil:
@@ -271,13 +356,15 @@ cdef Py_ssize_t run_interleaved(Resampler r, bint int16, const void *src, Py_ssi
 
 
 def resample(samples, in_rate, out_rate, quality="speech"):
-    """One shot: ``process`` then ``flush`` on a new Resampler.
+    """One shot: ``process`` then ``flush`` on a new aligned Resampler.
 
-    ``samples`` is (n,) or (n, 2), int16 or float32.
+    ``samples`` is (n,) or (n, 2), int16 or float32. The result has
+    ``round(n * out_rate / in_rate)`` samples per channel (halves rounded up, as
+    soxr does), and sample k is the input at time ``k / out_rate``.
     """
     if not isinstance(samples, np.ndarray):
         raise TypeError(f"samples must be a numpy array, got {type(samples).__name__}")
     channels = samples.shape[1] if samples.ndim == 2 else 1
-    r = Resampler(in_rate, out_rate, channels, str(samples.dtype), quality)
+    r = Resampler(in_rate, out_rate, channels, str(samples.dtype), quality, aligned=True)
     head = r.process(samples)
     return np.concatenate([head, r.flush()])

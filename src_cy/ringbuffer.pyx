@@ -24,7 +24,7 @@ import operator
 
 import numpy as np
 
-from piopiy_fast.errors import PiopiyValidationError
+from piopiy_fast._core import errors
 
 cnp.import_array()
 
@@ -114,7 +114,7 @@ cdef class RingBuffer:
         except TypeError:
             raise TypeError(f"capacity must be an int, got {type(capacity).__name__}") from None
         if capacity < 1 or capacity > _MAX_CAPACITY or capacity & (capacity - 1):
-            raise PiopiyValidationError(
+            raise errors.ValidationError(
                 f"capacity must be a power of two from 1 to 2**30 samples, got {capacity}")
         if not isinstance(policy, str):
             raise TypeError(f"policy must be a str, got {type(policy).__name__}")
@@ -123,7 +123,7 @@ cdef class RingBuffer:
         elif policy == "drop_newest":
             pol = PF_DROP_NEWEST
         else:
-            raise PiopiyValidationError(
+            raise errors.ValidationError(
                 f"policy must be one of {', '.join(map(repr, POLICIES))}, got {policy!r}")
         if pf_ring_init(&self.ring, <size_t>capacity, pol) != 0:
             raise MemoryError(f"cannot allocate a ring of {capacity} samples")

@@ -17,6 +17,7 @@ cdef enum Encoding:
 cdef class CallIngest:
     cdef readonly int source_rate, target_rate, channels
     cdef readonly str encoding, quality
+    cdef readonly bint aligned        # on the call's timeline (the resampler's delay trimmed)
     cdef Encoding enc
     cdef Py_ssize_t unit              # bytes of one sample on every channel
     cdef Resampler resampler          # None when the rates are equal

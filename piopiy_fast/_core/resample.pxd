@@ -9,7 +9,7 @@ cdef extern from "pf_resample.h" nogil:
         int channels
     int pf_fir_bank_init(pf_fir_bank *b, const double *taps, size_t ntaps, int up, int down)
     void pf_fir_bank_free(pf_fir_bank *b)
-    int pf_rs_init(pf_resampler *s, const pf_fir_bank *fir, int channels)
+    int pf_rs_init(pf_resampler *s, const pf_fir_bank *fir, int channels, size_t start)
     void pf_rs_free(pf_resampler *s)
     void pf_rs_reset(pf_resampler *s)
     size_t pf_rs_out_count(const pf_resampler *s, size_t n)
@@ -23,10 +23,17 @@ cdef extern from "pf_resample.h" nogil:
     const char *pf_rs_select_kernels(const char *force)
 
 
+# Argument checks shared by the core's constructors (they raise errors.ValidationError).
+cdef int check_rate(str name, object rate) except -1
+cdef int check_channels(object channels) except -1
+cdef str check_quality(object quality)
+
+
 cdef class FilterBank:
-    """A designed filter laid out as a polyphase bank; immutable, shared."""
+    """A shipped filter laid out as a polyphase bank; immutable, shared."""
     cdef pf_fir_bank bank
-    cdef readonly object spec
+    cdef readonly int up, down
+    cdef readonly int center     # centre tap index, in samples at up * in_rate
 
 
 cdef class Resampler:
@@ -36,9 +43,9 @@ cdef class Resampler:
     cdef readonly int in_rate, out_rate, channels
     cdef readonly str quality, dtype
     cdef readonly double delay
+    cdef readonly bint aligned   # the filter's delay trimmed: output k at input time k/out_rate
     cdef long long consumed      # input samples per channel since the last reset
     cdef long long produced      # output samples per channel since the last reset
-    cdef long long centre        # centre tap index, in samples at up * in_rate
 
     cdef Py_ssize_t block_out_max(self) noexcept nogil
     cdef Py_ssize_t block_i16_planar(self, const int16_t **inp, Py_ssize_t n,

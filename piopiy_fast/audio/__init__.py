@@ -1,12 +1,18 @@
 """The Python face of the native audio core, and the only module that imports it.
 
 ``Resampler``, ``RingBuffer`` and ``CallIngest`` are the compiled classes themselves
-(they check their own arguments); the codec functions convert L16 and G.711;
-``design`` gives the filter a rate pair runs; ``simd_kernel()`` says which inner
-loop this CPU got. ``FrameSink`` is a call's receive path below Python, and
-``picows_frame_listener()`` the compiled picows listener that feeds it;
-``CallDelivery`` is a call's delivery state (who waits, who takes callbacks, the end),
-and ``ReaderCore`` how a channel reader waits on it.
+(they check their own arguments); ``resample()`` converts a whole signal; the codec
+functions convert L16 and G.711; ``simd_kernel()`` says which inner loop this CPU
+got. ``filters.filter_for()`` shows the filter a rate pair runs.
+
+Internal, for the package's own modules (importable, not in ``__all__``):
+``FrameSink`` is a call's receive path below Python, ``CallDelivery`` its
+delivery state (who waits, who takes callbacks, the end), ``picows_frame_listener()`` the
+compiled picows listener that feeds it, and ``ReaderCore`` how a channel reader
+waits for it.
+
+Importing this module also makes the core raise the package's errors
+(PiopiyValidationError, FrameError): the core itself imports nothing above it.
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from .. import _core as core_package
+from .._core import errors as core_errors
 from .._core.codec import (
     alaw_decode,
     alaw_encode,
@@ -29,26 +36,25 @@ from .._core.codec import (
     ulaw_decode,
     ulaw_encode,
 )
-from .._core.delivery import CallDelivery
-from .._core.framesink import FrameSink
+from .._core.delivery import CallDelivery as CallDelivery  # internal
+from .._core.framesink import FrameSink as FrameSink  # internal: "X as X" re-exports
 from .._core.ingest import ENCODINGS, CallIngest
-from .._core.readers import ReaderCore
-from .._core.resample import Resampler, resample, simd_kernel
+from .._core.readers import ReaderCore as ReaderCore  # internal
+from .._core.resample import QUALITIES, RATES, Resampler, resample, simd_kernel
 from .._core.ringbuffer import POLICIES, RingBuffer, nogil_threshold, set_nogil_threshold
-from .filters import QUALITIES, RATES, FilterSpec, check_channels, check_rate, design
+from ..errors import FrameError, PiopiyValidationError
 
 if TYPE_CHECKING:
     from .._core.picows_listener import FrameListener
 
 __all__ = [
-    "CallDelivery",
-    "CallIngest", "ENCODINGS", "FilterSpec", "FrameSink", "POLICIES", "QUALITIES", "RATES",
-    "ReaderCore", "Resampler", "RingBuffer", "alaw_decode", "alaw_encode", "check_channels",
-    "check_rate", "deinterleave", "design", "float32_to_l16", "int16_to_l16", "interleave",
-    "l16_deinterleave", "l16_to_float32", "l16_to_int16", "nogil_threshold",
-    "picows_frame_listener", "resample", "set_nogil_threshold", "simd_kernel", "ulaw_decode",
-    "ulaw_encode",
+    "CallIngest", "ENCODINGS", "POLICIES", "QUALITIES", "RATES", "Resampler", "RingBuffer",
+    "alaw_decode", "alaw_encode", "deinterleave", "float32_to_l16", "int16_to_l16",
+    "interleave", "l16_deinterleave", "l16_to_float32", "l16_to_int16", "nogil_threshold",
+    "resample", "set_nogil_threshold", "simd_kernel", "ulaw_decode", "ulaw_encode",
 ]
+
+core_errors.raise_as(validation=PiopiyValidationError, frame=FrameError)
 
 
 def picows_frame_listener() -> type[FrameListener]:

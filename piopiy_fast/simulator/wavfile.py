@@ -42,7 +42,12 @@ def _resampled(samples: np.ndarray, rate: int, to: int) -> np.ndarray:
         return out.astype(np.int16, copy=False)
     from math import gcd
 
-    from scipy.signal import resample_poly
+    try:
+        from scipy.signal import resample_poly
+    except ImportError as exc:
+        raise PiopiyValidationError(
+            f"a WAV file at {rate} Hz needs scipy: pip install 'piopiy-fast[wav]' "
+            f"(or use a file at {', '.join(map(str, SAMPLE_RATES))} Hz)") from exc
     common = gcd(rate, to)
     y: np.ndarray = resample_poly(samples.astype(np.float64), to // common, rate // common)
     out = np.clip(np.rint(y), -32768, 32767).astype(np.int16)

@@ -130,9 +130,7 @@ class ReplyBatcher:
 
     def prepare(self, rate: int | None = None) -> None:
         """Get ready for input at ``rate`` (the call's rate when None): its resampler is
-        built now. The first design of a rate pair in a process takes a moment (up to a
-        second or two while scipy loads); doing it before the first reply keeps that
-        off the call. Input at a new rate drains the old resampler into the pending
+        built now. Input at a new rate drains the old resampler into the pending
         audio first."""
         rate = self.call_rate if rate is None else rate
         if rate != self._in_rate:

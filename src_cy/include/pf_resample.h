@@ -11,6 +11,10 @@
  * contiguous stream, computed for many outputs at once, and its exact zeros
  * (the half-band case) are trimmed away.
  *
+ * A stream may start `start` steps of 1/L input later than output 0 = input 0:
+ * with `start` the prototype's centre tap, output j is the signal at input time
+ * j*M/L exactly (the filter's delay is trimmed instead of output).
+ *
  * Input is converted to float and appended to a per-channel history buffer;
  * after each block the buffer slides back to what the next output needs.
  * Every output is computed by the same instruction sequence wherever it falls
@@ -46,6 +50,7 @@ typedef struct {
 typedef struct {
     const pf_fir_bank *fir;  /* shared, immutable; owned by the caller */
     int channels;
+    size_t start;            /* where output 0 sits, in steps of 1/up input */
     size_t pos;              /* index in buf of the next output's newest sample */
     int phase;               /* phase of the next output */
     size_t fill;             /* valid floats in each buf */
@@ -62,7 +67,10 @@ typedef struct {
 int pf_fir_bank_init(pf_fir_bank *b, const double *taps, size_t ntaps, int up, int down);
 void pf_fir_bank_free(pf_fir_bank *b);
 
-int pf_rs_init(pf_resampler *s, const pf_fir_bank *fir, int channels);
+/* A stream of `channels` channels whose output 0 is `start` steps of 1/up input
+ * after its first input sample (0: the plain filter output; the centre tap: output
+ * aligned with the input). 0 on success, -1 out of memory. */
+int pf_rs_init(pf_resampler *s, const pf_fir_bank *fir, int channels, size_t start);
 void pf_rs_free(pf_resampler *s);
 void pf_rs_reset(pf_resampler *s);
 

@@ -101,14 +101,17 @@ size_t pf_rs_block_out_max(const pf_fir_bank *fir)
 
 static size_t round8(size_t n) { return (n + 7) & ~(size_t)7; }
 
-int pf_rs_init(pf_resampler *s, const pf_fir_bank *fir, int channels)
+int pf_rs_init(pf_resampler *s, const pf_fir_bank *fir, int channels, size_t start)
 {
     memset(s, 0, sizeof *s);
     s->fir = fir;
     s->channels = channels;
-    /* history + the furthest the next output can run ahead (down / up
-     * samples) + one block + the kernels' read slack */
-    s->buf_len = (size_t)fir->hist + (size_t)fir->down + PF_RS_BLOCK + PF_RS_SLACK;
+    s->start = start;
+    /* history + the furthest the next output can run ahead (down / up samples,
+     * and the start's offset until the first output) + one block + the kernels'
+     * read slack */
+    s->buf_len = (size_t)fir->hist + (size_t)fir->down + start / (size_t)fir->up + 1
+                 + PF_RS_BLOCK + PF_RS_SLACK;
     s->stream_len = round8(s->buf_len / (size_t)fir->down + 1) + PF_RS_SLACK;
     s->segment_len = round8(PF_RS_BLOCK / (size_t)fir->down + 3) + PF_RS_SLACK;
     int ok = 1;
@@ -136,9 +139,11 @@ void pf_rs_free(pf_resampler *s)
 void pf_rs_reset(pf_resampler *s)
 {
     for (int c = 0; c < s->channels; c++) memset(s->buf[c], 0, sizeof(float) * s->buf_len);
-    /* The past before the first sample is silence. */
-    s->fill = s->pos = (size_t)s->fir->hist - 1;
-    s->phase = 0;
+    /* The past before the first sample is silence. Output 0 is `start` steps
+     * after the first sample (its newest sample may not have arrived yet). */
+    s->fill = (size_t)s->fir->hist - 1;
+    s->pos = s->fill + s->start / (size_t)s->fir->up;
+    s->phase = (int)(s->start % (size_t)s->fir->up);
 }
 
 /* Outputs with newest-sample index below `fill`, from (pos, phase). */

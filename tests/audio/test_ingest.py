@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from piopiy_fast._core.ingest import CallIngest
-from piopiy_fast._core.resample import Resampler
+from piopiy_fast._core.resample import Resampler, resample
 from piopiy_fast.errors import FrameError, PiopiyValidationError
 
 with warnings.catch_warnings():
@@ -50,7 +50,7 @@ def expected_channels(pcm, source_rate, target_rate, channels):
     result = []
     for c in range(channels):
         x = np.ascontiguousarray(pcm[:, c]) if pcm.ndim == 2 else pcm
-        r = Resampler(source_rate, target_rate)
+        r = Resampler(source_rate, target_rate, aligned=True)
         result.append(np.concatenate([r.process(x), r.flush()]))
     return result
 
@@ -78,6 +78,43 @@ def test_ingest_equals_decode_deinterleave_resample(encoding, channels, source_r
         assert np.array_equal(ring.read(), expected)
     assert call.decode_errors == 0 and call.overruns == 0
     assert call.bytes == len(wire)
+
+
+@pytest.mark.parametrize("source_rate,target_rate",
+                         [(8000, 16000), (16000, 12000), (32000, 12000), (48000, 8000)])
+@pytest.mark.parametrize("n", [0, 1, 2, 99, 100, 101, 4001])
+def test_a_calls_channels_are_on_the_calls_timeline(source_rate, target_rate, n):
+    """Aligned by default: each channel is the one-shot resampling of what came in,
+    exactly round(n * target / source) samples, however the frames were cut."""
+    pcm = signal_pairs(n, seed=n)
+    call = CallIngest(source_rate, 2, target_rate, ring_capacity=1 << 14)
+    assert call.aligned and call.delay == 0.0
+    wire = encode(pcm, "l16")
+    total = sum(call.ingest(frame) for frame in frames_of(wire, [17, 509, 1, 0, 2], 4))
+    total += call.flush()
+    expected = int(np.floor(n * target_rate / source_rate + 0.5))
+    assert total == expected
+    for c, ring in enumerate(call.rings):
+        assert np.array_equal(ring.read(), resample(np.ascontiguousarray(pcm[:, c]),
+                                                    source_rate, target_rate))
+
+
+def test_a_30_second_call_gives_each_channel_exactly_30_seconds():
+    call = CallIngest(8000, 2, 16000, encoding="pcmu", ring_capacity=1 << 20)
+    frame = bytes(320)  # 20 ms of both-mode PCMU
+    total = sum(call.ingest(frame) for _ in range(1500)) + call.flush()
+    assert total == 480_000
+    assert [ring.available for ring in call.rings] == [480_000, 480_000]
+
+
+def test_unaligned_ingest_keeps_the_filters_delay():
+    pcm = signal_pairs(1000)[:, 0].copy()
+    call = CallIngest(8000, 1, 16000, aligned=False)
+    call.ingest(encode(pcm, "l16"))
+    call.flush()
+    r = Resampler(8000, 16000)
+    assert not call.aligned and call.delay == r.delay == 62.0
+    assert np.array_equal(call.rings[0].read(), np.concatenate([r.process(pcm), r.flush()]))
 
 
 def test_both_mode_channel_zero_is_caller_one_is_callee():
@@ -139,8 +176,9 @@ def test_close_ends_the_rings():
     call.close()
     (ring,) = call.rings
     assert ring.closed
-    # a closed ring hands over what it holds at once instead of waiting
-    assert len(ring.read_wait(10_000, timeout=30.0)) == 320
+    # a closed ring hands over what it holds at once instead of waiting: the 320
+    # samples of 160 in, less the 62 the aligned filter waits for until flush()
+    assert len(ring.read_wait(10_000, timeout=30.0)) == 320 - 62
 
 
 def test_not_a_buffer_is_a_type_error():

@@ -1,4 +1,5 @@
-"""The streaming resampler against scipy, and its streaming properties."""
+"""The streaming resampler against scipy and against the ideal signal, and its
+streaming properties."""
 import itertools
 import os
 import subprocess
@@ -6,15 +7,19 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, seed, settings
+from hypothesis import strategies as st
 from scipy import signal
 
 from piopiy_fast._core.resample import Resampler, resample, simd_kernel
-from piopiy_fast.audio import RATES, filters
+from piopiy_fast.audio import QUALITIES, RATES
+from piopiy_fast.audio.filters import filter_for
 from piopiy_fast.errors import PiopiyValidationError
 
 PAIRS = [(a, b) for a, b in itertools.permutations(RATES, 2)]
 FAST_PAIRS = [(8000, 16000), (16000, 8000), (8000, 12000), (48000, 16000), (12000, 32000),
               (16000, 12000)]
+EDGE_LENGTHS = [0, 1, 2, 99, 100, 101]
 
 
 def speechlike(n, rate, seed=0, amplitude=8000.0, channels=1):
@@ -26,8 +31,23 @@ def speechlike(n, rate, seed=0, amplitude=8000.0, channels=1):
     return x[:, 0] if channels == 1 else x
 
 
+def expected_length(n, in_rate, out_rate):
+    """round(n * out_rate / in_rate), halves rounded up: soxr's one-shot length."""
+    return int(np.floor(n * out_rate / in_rate + 0.5))
+
+
 def reference(x, spec):
-    """The whole stream, process + flush, computed by scipy in float64."""
+    """The aligned stream computed by scipy in float64: resample_poly with the same
+    filter (it removes the filter's delay itself and zero-pads both ends), cut to
+    the rounded length."""
+    if len(x) == 0:
+        return np.zeros(x.shape, np.float64)
+    y = signal.resample_poly(x, spec.up, spec.down, axis=0, window=spec.taps / spec.up)
+    return y[:expected_length(len(x), spec.in_rate, spec.out_rate)]
+
+
+def plain_reference(x, spec):
+    """The unaligned stream (aligned=False), process + flush, by scipy in float64."""
     y = signal.upfirdn(spec.taps, x, spec.up, spec.down, axis=0)
     total = -(-(len(x) * spec.up + spec.center) // spec.down)
     return y[:total]
@@ -42,56 +62,128 @@ def random_splits(n, rng):
 
 
 @pytest.mark.parametrize("in_rate,out_rate", PAIRS)
-@pytest.mark.parametrize("quality", filters.QUALITIES)
-def test_float32_matches_scipy_upfirdn(in_rate, out_rate, quality):
+@pytest.mark.parametrize("quality", QUALITIES)
+def test_float32_matches_scipy_resample_poly(in_rate, out_rate, quality):
     x = speechlike(3000, in_rate, seed=in_rate + out_rate) / 32768.0
-    r = Resampler(in_rate, out_rate, dtype="float32", quality=quality)
+    r = Resampler(in_rate, out_rate, dtype="float32", quality=quality, aligned=True)
     got = np.concatenate([r.process(x.astype(np.float32)), r.flush()])
-    spec = filters.design(in_rate, out_rate, quality)
-    want = reference(x.astype(np.float32).astype(np.float64), spec)
+    want = reference(x.astype(np.float32).astype(np.float64),
+                     filter_for(in_rate, out_rate, quality))
+    assert got.shape == want.shape == (expected_length(3000, in_rate, out_rate),)
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-6)
+
+
+@pytest.mark.parametrize("in_rate,out_rate", PAIRS)
+def test_unaligned_float32_matches_scipy_upfirdn(in_rate, out_rate):
+    """The default: the filter's own output, ``delay`` samples late."""
+    x = speechlike(3000, in_rate, seed=in_rate + out_rate) / 32768.0
+    r = Resampler(in_rate, out_rate, dtype="float32")
+    got = np.concatenate([r.process(x.astype(np.float32)), r.flush()])
+    spec = filter_for(in_rate, out_rate)
+    want = plain_reference(x.astype(np.float32).astype(np.float64), spec)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-6)
+    assert r.delay == spec.center / spec.down and not r.aligned
+
+
+@pytest.mark.parametrize("in_rate,out_rate", PAIRS)
+def test_output_k_is_the_input_at_time_k_over_out_rate(in_rate, out_rate):
+    """A tone in the passband comes out as the same tone sampled at k / out_rate:
+    no library in between, and one sample of misalignment would be 50 times the
+    error allowed."""
+    freq = 0.2 * min(in_rate, out_rate)
+    x = (0.5 * np.sin(2 * np.pi * freq * np.arange(in_rate) / in_rate)).astype(np.float32)
+    y = resample(x, in_rate, out_rate).astype(np.float64)
+    ideal = 0.5 * np.sin(2 * np.pi * freq * np.arange(len(y)) / out_rate)
+    middle = slice(out_rate // 10, len(y) - out_rate // 10)  # away from the cut ends
+    # 0.1 dB of passband ripple is 1.2 % of the amplitude
+    assert np.abs(y[middle] - ideal[middle]).max() <= 0.5 * 0.012
 
 
 @pytest.mark.parametrize("in_rate,out_rate", FAST_PAIRS)
 def test_int16_stereo_matches_scipy_within_rounding(in_rate, out_rate):
     x = speechlike(4000, in_rate, channels=2, seed=3).astype(np.int16)
     got = resample(x, in_rate, out_rate)
-    want = np.clip(np.rint(reference(x.astype(np.float64), filters.design(in_rate, out_rate))),
+    want = np.clip(np.rint(reference(x.astype(np.float64), filter_for(in_rate, out_rate))),
                    -32768, 32767)
-    assert got.shape == want.shape and got.dtype == np.int16
+    assert got.shape == want.shape == (expected_length(4000, in_rate, out_rate), 2)
+    assert got.dtype == np.int16
     # float32 arithmetic may land on the other side of a rounding boundary
     assert np.abs(got.astype(np.int64) - want).max() <= 1
 
 
 @pytest.mark.parametrize("in_rate,out_rate", PAIRS)
 @pytest.mark.parametrize("channels,dtype", [(1, "int16"), (2, "int16"), (2, "float32")])
-def test_streaming_equals_one_shot_for_any_split(in_rate, out_rate, channels, dtype):
+@pytest.mark.parametrize("aligned", [True, False])
+def test_streaming_equals_one_shot_for_any_split(in_rate, out_rate, channels, dtype, aligned):
     rng = np.random.default_rng(in_rate * 7 + out_rate)
     x = speechlike(5000, in_rate, channels=channels, seed=1)
     x = x.astype(np.int16) if dtype == "int16" else (x / 32768).astype(np.float32)
-    whole = Resampler(in_rate, out_rate, channels, dtype)
+    whole = Resampler(in_rate, out_rate, channels, dtype, aligned=aligned)
     want = np.concatenate([whole.process(x), whole.flush()])
+    if aligned:
+        assert np.array_equal(want, resample(x, in_rate, out_rate))
     for _ in range(3):
-        r = Resampler(in_rate, out_rate, channels, dtype)
+        r = Resampler(in_rate, out_rate, channels, dtype, aligned=aligned)
         pieces = [r.process(x[a:b]) for a, b in random_splits(len(x), rng)]
         got = np.concatenate(pieces + [r.flush()])
         assert np.array_equal(got, want)
 
 
-@pytest.mark.parametrize("n", [0, 1, 2, 99, 100, 101])
-def test_edge_lengths_give_the_promised_output_count(n):
-    for in_rate, out_rate in FAST_PAIRS:
-        spec = filters.design(in_rate, out_rate)
-        r = Resampler(in_rate, out_rate)
-        head = r.process(np.ones(n, np.int16))
-        tail = r.flush()
-        assert len(head) + len(tail) == -(-(n * spec.up + spec.center) // spec.down)
+@seed(20261206)
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(PAIRS), st.sampled_from(EDGE_LENGTHS + [509, 1000]),
+       st.lists(st.sampled_from([0, 1, 2, 17, 99, 100, 101, 509]), min_size=1, max_size=30)
+       .filter(any))
+def test_any_split_of_any_length_gives_the_one_shot_samples(pair, n, sizes):
+    in_rate, out_rate = pair
+    x = speechlike(n, in_rate, seed=n).astype(np.int16) if n else np.zeros(0, np.int16)
+    want = resample(x, in_rate, out_rate)
+    assert len(want) == expected_length(n, in_rate, out_rate)
+    r = Resampler(in_rate, out_rate, aligned=True)
+    pieces, at, i = [], 0, 0
+    while at < n:
+        step = sizes[i % len(sizes)]
+        pieces.append(r.process(x[at:at + step]))
+        at += step
+        i += 1
+    assert np.array_equal(np.concatenate(pieces + [r.flush()]), want)
+
+
+@pytest.mark.parametrize("n", EDGE_LENGTHS)
+@pytest.mark.parametrize("quality", QUALITIES)
+def test_edge_lengths_give_the_promised_output_count(n, quality):
+    for in_rate, out_rate in PAIRS:
+        spec = filter_for(in_rate, out_rate, quality)
+        aligned = Resampler(in_rate, out_rate, quality=quality, aligned=True)
+        head = aligned.process(np.ones(n, np.int16))
+        assert len(head) + len(aligned.flush()) == expected_length(n, in_rate, out_rate)
+        assert len(resample(np.ones(n, np.int16), in_rate, out_rate, quality)) == (
+            expected_length(n, in_rate, out_rate))
+        plain = Resampler(in_rate, out_rate, quality=quality)  # the default
+        head = plain.process(np.ones(n, np.int16))
+        assert len(head) + len(plain.flush()) == -(-(n * spec.up + spec.center) // spec.down)
+
+
+@pytest.mark.parametrize("in_rate,out_rate", [(8000, 16000), (16000, 8000), (32000, 12000)])
+def test_one_shot_length_and_timing_agree_with_soxr(in_rate, out_rate):
+    soxr = pytest.importorskip("soxr")
+    for n in [*EDGE_LENGTHS, 3, 5, 7, 4001]:
+        x = speechlike(n, in_rate, seed=n).astype(np.float32) / 32768 if n else (
+            np.zeros(0, np.float32))
+        assert len(resample(x, in_rate, out_rate)) == len(soxr.resample(x, in_rate, out_rate))
+    # Both aligned: a passband tone lines up sample for sample.
+    t = np.arange(in_rate) / in_rate
+    x = (0.5 * np.sin(2 * np.pi * 0.1 * min(in_rate, out_rate) * t)).astype(np.float32)
+    ours = resample(x, in_rate, out_rate)
+    theirs = soxr.resample(x, in_rate, out_rate, quality="HQ")
+    middle = slice(out_rate // 10, len(ours) - out_rate // 10)
+    assert np.abs(ours[middle] - theirs[middle]).max() <= 0.01
 
 
 def test_flush_resets_to_a_fresh_state():
     x = speechlike(1000, 8000).astype(np.int16)
-    r = Resampler(8000, 16000)
+    r = Resampler(8000, 16000, aligned=True)
     first = np.concatenate([r.process(x), r.flush()])
     second = np.concatenate([r.process(x), r.flush()])
     assert np.array_equal(first, second)
@@ -99,22 +191,24 @@ def test_flush_resets_to_a_fresh_state():
 
 def test_clear_forgets_history():
     x = speechlike(1000, 8000).astype(np.int16)
-    r = Resampler(8000, 16000)
+    r = Resampler(8000, 16000, aligned=True)
     r.process(x[::-1].copy())
     r.clear()
     assert np.array_equal(np.concatenate([r.process(x), r.flush()]), resample(x, 8000, 16000))
 
 
 @pytest.mark.parametrize("in_rate,out_rate", [(8000, 16000), (16000, 8000), (12000, 32000)])
-def test_delay_places_an_impulse(in_rate, out_rate):
-    r = Resampler(in_rate, out_rate, dtype="float32")
+@pytest.mark.parametrize("aligned", [True, False])
+def test_delay_places_an_impulse(in_rate, out_rate, aligned):
+    r = Resampler(in_rate, out_rate, dtype="float32", aligned=aligned)
     x = np.zeros(2000, np.float32)
     at = 1000
     x[at] = 1.0
     y = np.concatenate([r.process(x), r.flush()])
-    # the impulse's centre of mass sits `delay` output samples late
+    # the impulse's centre of mass sits `delay` output samples late: none when aligned
     centre = np.sum(np.arange(len(y)) * y) / np.sum(y)
     assert centre == pytest.approx(at * out_rate / in_rate + r.delay, abs=1e-3)
+    assert (r.delay == 0.0) == aligned
 
 
 def test_int16_output_saturates_instead_of_wrapping():
@@ -122,7 +216,7 @@ def test_int16_output_saturates_instead_of_wrapping():
     x = np.tile(np.r_[np.full(20, 32767), np.full(20, -32768)], 50).astype(np.int16)
     y = resample(x, 8000, 16000)
     assert y.max() == 32767 and y.min() == -32768
-    want = np.clip(np.rint(reference(x.astype(np.float64), filters.design(8000, 16000))),
+    want = np.clip(np.rint(reference(x.astype(np.float64), filter_for(8000, 16000))),
                    -32768, 32767)
     assert np.abs(y.astype(np.int64) - want).max() <= 1
 
@@ -145,11 +239,11 @@ def tone_level_db(y, rate, freq):
 
 
 @pytest.mark.parametrize("in_rate,out_rate", PAIRS)
-@pytest.mark.parametrize("quality", filters.QUALITIES)
+@pytest.mark.parametrize("quality", QUALITIES)
 def test_filter_meets_the_quality_promise(in_rate, out_rate, quality):
     """Ripple <= 0.1 dB to 0.45 x the lower rate; >= 90 dB rejection from the
     stop edge; measured on the float32 taps the core runs."""
-    spec = filters.design(in_rate, out_rate, quality)
+    spec = filter_for(in_rate, out_rate, quality)
     taps = spec.taps.astype(np.float32).astype(np.float64) / spec.up
     freqs, response = signal.freqz(taps, worN=1 << 15, fs=spec.up * in_rate)
     level = 20 * np.log10(np.abs(response) + 1e-300)
@@ -161,7 +255,7 @@ def test_filter_meets_the_quality_promise(in_rate, out_rate, quality):
 def test_streaming_path_rejects_aliases(in_rate, out_rate):
     """A tone above the stop edge, through the real streaming path, leaves
     nothing at its alias frequency."""
-    spec = filters.design(in_rate, out_rate, "strict")
+    spec = filter_for(in_rate, out_rate, "strict")
     freq = spec.stop_edge_hz + 300.0
     alias = abs(out_rate - freq)
     t = np.arange(in_rate) / in_rate
@@ -176,6 +270,7 @@ def test_passband_tone_keeps_its_level_through_the_stream():
     t = np.arange(8000) / 8000
     x = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
     y = resample(x, 8000, 16000).astype(np.float64)
+    assert len(y) == 16000
     steady = y[2000:2000 + 8000]
     assert tone_level_db(steady, 16000, 1000) == pytest.approx(20 * np.log10(0.5), abs=0.1)
 

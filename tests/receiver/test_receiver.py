@@ -234,7 +234,9 @@ def test_fixed_size_chunks(transport):
     sent = run(main(), transport=transport)
     expected = offline(sent.sent("caller"), 8000, 16000)
     assert np.array_equal(np.concatenate(parts), expected)
-    assert sizes == [320] * (expected.size // 320) + [expected.size % 320]
+    # a stream that ends on a whole chunk (aligned, 0.3 s does) has no short one after it
+    assert sizes == [320] * (expected.size // 320) + [expected.size % 320] * (
+        expected.size % 320 > 0)
 
 
 def test_format_change_mid_call(transport):
