@@ -27,7 +27,8 @@ async def on_call(call) -> None:
     # stereo (caller and callee), mixed (both parties in one channel, "mix") or mono.
     await call.wait_audio()
     counts = await asyncio.gather(*(read_channel(call.channel(name)) for name in call.channels))
-    channels = ", ".join(f"{name} {n} samples" for name, n in zip(call.channels, counts))
+    channels = ", ".join(f"{name} {n} samples"
+                         for name, n in zip(call.channels, counts, strict=True))
     print(f"{call.call_id}: {call.listen_mode} {call.layout} at {call.source_rate} Hz, "
           f"{channels}, {call.stats.overruns} overruns", flush=True)
 

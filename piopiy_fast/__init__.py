@@ -3,7 +3,8 @@
 The package is layered; each layer is a subpackage:
 
 - :mod:`.sdk`: PCMO builders (``Action``, ``StreamAction``), ``RestClient``, webhooks;
-- :mod:`.wire`: the stream protocol's vocabulary and messages, shared by all layers;
+- :mod:`.stream`: the Piopiy stream without I/O: its vocabulary and messages, text
+  frames, format and layout decisions, the call state machine, reply batching;
 - :mod:`.receiver`: ``StreamServer``, ``CallStream`` and its readers, auth, recording,
   and the WebSocket transports behind one seam;
 - :mod:`.audio`: the native core (decode, resample, ring buffers);
@@ -39,9 +40,9 @@ _LAZY = {
     "FrameError": ".errors",
     "CallEnded": ".errors",
     "StreamServer": ".receiver.server",
-    "ServerStats": ".receiver.server",
+    "ServerStats": ".receiver.stats",
     "CallStream": ".receiver.call",
-    "CallStats": ".receiver.call",
+    "CallStats": ".stream.call",
     "ChannelReader": ".receiver.channel",
     "Recorder": ".receiver.recorder",
     "Simulator": ".simulator.simulator",
@@ -88,15 +89,17 @@ if TYPE_CHECKING:
         SignatureMismatchError,
         SignatureMissingError,
     )
-    from .receiver.call import CallStats, CallStream
+    from .receiver.call import CallStream
     from .receiver.channel import ChannelReader
     from .receiver.recorder import Recorder
-    from .receiver.server import ServerStats, StreamServer
+    from .receiver.server import StreamServer
+    from .receiver.stats import ServerStats
     from .sdk.actions import Action, StreamAction
     from .sdk.client import RestClient
     from .sdk.webhooks import StreamWebhook, parse_stream_webhook
     from .signing import SignedURL
     from .simulator.simulator import SimulationReport, Simulator
+    from .stream.call import CallStats
 
 
 def __getattr__(name: str) -> Any:

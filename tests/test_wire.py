@@ -4,6 +4,7 @@ import json
 import pytest
 
 from piopiy_fast.errors import PiopiyValidationError
+from piopiy_fast.sdk.webhooks import parse_stream_webhook
 from piopiy_fast.stream.events import (
     FormatHint,
     call_id_from_params,
@@ -12,7 +13,6 @@ from piopiy_fast.stream.events import (
     query_params,
     resolve_format,
 )
-from piopiy_fast.sdk.webhooks import parse_stream_webhook
 from piopiy_fast.stream.wire import (
     BREAK,
     PAUSE,

@@ -37,6 +37,7 @@ from .._core.codec import (
     ulaw_encode,
 )
 from .._core.delivery import CallDelivery as CallDelivery  # internal
+from .._core.delivery import Recipient as Recipient  # internal
 from .._core.framesink import FrameSink as FrameSink  # internal: "X as X" re-exports
 from .._core.ingest import ENCODINGS, CallIngest
 from .._core.readers import ReaderCore as ReaderCore  # internal

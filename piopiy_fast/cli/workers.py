@@ -14,7 +14,7 @@ import socket
 import sys
 import time
 
-from ..receiver.server import ServerStats
+from ..receiver.stats import ServerStats
 from ..receiver.workers import Supervisor, Worker, reserve_port
 from ._console import UsageError, close_console, configure_logging, out, run_guarded
 from .serve import (

@@ -64,9 +64,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from ..audio import Resampler, int16_to_l16, l16_deinterleave, l16_to_int16
 from ..errors import PiopiyValidationError
+from ..sdk.client import RestClient
 from ..stream.events import parse_text_frame
 from ..stream.replies import DEFAULT_BATCH_MS, ReplyBatcher
-from ..sdk.client import RestClient
 from ..stream.wire import BREAK, SAMPLE_RATES, STOP
 
 logger = logging.getLogger("piopiy_fast.pipecat")

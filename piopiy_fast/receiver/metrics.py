@@ -1,4 +1,4 @@
-"""Prometheus metrics and a health check for a :class:`~.server.StreamServer`, over HTTP.
+"""Prometheus metrics and a health check for a receiver, over HTTP.
 
 ``GET /metrics`` answers the Prometheus text format; ``GET /healthz`` answers 200 while
 the server accepts calls and 503 once it is draining (or not started), so a load
@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from .stats import REFUSAL_KINDS, ServerStats
+
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
-    from .server import StreamServer
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LAG_EVERY = 0.25  # seconds between event-loop lag samples
@@ -42,19 +43,23 @@ class MetricsListenError(OSError):
 
 
 class ServerCollector(Collector):
-    """The server's counters as Prometheus metrics, read when scraped."""
+    """A server's counters as Prometheus metrics, read when scraped.
 
-    def __init__(self, server: StreamServer) -> None:
-        self._server = server
+    Args:
+        stats: Gives the server's totals now.
+    """
+
+    def __init__(self, stats: Callable[[], ServerStats]) -> None:
+        self._stats = stats
 
     def collect(self) -> Iterator[Metric]:
-        s = self._server.stats
+        s = self._stats()
         yield GaugeMetricFamily("piopiy_fast_calls_live", "Calls connected now",
                                 value=s.active_calls)
         yield CounterMetricFamily("piopiy_fast_calls", "Calls accepted", value=s.total_calls)
         refused = CounterMetricFamily("piopiy_fast_calls_refused",
                                       "Connections refused, by reason", labels=["reason"])
-        for reason in ("busy", "malformed", "unauthorized", "forbidden", "error"):
+        for reason in REFUSAL_KINDS:
             refused.add_metric([reason], s.refused_by_reason.get(reason, 0))
         yield refused
         yield CounterMetricFamily("piopiy_fast_calls_timed_out",
@@ -77,12 +82,17 @@ class ServerCollector(Collector):
 
 
 class MetricsEndpoint:
-    """``/metrics`` and ``/healthz`` for one server, on its event loop."""
+    """``/metrics`` and ``/healthz`` for one server, on its event loop.
 
-    def __init__(self, server: StreamServer) -> None:
-        self._server = server
+    Args:
+        stats: Gives the server's totals now (read at each scrape).
+        serving: Says whether the server accepts calls (``/healthz``).
+    """
+
+    def __init__(self, stats: Callable[[], ServerStats], serving: Callable[[], bool]) -> None:
+        self._serving = serving
         self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(ServerCollector(server))
+        self.registry.register(ServerCollector(stats))
         self.loop_lag = Histogram(
             "piopiy_fast_event_loop_lag_seconds", "How late a timer on the event loop fires",
             buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
@@ -130,7 +140,7 @@ class MetricsEndpoint:
             elif path.split(b"?")[0] == b"/metrics":
                 status, body = "200 OK", generate_latest(self.registry)
             elif path.split(b"?")[0] == b"/healthz":
-                serving = self._server.serving
+                serving = self._serving()
                 status = "200 OK" if serving else "503 Service Unavailable"
                 body = b"serving\n" if serving else b"draining\n"
             else:

@@ -656,7 +656,7 @@ def _metrics_endpoint(server: StreamServer) -> MetricsEndpoint:
     except ImportError as exc:
         raise PiopiyValidationError(
             "metrics need prometheus-client: pip install 'piopiy-fast[metrics]'") from exc
-    return MetricsEndpoint(server)
+    return MetricsEndpoint(lambda: server.stats, lambda: server.serving)
 
 
 def _check(name: str, value: Any, allowed: tuple[Any, ...]) -> None:

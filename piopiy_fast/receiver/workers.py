@@ -22,7 +22,7 @@ The supervisor
   worker closes its server (every call ends with 1001, recorders finish their files),
   sends its last totals and exits; a worker still running ``stop_timeout`` seconds
   later is killed. SIGUSR1 says the totals and each worker's state, and goes on;
-- adds up the :class:`~piopiy_fast.receiver.server.ServerStats` each worker reports
+- adds up the :class:`~piopiy_fast.receiver.stats.ServerStats` each worker reports
   over its pipe (every ``report_every`` seconds and once at the end) into
   :attr:`Supervisor.totals`. A worker that died reported nothing after its last
   report: its calls still live then are counted as failed. A report never blocks a
@@ -56,14 +56,16 @@ import signal
 import socket
 import struct
 import time
-import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .server import ServerStats, StreamServer
+from .stats import ServerStats, total
+
+if TYPE_CHECKING:
+    from .server import StreamServer
 
 logger = logging.getLogger("piopiy_fast.workers")
 
@@ -78,24 +80,6 @@ _HEADER = struct.Struct("!I")
 _MAX_MESSAGE = getattr(select, "PIPE_BUF", 512)
 
 
-# Each field of ServerStats: a number, or counts by key (a dict).
-_STATS_KINDS = {name: typing.get_origin(kind) or kind
-                for name, kind in typing.get_type_hints(ServerStats).items()}
-
-
-def combined(stats: Iterable[ServerStats]) -> ServerStats:
-    """The field-by-field sum of several servers' totals (counts by key: per key)."""
-    sums: dict[str, Any] = {name: {} if kind is dict else 0
-                            for name, kind in _STATS_KINDS.items()}
-    for s in stats:
-        for name, total in sums.items():
-            value = getattr(s, name)
-            if isinstance(total, dict):
-                for key, count in value.items():
-                    total[key] = total.get(key, 0) + count
-            else:
-                sums[name] = total + value
-    return ServerStats(**sums)
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
@@ -249,7 +233,7 @@ class Supervisor:
     def totals(self) -> ServerStats:
         """Every worker's last report added up, those of dead workers included."""
         live = [slot.stats for slot in self._slots if slot.stats is not None]
-        return combined([*self._retired, *live])
+        return total([*self._retired, *live])
 
     def run(self, duration: float | None = None) -> int:
         """Start the workers and supervise them until SIGTERM, SIGINT or SIGHUP (or for

@@ -29,9 +29,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from ..audio import CallIngest, CallDelivery, FrameSink, RingBuffer
+from ..audio import CallDelivery, CallIngest, FrameSink, Recipient
 from ..redaction import printable
 from .events import (
     FormatHint,
@@ -122,12 +122,6 @@ class CallStats:
     reconnects: int
 
 
-class ChannelSink(Protocol):
-    """What the core asks of a channel's reader: take a ring to read after its own."""
-
-    def append_ring(self, ring: RingBuffer) -> None: ...
-
-
 class CallCore:
     """One call's stream without I/O.
 
@@ -148,14 +142,15 @@ class CallCore:
         "call_id", "ref", "from_number", "to_number", "events", "sink", "decision",
         "_settings", "_delivery", "_readers", "_clock", "_on_audio", "_id_from_event",
         "_url_hint", "_start_hint", "_explicit", "_format", "_probe", "_held", "_held_bytes",
-        "_first_at", "_ingest", "_retired", "_retired_overruns", "_format_changes",
+        "_first_at", "_ingest", "_retired_counts", "_retired_seconds", "_retired_overruns",
+        "_format_changes",
         "_sec_per_byte", "_n_events", "_event_memory", "_events_dropped", "_unrecognised",
         "_callback_errors", "_overruled", "_logged", "_ended", "_reconnects", "_id_named",
         "_hold_bytes",
     )
 
     def __init__(self, params: Mapping[str, Any], settings: CallSettings,
-                 delivery: CallDelivery, readers: Mapping[str, ChannelSink], *,
+                 delivery: CallDelivery, readers: Mapping[str, Recipient], *,
                  number: int = 0, signed: bool = False,
                  clock: Callable[[], float] = time.monotonic,
                  on_audio: Callable[[], None] | None = None) -> None:
@@ -193,7 +188,8 @@ class CallCore:
         self._held_bytes = 0
         self._first_at: float | None = None
         self._ingest: CallIngest | None = None
-        self._retired = [0, 0, 0, 0.0]  # frames, bytes, decode errors, seconds
+        self._retired_counts = [0, 0, 0]  # frames, bytes, decode errors of ended ingests
+        self._retired_seconds = 0.0
         self._retired_overruns: Counter[str] = Counter()
         self._format_changes = 0
         self._sec_per_byte = 0.0
@@ -248,7 +244,8 @@ class CallCore:
     @property
     def stats(self) -> CallStats:
         """A snapshot of the call's counters (cheap; safe from any thread)."""
-        frames, nbytes, errors, seconds = self._retired
+        frames, nbytes, errors = self._retired_counts
+        seconds = self._retired_seconds
         overruns = Counter(self._retired_overruns)
         ingest = self._ingest
         if ingest is not None:
@@ -446,11 +443,11 @@ class CallCore:
     def _retire(self, ingest: CallIngest) -> None:
         ingest.flush()
         self._delivery.deliver_taps()
-        retired = self._retired
+        retired = self._retired_counts
         retired[0] += ingest.frames
         retired[1] += ingest.bytes
         retired[2] += ingest.decode_errors
-        retired[3] += ingest.bytes * self._sec_per_byte
+        self._retired_seconds += ingest.bytes * self._sec_per_byte
         for name, ring in zip(self._channel_names(self._format), ingest.rings, strict=True):
             self._retired_overruns[name] += ring.overruns
 

@@ -7,13 +7,13 @@ import pytest
 
 from piopiy_fast.audio import Resampler
 from piopiy_fast.errors import PiopiyValidationError
+from piopiy_fast.simulator.synthetic import speech_like
 from piopiy_fast.stream.replies import (
     DEFAULT_BATCH_MS,
     MAX_MESSAGE_BYTES,
     ReplyBatcher,
     reply_rate_for,
 )
-from piopiy_fast.simulator.synthetic import speech_like
 
 
 def streamed(x, in_rate, out_rate):

@@ -83,7 +83,7 @@ class MemoryLink:
             if isinstance(message, bytes):
                 woke = self._sink.feed(message)
             else:
-                self._on_text(message)  # type: ignore[misc]
+                self._on_text(message)
                 woke = False
             if woke or not budget:
                 budget = YIELD_EVERY
