@@ -93,6 +93,17 @@ def positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
     return parse
 
 
+def seconds(text: str) -> float:
+    """An argparse type: a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
 def auto_or_float(text: str) -> float | str:
     """An argparse type: ``auto``, or a number (checked where it is used)."""
     if text == "auto":
@@ -189,6 +200,11 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stats-interval", type=float, default=10.0,
                    help="seconds between totals lines (default 10; 0 for none)")
     p.add_argument("--duration", type=positive(float), help="stop after this many seconds")
+    p.add_argument("--drain-seconds", type=seconds, default=25.0,
+                   help="on SIGTERM, SIGINT or SIGHUP: stop accepting (/healthz 503, the "
+                        "port closed) and let live calls finish for up to this long before "
+                        "closing the rest; a second signal closes them at once (default 25, "
+                        "within a rolling deploy's usual 30 s; 0: close at once)")
     p.add_argument("--workers", type=worker_count, metavar="N",
                    help="run N receiver processes on the port (SO_REUSEPORT) under a "
                         "supervisor that restarts any that dies; auto: one per CPU this "

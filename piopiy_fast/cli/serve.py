@@ -7,6 +7,7 @@ import asyncio
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +70,7 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
         await listen(server, args)
         if server.metrics_port is not None:
             say(f"metrics on {http_url(args.metrics_host, server.metrics_port)}/metrics")
-        await worker.serve(server)
+        await worker.serve(server, drain_seconds=args.drain_seconds)
         return 1 if recordings_failed else 0
     stop = asyncio.Event()
     install_stop_signals(stop)
@@ -85,6 +86,8 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
         await asyncio.wait_for(stop.wait(), args.duration)
     except TimeoutError:
         pass
+    else:
+        await drain(server, stop, args.drain_seconds, say)
     out("shutting down")
     ticker.cancel()
     await server.close()
@@ -93,6 +96,26 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
         out(f"{recordings_failed} call(s) not recorded in full")
         return 1
     return 0
+
+
+async def drain(server: Any, stop: asyncio.Event, seconds: float,
+                say: Callable[..., None]) -> None:
+    """After a stop signal: stop accepting and let live calls finish for up to
+    ``seconds``; a second signal (``stop`` set again) closes them at once."""
+    if seconds <= 0 or not server.active_calls:
+        return
+    say(f"draining: {len(server.active_calls)} live call(s), up to {seconds:g} s "
+        f"(a second signal ends them now)", event="draining",
+        live=len(server.active_calls))
+    stop.clear()
+    draining = asyncio.ensure_future(server.drain(seconds))
+    again = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({draining, again}, return_when=asyncio.FIRST_COMPLETED)
+    if not draining.done():
+        say("second signal: closing the live calls now", event="drain_cut")
+        await server.close()
+    again.cancel()
+    await draining
 
 
 def banner(url: str, args: argparse.Namespace, workers: int | None = None) -> str:

@@ -56,7 +56,9 @@ def serve_workers(args: argparse.Namespace) -> int:
             out(totals_line(stats, now, last), **totals_fields(stats))
             last = (now, stats.frames)
 
+        # A worker may drain for drain_seconds, then close its calls and recordings.
         supervisor = Supervisor(serve_worker, count, args=(worker_args,), say=out,
+                                stop_timeout=args.drain_seconds + 30.0,
                                 on_ready=on_ready, on_totals=on_totals,
                                 totals_every=args.stats_interval or None)
         status = supervisor.run(args.duration)

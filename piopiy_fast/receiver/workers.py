@@ -140,10 +140,13 @@ class Worker:
             return False
         return True
 
-    async def serve(self, server: StreamServer, report_every: float = 0.5) -> None:
+    async def serve(self, server: StreamServer, report_every: float = 0.5, *,
+                    drain_seconds: float = 0.0) -> None:
         """Run ``server`` as this worker: start it, report its totals every
-        ``report_every`` seconds until SIGTERM, then close it (calls end, recordings are
-        finished) and send the final totals. A worker whose supervisor died stops too."""
+        ``report_every`` seconds until SIGTERM, then drain it (no new calls; live ones
+        may finish for up to ``drain_seconds``; a second SIGTERM ends them at once),
+        close it (recordings are finished) and send the final totals. A worker whose
+        supervisor died stops too."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -160,6 +163,17 @@ class Worker:
                 except TimeoutError:
                     pass
                 alive = self.report(server.stats)
+            if stop.is_set() and drain_seconds > 0 and server.active_calls:
+                stop.clear()
+                draining = asyncio.ensure_future(server.drain(drain_seconds))
+                again = asyncio.ensure_future(stop.wait())
+                while not draining.done():
+                    await asyncio.wait({draining, again}, timeout=report_every,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    if again.done() and not draining.done():
+                        await server.close()  # the second SIGTERM: end them now
+                    self.report(server.stats)
+                again.cancel()
         finally:
             await server.close()
             self.report(server.stats)
@@ -447,8 +461,17 @@ class Supervisor:
             assert slot.process is not None
             if slot.process.is_alive():
                 slot.process.terminate()
+        self._stop_requested = False
         deadline = time.monotonic() + self._stop_timeout
         while live:
+            if self._stop_requested:
+                # A second signal: the workers end their live calls now.
+                self._stop_requested = False
+                self._say("second signal: the workers close their calls now")
+                for slot in live:
+                    assert slot.process is not None
+                    if slot.process.is_alive():
+                        slot.process.terminate()
             timeout = deadline - time.monotonic()
             if timeout <= 0:
                 for slot in live:
@@ -457,7 +480,8 @@ class Supervisor:
                               f"after {self._stop_timeout:g} s: killed")
                     slot.process.kill()
                 deadline = float("inf")
-            ready = wait(self._watched(), None if deadline == float("inf") else timeout)
+            # At most half a second at a time, so that a second signal is seen.
+            ready = wait(self._watched(), 0.5 if deadline == float("inf") else min(timeout, 0.5))
             for slot in list(live):
                 self._read(slot)
                 process = slot.process

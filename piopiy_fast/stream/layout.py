@@ -26,6 +26,7 @@ Everything here is arithmetic on bytes already received: no I/O, no clock.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +50,10 @@ OWN_DB = 6.0
 TWO_SIGNALS_DB = 3.0
 QUIET_RMS = 30.0
 CONTENT_SAMPLES = 2048  # held samples needed before the content is judged
+# What one message holds when the stream module's buffer is left at its default, and
+# the share of frames that must have one size for that to be taken as their size.
+FRAME_SECONDS = 0.02
+STEADY_SHARE = 0.8
 PREDICTION_TAPS = 2  # neighbours on each side
 
 
@@ -68,7 +73,8 @@ class FormatDecision:
     """A call's settled format and how it was settled.
 
     ``how`` names what decided the layout: ``setting`` (the server's ``layout``),
-    ``signed URL``, ``byte rate``, ``content`` or ``hints`` (what the URL, the metadata
+    ``signed URL``, ``byte rate``, ``frame size`` (the byte rate of 20 ms frames, when
+    no pacing was seen), ``content`` or ``hints`` (what the URL, the metadata
     and the server's defaults said, when the stream could not tell). ``overruled``
     lists each hint the stream contradicted, as ``"<field> <hinted> -> <found>"``.
     """
@@ -134,6 +140,16 @@ class StreamProbe:
         if len(paced) < RATE_FRAMES:
             return None
         return float(np.median(self._sizes)) / float(np.median(paced))
+
+    def frame_byte_rate(self) -> float | None:
+        """The byte rate if frames are the module's 20 ms: median frame size over
+        ``FRAME_SECONDS`` (a guess for a stream whose pacing was not seen)."""
+        if not self._sizes:
+            return None
+        size, count = Counter(self._sizes).most_common(1)[0]
+        if count < STEADY_SHARE * len(self._sizes):
+            return None  # frames of no steady size: nothing to guess from
+        return size / FRAME_SECONDS
 
     def content_channels(self) -> int | None:
         """1 when the held samples are one band-limited signal, 2 when they are two
@@ -214,18 +230,25 @@ def settle_format(hinted: StreamFormat, probe: StreamProbe, *, rate_named: bool,
     byte_rate = probe.byte_rate()
     if byte_rate is None and not final:
         return None
+    by = "byte rate"
+    if byte_rate is None:
+        # No pacing seen (a burst, or a call shorter than the hold): guess the byte rate
+        # from the frame size, trusted only where it agrees with a named rate.
+        byte_rate, by = probe.frame_byte_rate(), "frame size"
     if explicit is not None:
         fits = [rate for channels, rate in _candidates(byte_rate, hinted.sample_rate, False)
-                if channels == hinted.channels]
+                if channels == hinted.channels and (by == "byte rate" or not rate_named)]
         if not fits:
             return FormatDecision(hinted, explicit)
         found = StreamFormat(hinted.listen_mode, fits[0], hinted.layout)
         overruled = (() if fits[0] == hinted.sample_rate
                      else (f"rate {hinted.sample_rate} -> {fits[0]}",))
-        return FormatDecision(found, f"{explicit} and byte rate", overruled,
+        return FormatDecision(found, f"{explicit} and {by}", overruled,
                               Measurement(byte_rate, None, probe.frames, probe.bytes))
     candidates = _candidates(byte_rate, hinted.sample_rate, rate_named)
-    how = "byte rate"
+    if by == "frame size" and rate_named:
+        candidates = [c for c in candidates if c[1] == hinted.sample_rate]
+    how = by
     content: int | None = None
     if len(candidates) != 1:
         content = probe.content_channels()

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +83,8 @@ def test_serve_and_simulate(tmp_path, transport):
 
 
 def test_sigterm_mid_call_finalises_recordings(tmp_path):
-    server = Running("record", str(tmp_path), "--port", "0", "--stats-interval", "0")
+    server = Running("record", str(tmp_path), "--port", "0", "--stats-interval", "0",
+                     "--drain-seconds", "0")
     sim = None
     try:
         url = server.wait_for(r"listening on (ws://\S+)").group(1)
@@ -97,6 +100,54 @@ def test_sigterm_mid_call_finalises_recordings(tmp_path):
     assert sim.proc.wait(15 * UNIT) == 1
     rate, recorded = read_wav(tmp_path / "sim-001.callee.wav")
     assert rate == 16000 and 0 < recorded.size < 20 * 16000
+
+
+def test_sigterm_drains_calls_that_outlive_it(tmp_path):
+    server = Running("serve", "--port", "0", "--stats-interval", "0", "--drain-seconds", "20",
+                     "--metrics-port", "0")
+    try:
+        url = server.wait_for(r"listening on (ws://\S+)").group(1)
+        health = server.wait_for(r"metrics on (http://\S+)/metrics").group(1) + "/healthz"
+        sim = Running("simulate", url, "--seconds", "3", "--calls", "2", "--mode", "both")
+        server.wait_for_count(r"\+ call sim-00\d", 2)
+        server.proc.send_signal(signal.SIGTERM)
+        server.wait_for(r"draining: 2 live call\(s\), up to 20 s")
+        # Draining: no new calls (the port is closed), and the balancer is told.
+        time.sleep(0.3 * UNIT)
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(health, timeout=5 * UNIT)
+        assert answer.value.code == 503
+        refused = run_command("simulate", url, "--seconds", "0.2", "--calls", "1")
+        assert refused.returncode != 0
+        # The live calls end on their own, whole, and then the server does.
+        assert sim.proc.wait(20 * UNIT) == 0
+        code = server.proc.wait(20 * UNIT)
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+    server.read_waiting()
+    assert code == 0
+    ended = [line for line in server.lines if line.startswith("- call ")]
+    assert len(ended) == 2 and all("3.00 s" in line and "close 1000" in line
+                                   for line in ended), server.lines
+
+
+def test_a_second_signal_ends_the_drain(tmp_path):
+    server = Running("serve", "--port", "0", "--stats-interval", "0", "--drain-seconds", "20")
+    try:
+        url = server.wait_for(r"listening on (ws://\S+)").group(1)
+        sim = Running("simulate", url, "--seconds", "20", "--calls", "1")
+        server.wait_for(r"\+ call sim-001")
+        server.proc.send_signal(signal.SIGTERM)
+        server.wait_for(r"draining: 1 live call")
+        code = server.finish(signal.SIGINT)
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+    assert code == 0
+    assert any("second signal: closing the live calls now" in line for line in server.lines)
+    assert any(re.search(r"- call sim-001 .* close 1001", line) for line in server.lines)
+    assert sim.proc.wait(15 * UNIT) == 1
 
 
 def test_demo(tmp_path):

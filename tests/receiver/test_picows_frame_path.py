@@ -20,7 +20,8 @@ from piopiy_fast.receiver.server import StreamServer  # noqa: E402
 from piopiy_fast.receiver.transports import picows as transport  # noqa: E402
 from piopiy_fast.receiver.transports.base import YIELD_EVERY, Handshake  # noqa: E402
 from piopiy_fast.simulator.simulator import simulate  # noqa: E402
-from piopiy_fast.stream.call import CallSettings, CallStream  # noqa: E402
+from piopiy_fast.receiver.call import CallStream  # noqa: E402
+from piopiy_fast.stream.call import CallSettings  # noqa: E402
 
 
 def built_with_listener():
@@ -49,8 +50,8 @@ async def pumped_call(compiled):
                         max_message_bytes=1 << 16, max_unsent_bytes=1 << 20,
                         close_timeout=1.0, on_open=lambda link: None)
     link.holds = 0
-    call = CallStream(link, {"listen_mode": "both"}, CallSettings(), 1, DeliveryClocks(0.05))
-    pump = asyncio.ensure_future(link.pump(call._sink, call._on_text))
+    call = CallStream(link, {"listen_mode": "both"}, CallSettings(), DeliveryClocks(0.05))
+    pump = asyncio.ensure_future(link.pump(call.sink, call.receive_text))
     await asyncio.sleep(0)
     return link, call, pump
 
@@ -88,7 +89,7 @@ def test_frames_reach_the_calls_sink(compiled):
     async def on_call(call):
         await call.wait_audio()
         seen["listener"] = call._link.listener
-        seen["call_sink"] = call._sink
+        seen["call_sink"] = call.sink
         await collector(call)
 
     async def main():

@@ -16,12 +16,11 @@ import time
 
 import pytest
 
-from piopiy_fast.receiver.server import ServerStats
+from piopiy_fast.receiver.stats import ServerStats, total
 from piopiy_fast.receiver.workers import (
     Supervisor,
     Worker,
     _messages,
-    combined,
     reserve_port,
 )
 
@@ -157,7 +156,7 @@ def test_dead_workers_count_their_live_calls_as_failed():
     supervisor = Supervisor(dies_after_ready, 1, max_restarts=1, say=lambda line: None)
     assert supervisor.run() == 1
     # Two processes each reported STATS, then died with 2 calls live.
-    twice = combined([STATS, STATS])
+    twice = total([STATS, STATS])
     assert supervisor.totals == dataclasses.replace(
         twice, active_calls=0, failed_calls=twice.failed_calls + 4)
 
@@ -249,10 +248,10 @@ def test_reserve_port():
             reserve_port("127.0.0.1", taken.getsockname()[1])
 
 
-def test_combined():
-    assert combined([]) == ServerStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0, 0, {})
+def test_totals_add_up():
+    assert total([]) == ServerStats()
     other = dataclasses.replace(STATS, frames=7, refused_by_reason={"busy": 2, "forbidden": 1})
-    both = combined([STATS, other])
+    both = total([STATS, other])
     assert (both.frames, both.received_seconds, both.timed_out_calls) == (107, 4.0, 2)
     assert both.refused_by_reason == {"busy": 3, "forbidden": 1}
     assert STATS.refused_by_reason == {"busy": 1}  # the parts are left as they were

@@ -176,7 +176,7 @@ def test_the_hold_is_bounded_in_bytes():
     assert not call.core.settled
     call.send(frames[25:26], paced=False)
     assert call.core.settled and call.core.held_bytes == 0
-    assert call.core.decision.how == "hints"
+    assert call.core.decision.how == "frame size"
 
 
 def test_the_hold_is_bounded_in_time_by_settle():

@@ -171,8 +171,9 @@ def test_without_pacing_it_waits_and_then_trusts_the_content():
     hinted = StreamFormat("both", 8000)
     assert settle_format(hinted, probe, rate_named=False, final=False) is None
     decision = settle_format(hinted, probe, rate_named=False, final=True)
-    # No byte rate, so the rate is the hint's; the content shows one channel.
-    assert (decision.format, decision.how) == (StreamFormat("both", 8000, "mixed"), "content")
+    # No pacing: 640-byte frames of 20 ms would be 32 kB/s, 16 kHz mono or 8 kHz stereo;
+    # the content shows one channel.
+    assert (decision.format, decision.how) == (StreamFormat("both", 16000, "mixed"), "content")
 
 
 def test_an_explicit_layout_with_a_named_rate_needs_no_audio():
