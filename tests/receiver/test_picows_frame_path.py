@@ -15,12 +15,12 @@ pytest.importorskip("picows")
 from picows.picows import WSMsgType, _make_test_ws_frame  # noqa: E402
 
 from piopiy_fast import audio  # noqa: E402
+from piopiy_fast.receiver.call import CallStream  # noqa: E402
 from piopiy_fast.receiver.clock import DeliveryClocks  # noqa: E402
 from piopiy_fast.receiver.server import StreamServer  # noqa: E402
 from piopiy_fast.receiver.transports import picows as transport  # noqa: E402
 from piopiy_fast.receiver.transports.base import YIELD_EVERY, Handshake  # noqa: E402
 from piopiy_fast.simulator.simulator import simulate  # noqa: E402
-from piopiy_fast.receiver.call import CallStream  # noqa: E402
 from piopiy_fast.stream.call import CallSettings  # noqa: E402
 
 
