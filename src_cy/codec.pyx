@@ -14,7 +14,7 @@ that is (correct, but slower: pass contiguous arrays on hot paths).
 
 Every function returns new objects. The GIL is released around conversions of
 at least ``NOGIL_MIN`` samples; below that, releasing it costs more than the
-work (about 30 ns alone, and far more when another thread wants the GIL).
+work, and far more when another thread wants the GIL.
 """
 cimport numpy as cnp
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer

@@ -5,8 +5,8 @@
 G.711), splits ``both`` mode into its two channels, resamples each to the
 target rate and writes them into one lock-free ring per channel: one C pass
 that needs no GIL and allocates nothing. All state of the call lives here.
-The GIL is released only for large frames (NOGIL_MIN_SAMPLES, in codec.pxd):
-a 20 ms frame takes about a microsecond, less than giving the GIL away costs.
+The GIL is released only for large frames (NOGIL_MIN_SAMPLES, in codec.pxd): a
+20 ms frame costs less than giving the GIL away does.
 
 A call's channels are on the call's timeline: the resampler is aligned, so sample
 k of a channel is the call's audio at time ``k / target_rate`` from its first

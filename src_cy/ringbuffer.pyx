@@ -8,10 +8,9 @@ native byte order is copied first; ``read_into`` needs a writeable array that
 already is (ValueError otherwise), since it fills it in place.
 
 The GIL is released while ``read_wait`` blocks, and around copies of at least
-``nogil_threshold()`` samples (16384 by default). Releasing it costs about
-30 ns, and when another thread wants the GIL a release can cost tens of
-microseconds before it comes back, so for frame-sized copies (a few hundred
-samples, tens of nanoseconds) holding it is faster.
+``nogil_threshold()`` samples (16384 by default). When another thread wants the
+GIL a release can take far longer to come back than a frame-sized copy (a few
+hundred samples) takes, so for those holding it is faster.
 """
 cimport cython
 cimport numpy as cnp

@@ -9,10 +9,10 @@ Byte input may be unaligned; int16/float pointers must be aligned.
 from libc.stdint cimport int16_t, uint8_t
 
 # Samples from which the core releases the GIL around its work. Below it,
-# releasing costs more than the work: about 30 ns alone, and when another
-# thread is waiting for the GIL, getting it back can take a whole switch
-# interval (5 ms), so a receiver that released it on every 20 ms frame would
-# crawl as soon as the application ran a Python thread of its own.
+# releasing costs more than the work, and when another thread is waiting for the
+# GIL, getting it back can take a whole switch interval (5 ms), so a receiver that
+# released it on every 20 ms frame would crawl as soon as the application ran a
+# Python thread of its own (docs/benchmarks.md has the figures).
 cdef enum:
     NOGIL_MIN_SAMPLES = 16384
 

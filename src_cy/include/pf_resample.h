@@ -31,8 +31,7 @@
 #define PF_RS_MAX_DOWN 16
 /* Input samples per channel taken per block: bounds the buffers, so a call of
  * any length allocates nothing. 320 holds a whole 20 ms frame at 16 kHz, the
- * most Piopiy sends, in one pass; the per-call buffers scale with it (about
- * 18 KiB of native state per `both` call at 8 -> 16 kHz). */
+ * most Piopiy sends, in one pass; the per-call buffers scale with it. */
 #define PF_RS_BLOCK 320
 /* Floats readable past the end of every stream and output segment: the
  * kernels work 8 outputs at a time and may touch a whole vector. */
