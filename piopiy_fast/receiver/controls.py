@@ -1,0 +1,132 @@
+"""What a call sends back to the platform: reply audio and the live controls.
+
+:class:`CallControls` is the half of :class:`~.call.CallStream` that talks back over
+the connection: ``streamAudio`` replies batched as the platform plays them well
+(:mod:`piopiy_fast.stream.replies`), ``pause``/``resume``/``stop``/``break``, a PCMO for
+the live call, and closing it. Once the call has ended each raises ``CallEnded``, a
+``PiopiyError``, never a WebSocket library's exception.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..errors import CallEnded
+from ..stream.replies import ReplyBatcher, as_mono_int16
+from ..stream.wire import BREAK, PAUSE, RESUME, STOP
+
+if TYPE_CHECKING:
+    from ..stream.call import CallCore, CallSettings
+    from .transports.base import Link
+
+
+class CallControls:
+    """Replies and controls of one call; mixed into ``CallStream``, which holds the
+    connection (``_link``), the call's core and settings."""
+
+    if not TYPE_CHECKING:
+        # Empty: CallStream holds the slots (mypy would check each assignment here
+        # against this mixin's own).
+        __slots__ = ()
+
+    _link: Link
+    _core: CallCore
+    _settings: CallSettings
+    _replies: ReplyBatcher | None
+    paused: bool
+    resumed_at: float | None
+    closed_by_receiver: str | None
+
+    async def send_audio(self, pcm: Any, rate: int | None = None, *,
+                         flush: bool = False) -> int:
+        """Play audio into the call, in ``streamAudio`` messages the platform plays well.
+
+        Args:
+            pcm: mono int16 or float (-1.0..1.0) samples, or L16 bytes.
+            rate: the rate of ``pcm`` (the call's rate when None). It is resampled to
+                the reply rate (the call's rate when it is 8000 or 16000, else 16000).
+            flush: send what waits for a full batch too (the end of an utterance).
+
+        Returns:
+            The number of input samples taken.
+
+        Audio goes out in batches of ``reply_batch_ms`` (300 ms by default, at most
+        50 KiB each): the platform plays each message as a whole, so many small ones
+        would play with gaps. Audio short of a batch waits for more, or for
+        :meth:`flush`.
+        """
+        if self._core.ended:
+            raise CallEnded(f"call {self._core.call_id} has ended")
+        replies = self._replies_for_call()
+        samples = as_mono_int16(pcm)
+        for message in replies.add(samples, rate):
+            await self._send(message)
+        if flush:
+            await self.flush()
+        return int(samples.size)
+
+    async def flush(self) -> None:
+        """End of an utterance: send the audio still waiting for a full batch."""
+        if self._replies is not None:
+            for message in self._replies.flush():
+                await self._send(message)
+
+    async def send_pcmo(self, pcmo: Any) -> None:
+        """Hand the live call a PCMO (to bridge it, say): an ``Action`` or
+        ``StreamAction``, a list of actions, or its JSON text, sent as one text message."""
+        if isinstance(pcmo, str):
+            text = pcmo
+        else:
+            from ..sdk.actions import as_pcmo
+            text = json.dumps(as_pcmo(pcmo))
+        await self._send(text)
+
+    def _replies_for_call(self) -> ReplyBatcher:
+        rate = self._core.format.sample_rate
+        replies = self._replies
+        if replies is None or replies.call_rate != rate:
+            replies = self._replies = ReplyBatcher(rate, batch_ms=self._settings.reply_batch_ms,
+                                                   quality=self._settings.quality)
+        return replies
+
+    async def pause(self) -> None:
+        """Ask the platform to pause the stream (the server's silence timeout waits)."""
+        await self._send(PAUSE)
+        self.paused = True
+
+    async def resume(self) -> None:
+        """Ask the platform to resume a paused stream."""
+        # The gap a pause leaves is not lateness: restart the real-time schedule.
+        self._core.sink.restart_schedule()
+        await self._send(RESUME)
+        self.paused = False
+        self.resumed_at = time.time()
+
+    async def stop(self) -> None:
+        """Ask the platform to stop streaming."""
+        await self._send(STOP)
+
+    async def interrupt(self) -> None:
+        """Stop the audio being played into the call (the ``break`` action) and drop the
+        reply audio not sent yet."""
+        if self._replies is not None:
+            self._replies.clear()
+        await self._send(BREAK)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection and end the call: it does not wait for a reconnection,
+        and a connection naming it later is refused. Closing an ended call does
+        nothing."""
+        if not self._core.ended:
+            self.closed_by_receiver = reason or "closed by the receiver"
+            await self._link.close(code, reason)
+
+    async def _send(self, text: str) -> None:
+        if self._core.ended:
+            raise CallEnded(f"call {self._core.call_id} has ended")
+        try:
+            await self._link.send_text(text)
+        except ConnectionError:
+            raise CallEnded(f"call {self._core.call_id} has ended") from None
