@@ -288,6 +288,10 @@ class PiopiyFrameSerializer(FrameSerializer):
                     f"the pipeline's input rate must be one of "
                     f"{', '.join(map(str, SAMPLE_RATES))}, not {rate!r}")
             self._sample_rate = rate
+        if self._core is not None and self._target_rate != self._sample_rate:
+            used = self._core.stats
+            if not (used.frames or used.events):
+                self._core = None  # made before the pipeline's rate was known, unused
         core = self._call()
         if core.format.sample_rate != self._target_rate:
             design(core.format.sample_rate, self._target_rate, self._params.quality)

@@ -250,6 +250,67 @@ def test_setup_takes_the_pipeline_rates_and_a_start_event_can_still_change_the_f
     assert np.array_equal(reply_samples(message)[1], Resampler(24000, 16000).process(y))
 
 
+def test_setup_after_the_format_was_read_still_takes_the_pipeline_rate():
+    x = speech_like(0.4, 8000, 18)
+    serializer, clock = paced(piopiy_sample_rate=8000)
+    assert serializer.format == StreamFormat("caller", 8000)
+    set_up(serializer, audio_in=16000, audio_out=16000)
+    frames = deserialize_all(serializer, frames_of(x, 8000), clock)
+    assert {f.sample_rate for f in frames[HELD:]} == {16000}
+    assert np.array_equal(audio_after_the_hold(frames), Resampler(8000, 16000).process(x))
+
+
+def test_format_changes_are_bounded_and_never_raise(caplog):
+    serializer, clock = paced(piopiy_sample_rate=8000, sample_rate=16000)
+    deserialize_all(serializer, frames_of(speech_like(0.3, 8000, 19), 8000), clock)
+    assert serializer.format_decision is not None
+    named = [start_event("c", StreamFormat(mode, 8000)) for mode in ("callee", "caller") * 9]
+    with caplog.at_level(logging.WARNING, logger="piopiy_fast.pipecat"):
+        frames = deserialize_all(serializer, named)
+    assert [f.message["listen_mode"] for f in frames] == ["callee", "caller"] * 9
+    # 16 changes are taken; the receiver would close the call at the 17th, a serializer
+    # cannot, so the format stays.
+    assert serializer.stats.format_changes == 16
+    assert serializer.format == StreamFormat("caller", 8000)
+    [record] = [r for r in caplog.records if r.name == "piopiy_fast.pipecat"]
+    assert "a format named later is ignored" in record.getMessage()
+
+
+def test_a_format_change_hands_over_the_old_format_s_tail_and_keeps_two_channels_whole():
+    """stereo -> the caller alone -> stereo, named by metadata mid-call, with both
+    channels asked for: each format's audio as the native ingest makes it, the old
+    format's resampler tail first; back in stereo the caller's tail from the mono
+    stretch delays the caller by its length, no sample lost or doubled."""
+    a = interleaved(speech_like(0.4, 8000, 40), speech_like(0.4, 8000, 41))
+    b = speech_like(0.2, 8000, 42)
+    c = interleaved(speech_like(0.2, 8000, 43), speech_like(0.2, 8000, 44))
+    serializer, clock = paced(piopiy_sample_rate=8000, listen_mode="both", channel="both",
+                              sample_rate=16000)
+    first = deserialize_all(serializer, frames_of(a, 8000, 2), clock)
+    deserialize_all(serializer, [start_event("c", StreamFormat("caller", 8000))])
+    second = deserialize_all(serializer, frames_of(b, 8000), clock)
+    deserialize_all(serializer, [start_event("c", StreamFormat("both", 8000))])
+    third = deserialize_all(serializer, frames_of(c, 8000, 2), clock)
+    assert serializer.stats.format_changes == 2
+
+    def whole(samples, channels):
+        ingest = CallIngest(8000, channels, 16000, ring_capacity=1 << 20)
+        ingest.ingest(l16(samples))
+        out = [ring.read() for ring in ingest.rings]
+        ingest.flush()
+        return out, [ring.read() for ring in ingest.rings]
+
+    (out_a, tail_a), (out_b, tail_b), (out_c, _) = whole(a, 2), whole(b, 1), whole(c, 2)
+    assert tail_a[0].size and tail_b[0].size  # there is a tail to hand over
+    assert {f.num_channels for f in second} == {1}
+    assert {f.num_channels for f in first[HELD:] + third} == {2}
+    assert np.array_equal(audio_after_the_hold(first), interleave(*out_a))
+    assert np.array_equal(audio_after_the_hold(second, 0),
+                          np.concatenate([tail_a[0], out_b[0]]))
+    caller = np.concatenate([tail_b[0], out_c[0]])[:out_c[1].size]
+    assert np.array_equal(audio_after_the_hold(third, 0), interleave(caller, out_c[1]))
+
+
 # -- the layout: the call core decides, the parameters are hints ---------------------------
 
 def mixed_call(seconds, rate):
