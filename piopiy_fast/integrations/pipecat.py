@@ -76,7 +76,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "piopiy_fast.integrations.pipecat needs pipecat-ai: "
         "pip install 'piopiy-fast[pipecat]'") from exc
 
-from ..audio import CallDelivery, design, int16_to_l16, interleave
+from ..audio import CallDelivery, int16_to_l16, interleave
 from ..errors import PiopiyValidationError
 from ..receiver.channel import ChannelReader
 from ..receiver.clock import DeliveryClocks
@@ -273,9 +273,8 @@ class PiopiyFrameSerializer(FrameSerializer):
     # takes a task manager; the ignore holds only when mypy follows pipecat.
     async def setup(  # type: ignore[override, unused-ignore]
             self, setup: FrameProcessorSetup) -> None:
-        """Learn the pipeline's rates, build the call core, and design the filters the
-        hinted format needs now: the first filter design in a process takes a moment,
-        better spent before the call than on its first frames.
+        """Learn the pipeline's rates and build the call core (its ingest is made when
+        the stream's format is settled) and the reply resampler.
 
         Raises:
             PiopiyValidationError: The pipeline's input rate is one the native core
@@ -292,9 +291,7 @@ class PiopiyFrameSerializer(FrameSerializer):
             used = self._core.stats
             if not (used.frames or used.events):
                 self._core = None  # made before the pipeline's rate was known, unused
-        core = self._call()
-        if core.format.sample_rate != self._target_rate:
-            design(core.format.sample_rate, self._target_rate, self._params.quality)
+        self._call()
         self._out_rate = setup.audio_out_sample_rate
         if self._out_rate in SAMPLE_RATES:
             self._replies.prepare(self._out_rate)
