@@ -743,16 +743,18 @@ def test_the_echo_example_answers_simulated_calls():
     try:
         for n in (1, 2):  # a new pipeline for each call
             assert bot.stdout.readline().strip() == f"listening on ws://127.0.0.1:{port}"
-            report = run(Simulator(f"ws://127.0.0.1:{port}", seconds=1.2, realtime=True,
+            # 2 s: the first 0.2 s is held until the format is settled, and Pipecat
+            # paces its output in real time.
+            report = run(Simulator(f"ws://127.0.0.1:{port}", seconds=2.0, realtime=True,
                                    call_id_prefix=f"call{n}").run())
             [call] = report.calls
-            assert call.error is None and call.frames == 60
+            assert call.error is None and call.frames == 100
             # Replies come back while the caller still talks: 300 ms messages at 8000 Hz.
             assert len(call.received) >= 2
             for message in call.received:
                 rate, samples = reply_samples(message)
                 assert rate == 8000 and len(samples) == 2400
-            assert bot.stdout.readline().strip() == f"call call{n}-001 ended: 60 frames"
+            assert bot.stdout.readline().strip() == f"call call{n}-001 ended: 100 frames"
         bot.send_signal(signal.SIGINT)  # Ctrl-C
         _, err = bot.communicate(timeout=20 * UNIT)
         assert bot.returncode == 0 and "Traceback" not in err, err
