@@ -50,6 +50,16 @@ def set_up(serializer, pipeline_rate):
     return serializer
 
 
+def past_the_hold(serializer, frames):
+    """Feed ``frames`` until the call core has settled the format: what is measured is
+    the steady cost of a frame, not the first half second's hold (these frames come
+    unpaced, so the hold ends when it is full)."""
+    while serializer.format_decision is None:
+        for frame in frames:
+            finish(serializer.deserialize(frame))
+    return serializer
+
+
 def second_of_call(serializer, frames):
     """Deserialize one second of frames; returns the output bytes, for checking."""
     def run():
@@ -68,9 +78,10 @@ PAIRS = [(8000, 16000), (16000, 8000)]
 @pytest.mark.parametrize("source, target", PAIRS)
 def test_piopiy_serializer(benchmark, source, target):
     benchmark.group = f"pipecat deserialize, 50 x 20 ms frames: {source} -> {target} Hz"
-    serializer = set_up(PiopiyFrameSerializer(params=PiopiyFrameSerializer.InputParams(
-        piopiy_sample_rate=source)), target)
-    out = benchmark(second_of_call(serializer, one_second(source)))
+    frames = one_second(source)
+    serializer = past_the_hold(set_up(PiopiyFrameSerializer(
+        params=PiopiyFrameSerializer.InputParams(piopiy_sample_rate=source)), target), frames)
+    out = benchmark(second_of_call(serializer, frames))
     assert out == 2 * target  # every frame's audio, at once
 
 
@@ -86,9 +97,12 @@ def test_baseline_pipecat_vonage_serializer_soxr_stream(benchmark, source, targe
 def test_piopiy_serializer_both_mode_to_two_channels(benchmark):
     """No Pipecat serializer handles a two-channel stream; the figure is for scale."""
     benchmark.group = "pipecat deserialize, 50 x 20 ms both frames: 8000 -> 2 x 16000 Hz"
-    serializer = set_up(PiopiyFrameSerializer(params=PiopiyFrameSerializer.InputParams(
-        piopiy_sample_rate=8000, listen_mode="both", channel="both")), 16000)
-    out = benchmark(second_of_call(serializer, one_second(8000, channels=2)))
+    frames = one_second(8000, channels=2)
+    serializer = past_the_hold(set_up(PiopiyFrameSerializer(
+        params=PiopiyFrameSerializer.InputParams(
+            piopiy_sample_rate=8000, listen_mode="both", channel="both")),
+        16000), frames)
+    out = benchmark(second_of_call(serializer, frames))
     assert out == 2 * 2 * 16000
 
 

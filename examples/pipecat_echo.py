@@ -12,6 +12,10 @@ or try it locally, from another terminal, with the simulator playing Piopiy:
 
     piopiy-fast simulate ws://127.0.0.1:8765 --seconds 5
 
+The rate and the listen mode given here are hints: the serializer reads the stream's
+format from the stream (a two-party stream is two parties, stereo or mixed, whatever
+the hint says) and plays back the caller, or the mix of a mixed stream.
+
 One call at a time (Pipecat's single-client server transport); each call gets a new
 pipeline, and one line when it ends. Ctrl-C stops the bot. A real bot puts
 speech-to-text, an LLM and text-to-speech where ``Echo`` is.
@@ -108,8 +112,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--rate", type=int, default=8000, help="the stream's voice_quality")
-    parser.add_argument("--listen-mode", default="caller", choices=["caller", "callee", "both"])
+    parser.add_argument("--rate", type=int, default=8000,
+                        help="the stream's voice_quality (a hint)")
+    parser.add_argument("--listen-mode", default="caller", choices=["caller", "callee", "both"],
+                        help="the stream's listen_mode (a hint)")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main(args.host, args.port, args.rate, args.listen_mode))

@@ -13,11 +13,22 @@ FastAPI one behind your own endpoint) on the socket Piopiy opens to ``ws_url``::
             audio_out_10ms_chunks=serializer.audio_out_10ms_chunks),
         host="0.0.0.0", port=8765)
 
-Received audio (binary L16 frames) goes through the native resampler to the
-pipeline's input rate. Its state lives as long as the call and is never cleared
-on silence or pauses, so the first word after a pause is not clipped. In ``both``
-mode the serializer delivers the channel asked for: the caller, the callee, or
-both as two interleaved channels.
+Received frames go through the same call core as the receiver's
+(:class:`~piopiy_fast.stream.call.CallCore`): it settles what the stream is (listen
+mode, rate, layout: ``mono``, ``mixed`` or ``stereo``) from the stream itself, the
+serializer's parameters being hints, so a stream is never misread because a hint was
+wrong. While it cannot tell yet (the first half second at most) the audio is held and
+``deserialize`` returns None; the first audio frame after the decision carries
+everything held. Then each frame goes through the native ingest (decode,
+de-interleave, resample to the pipeline's input rate) and out of the call's channel
+readers as one ``InputAudioRawFrame``. The resampler's state lives as long as the
+call and is never cleared on silence or pauses, so the first word after a pause is
+not clipped.
+
+In a two-party ``stereo`` stream the pipeline gets the channel asked for: the caller,
+the callee, or both as two interleaved channels. A ``mixed`` stream holds both
+parties summed in one channel, so the pipeline gets that mix, whatever ``channel``
+asks (logged once): it is never passed off as the caller alone.
 
 Replies are batched (see :class:`~piopiy_fast.stream.replies.ReplyBatcher`): the
 platform plays every ``streamAudio`` message as a whole, so Pipecat's 40 ms
@@ -39,9 +50,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 try:
     from pipecat.frames.frames import (
@@ -62,14 +76,28 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "piopiy_fast.integrations.pipecat needs pipecat-ai: "
         "pip install 'piopiy-fast[pipecat]'") from exc
 
-from ..audio import Resampler, int16_to_l16, l16_deinterleave, l16_to_int16
+from ..audio import CallDelivery, int16_to_l16, interleave
 from ..errors import PiopiyValidationError
+from ..receiver.channel import ChannelReader
+from ..receiver.clock import DeliveryClocks
 from ..sdk.client import RestClient
-from ..stream.events import parse_text_frame
-from ..stream.replies import DEFAULT_BATCH_MS, ReplyBatcher
-from ..stream.wire import BREAK, SAMPLE_RATES, STOP
+from ..stream.call import CallCore, CallSettings, CallStats, PolicyViolation
+from ..stream.events import StreamEvent, parse_text_frame
+from ..stream.layout import FormatDecision
+from ..stream.replies import DEFAULT_BATCH_MS, ReplyBatcher, reply_rate_for
+from ..stream.wire import BREAK, MIX, SAMPLE_RATES, STOP, StreamFormat
 
 logger = logging.getLogger("piopiy_fast.pipecat")
+
+Int16Array = npt.NDArray[np.int16]
+
+# Each channel's ring, in samples at the pipeline's rate. The serializer empties the
+# rings after every frame, so only the held audio, replayed at once when the format is
+# settled, needs the room: the core holds no more than fits (at 16 kHz, 1 s of 8 kHz
+# audio, 0.5 s of 16 kHz stereo).
+RING_SAMPLES = 1 << 16
+
+_EMPTY: Int16Array = np.empty(0, dtype=np.int16)
 
 
 class PiopiyFrameSerializer(FrameSerializer):
@@ -84,13 +112,26 @@ class PiopiyFrameSerializer(FrameSerializer):
         With a call id, an ``EndFrame`` or ``CancelFrame`` also hangs the call up
         through the REST API (once; failures are logged, never raised).
     params : PiopiyFrameSerializer.InputParams, optional
-        The stream's format and the reply batching.
+        Hints of the stream's format, the channel(s) the pipeline gets, the reply
+        batching.
+    clock : callable, optional
+        Monotonic seconds, which the frames' pacing is measured in while the format
+        is settled (``time.monotonic``; tests pass their own).
 
-    Received frames: binary -> ``InputAudioRawFrame`` at the pipeline's input rate
-    (a frame without whole samples is counted in ``decode_errors`` and skipped);
-    text that is JSON -> ``InputTransportMessageFrame``; other text is ignored.
-    Nothing received ever raises. A JSON message naming the format (``listen_mode``,
-    ``sample_rate``) before the first audio frame sets it.
+    Received frames: binary -> ``InputAudioRawFrame`` at the pipeline's input rate,
+    once the call core has settled the stream's format (None before: the audio is
+    held, then the first frame after the decision carries all of it; a frame without
+    whole samples is counted in ``decode_errors`` and skipped); text that is JSON ->
+    ``InputTransportMessageFrame``; other text is ignored. Nothing received ever
+    raises. A JSON message naming the format (``listen_mode``, ``sample_rate``,
+    ``channels``, ``layout``) is a hint, as the parameters are; the stream itself
+    decides what it contradicts (see :attr:`format_decision`).
+
+    What the pipeline gets: the one party of a one-party stream; from a ``stereo``
+    two-party stream the ``channel`` asked for (``both`` as two interleaved
+    channels, caller first); from a ``mixed`` two-party stream the mix of both
+    parties, one channel, whatever ``channel`` asks (logged once): a mixed stream is
+    never delivered as if it were the caller alone.
 
     Sent frames: ``OutputAudioRawFrame`` -> batched ``streamAudio`` at 8000 or
     16000 Hz; ``InterruptionFrame`` -> ``{"action": "break"}``, pending audio
@@ -104,13 +145,23 @@ class PiopiyFrameSerializer(FrameSerializer):
 
         Parameters:
             piopiy_sample_rate: The stream's rate, the ``voice_quality`` of the stream
-                action: 8000, 12000 or 16000 (any rate the native core supports).
-            listen_mode: The stream action's ``listen_mode``: caller, callee or both.
-            channel: In ``both`` mode, what the pipeline gets: ``"caller"`` (default),
-                ``"callee"``, or ``"both"`` as two channels (caller first). A mono
-                stream is delivered as it comes.
-            swap_channels: In ``both`` mode, take channel 1 as the caller.
-            sample_rate: The pipeline's input rate; by default the pipeline's own.
+                action: 8000, 12000 or 16000 (any rate the native core supports). A
+                hint: given, it is the rate the stream is measured against (as the
+                URL's ``voice_quality`` is for the receiver); left out, 8000 is only
+                what the call falls back to when the stream cannot tell.
+            listen_mode: The stream action's ``listen_mode``: caller, callee or both. A
+                hint: a two-channel stream is read as both parties whatever it says,
+                and a one-channel ``both`` stream as the mix.
+            layout: ``"auto"`` (default: the stream decides) or the layout every call
+                is taken to have: ``"mono"`` (one party), ``"mixed"`` (both parties in
+                one channel) or ``"stereo"`` (both, interleaved).
+            channel: What the pipeline gets of a ``stereo`` two-party stream:
+                ``"caller"`` (default), ``"callee"``, or ``"both"`` as two channels
+                (caller first). A one-party stream is delivered as it comes, and a
+                ``mixed`` one as its mix (one channel), whatever this says.
+            swap_channels: In a ``stereo`` stream, take channel 1 as the caller.
+            sample_rate: The pipeline's input rate; by default the pipeline's own
+                (before setup, the hinted stream rate).
             batch_ms: Duration of one reply message (at most 50 KiB of audio).
             quality: Resampler preset, ``"speech"`` or ``"strict"``.
             auto_hang_up: Hang up through the REST client on EndFrame/CancelFrame.
@@ -120,6 +171,7 @@ class PiopiyFrameSerializer(FrameSerializer):
 
         piopiy_sample_rate: int = 8000
         listen_mode: Literal["caller", "callee", "both"] = "caller"
+        layout: Literal["auto", "mono", "mixed", "stereo"] = "auto"
         channel: Literal["caller", "callee", "both"] = "caller"
         swap_channels: bool = False
         sample_rate: int | None = None
@@ -129,7 +181,8 @@ class PiopiyFrameSerializer(FrameSerializer):
         resampler_clear_after_secs: float | None = None
 
     def __init__(self, call_id: str | None = None, *, rest_client: RestClient | None = None,
-                 params: InputParams | None = None) -> None:
+                 params: InputParams | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         params = params or PiopiyFrameSerializer.InputParams()
         for name in ("piopiy_sample_rate", "sample_rate"):
             rate = getattr(params, name)
@@ -138,19 +191,67 @@ class PiopiyFrameSerializer(FrameSerializer):
                     f"{name} must be one of {', '.join(map(str, SAMPLE_RATES))}, not {rate!r}")
         super().__init__(params)
         self._params: PiopiyFrameSerializer.InputParams = params
-        self.call_id = call_id
+        self._call_id = call_id
         self._rest_client = rest_client
-        self._source_rate = params.piopiy_sample_rate
-        self._listen_mode: str = params.listen_mode
+        self._clock = clock
         self._sample_rate = params.sample_rate  # the pipeline's, known at setup
-        self._input: _InputPath | None = None  # built at setup (or the first frame)
-        self._audio_started = False
+        self._core: CallCore | None = None  # built at setup (or at the first message)
+        self._readers: dict[str, _FrameReader] = {}
+        self._target_rate = 0
+        # What a frame's audio is read from: the readers of the channels delivered, and
+        # those of the channels read only to be dropped; for the format they were
+        # chosen for.
+        self._planned: StreamFormat | None = None
+        self._delivered: tuple[_FrameReader, ...] = ()
+        self._dropped: tuple[_FrameReader, ...] = ()
+        # Of two channels delivered together: the samples one has beyond the other
+        # (the tail of an earlier format's ring), delivered with the next frame.
+        self._uneven: tuple[Int16Array, Int16Array] | None = None
         self._replies = ReplyBatcher(params.piopiy_sample_rate, batch_ms=params.batch_ms,
                                      quality=params.quality)
         self._out_rate: int | None = None  # the pipeline's output rate, known at setup
         self._ended = False
-        self.frames = 0
-        self.decode_errors = 0
+        self._logged: set[str] = set()
+
+    # -- what the call is ----------------------------------------------------------------
+
+    @property
+    def call_id(self) -> str | None:
+        """The id given, else the first one a text message named; None until then."""
+        if self._call_id is not None:
+            return self._call_id
+        core = self._core
+        return core.call_id if core is not None and core.id_from_event else None
+
+    @call_id.setter
+    def call_id(self, value: str | None) -> None:
+        self._call_id = value
+
+    @property
+    def format(self) -> StreamFormat:
+        """The stream's format: settled once audio flows, until then what the hints say."""
+        return self._call().format
+
+    @property
+    def format_decision(self) -> FormatDecision | None:
+        """How the format was settled (and which hints the stream overruled); None
+        while the audio is held."""
+        return None if self._core is None else self._core.decision
+
+    @property
+    def stats(self) -> CallStats:
+        """The call's counters, as the receiver keeps them."""
+        return self._call().stats
+
+    @property
+    def frames(self) -> int:
+        """Binary frames used (held ones included)."""
+        return 0 if self._core is None else self._core.stats.frames
+
+    @property
+    def decode_errors(self) -> int:
+        """Binary frames dropped because they held no whole samples (or sample pairs)."""
+        return 0 if self._core is None else self._core.stats.decode_errors
 
     @property
     def reply_rate(self) -> int:
@@ -172,20 +273,61 @@ class PiopiyFrameSerializer(FrameSerializer):
     # takes a task manager; the ignore holds only when mypy follows pipecat.
     async def setup(  # type: ignore[override, unused-ignore]
             self, setup: FrameProcessorSetup) -> None:
-        """Learn the pipeline's rates and build both resamplers now: the first filter
-        design in a process takes a moment, better spent before the call than on its
-        first frame."""
+        """Learn the pipeline's rates and build the call core (its ingest is made when
+        the stream's format is settled) and the reply resampler.
+
+        Raises:
+            PiopiyValidationError: The pipeline's input rate is one the native core
+                does not resample to.
+        """
         if self._params.sample_rate is None:
-            self._sample_rate = setup.audio_in_sample_rate
-        self._input = self._input_path()
+            rate = setup.audio_in_sample_rate
+            if rate not in SAMPLE_RATES:
+                raise PiopiyValidationError(
+                    f"the pipeline's input rate must be one of "
+                    f"{', '.join(map(str, SAMPLE_RATES))}, not {rate!r}")
+            self._sample_rate = rate
+        if self._core is not None and self._target_rate != self._sample_rate:
+            used = self._core.stats
+            if not (used.frames or used.events):
+                self._core = None  # made before the pipeline's rate was known, unused
+        self._call()
         self._out_rate = setup.audio_out_sample_rate
         if self._out_rate in SAMPLE_RATES:
             self._replies.prepare(self._out_rate)
 
-    def _input_path(self) -> _InputPath:
-        return _InputPath(self._source_rate, self._listen_mode, self._params.channel,
-                          self._params.swap_channels, self._sample_rate or self._source_rate,
-                          self._params.quality)
+    def _call(self) -> CallCore:
+        core = self._core
+        if core is None:
+            core = self._core = self._new_core()
+        return core
+
+    def _new_core(self) -> CallCore:
+        """The call core, fed the parameters as the receiver is fed a stream's URL: those
+        given are named hints, those left out only the defaults."""
+        params = self._params
+        given = params.model_fields_set
+        query: dict[str, Any] = {}
+        if "listen_mode" in given:
+            query["listen_mode"] = params.listen_mode
+        if "piopiy_sample_rate" in given:
+            query["voice_quality"] = params.piopiy_sample_rate
+        if self._call_id is not None:
+            query["call_id"] = self._call_id
+        target = self._target_rate = self._sample_rate or params.piopiy_sample_rate
+        settings = CallSettings(
+            target_rate=target, ring_capacity=RING_SAMPLES, quality=params.quality,
+            default_format=StreamFormat(params.listen_mode, params.piopiy_sample_rate),
+            layout=params.layout, swap_channels=params.swap_channels)
+        # No reader here waits or takes callbacks: the serializer empties them after
+        # each frame, so the delivery's clocks never run.
+        delivery = CallDelivery(DeliveryClocks(), self._callback_failed)
+        self._readers = {name: _FrameReader(delivery, name, target)
+                         for name in ("caller", "callee", MIX)}
+        return CallCore(query, settings, delivery, self._readers, clock=self._clock)
+
+    def _callback_failed(self, what: str) -> None:  # pragma: no cover - no callbacks
+        logger.error("call %s: %s callback failed", self.call_id, what)
 
     # -- received from Piopiy ------------------------------------------------------------
 
@@ -196,60 +338,96 @@ class PiopiyFrameSerializer(FrameSerializer):
         return self._text_frame(data)
 
     def _audio_frame(self, data: bytes | bytearray | memoryview) -> Frame | None:
-        path = self._input
-        if path is None:
-            path = self._input = self._input_path()
-        self._audio_started = True
-        if len(data) % path.frame_bytes:
-            self.decode_errors += 1
-            if self.decode_errors == 1:
-                logger.warning("call %s: a frame of %d bytes holds no whole samples; skipped",
-                               self.call_id, len(data))
+        core = self._core or self._call()
+        core.sink.feed(data)
+        if core.decision is None:
+            return None  # held until the format is settled
+        if core.format is not self._planned:
+            self._plan(core.format)
+        for reader in self._dropped:
+            reader.take()
+        delivered = self._delivered
+        if len(delivered) == 1:
+            samples = delivered[0].take()
+            if not samples.size:
+                return None
+            return InputAudioRawFrame(audio=int16_to_l16(samples),
+                                      sample_rate=self._target_rate, num_channels=1)
+        pairs = self._two_channels()
+        if not pairs.size:
             return None
-        self.frames += 1
-        audio = path.convert(data)
-        if not audio:
-            return None
-        return InputAudioRawFrame(audio=audio, sample_rate=path.target_rate,
-                                  num_channels=path.channels_out)
+        return InputAudioRawFrame(audio=int16_to_l16(pairs), sample_rate=self._target_rate,
+                                  num_channels=2)
+
+    def _plan(self, fmt: StreamFormat) -> None:
+        """Which channels a frame of ``fmt`` gives the pipeline."""
+        channel = self._params.channel
+        if fmt.layout == "stereo":
+            wanted: tuple[str, ...] = ("caller", "callee") if channel == "both" else (channel,)
+        elif fmt.layout == "mixed":
+            wanted = (MIX,)
+            self._log_once("mixed", "call %s: the stream is mixed (both parties in one "
+                           "channel): the pipeline gets the mix, one channel, not %s",
+                           self.call_id, "the caller alone" if channel == "caller"
+                           else "the callee alone" if channel == "callee"
+                           else "two channels")
+        else:
+            wanted = (fmt.listen_mode,)
+        readers = self._readers
+        self._delivered = tuple(readers[name] for name in wanted)
+        # Every other reader is emptied too: of the channels this format fills (nobody
+        # reads them), and of what an earlier format left in the others.
+        self._dropped = tuple(reader for name, reader in readers.items() if name not in wanted)
+        self._uneven = None
+        self._planned = fmt
+        self._follow_rate(fmt.sample_rate)
+
+    def _two_channels(self) -> Int16Array:
+        """The two delivered channels' new samples, interleaved."""
+        first, second = self._delivered
+        a, b = first.take(), second.take()
+        uneven = self._uneven
+        if uneven is None and a.size == b.size:
+            return interleave(a, b)
+        if uneven is not None:
+            a, b = np.concatenate((uneven[0], a)), np.concatenate((uneven[1], b))
+        n = min(a.size, b.size)
+        self._uneven = (a[n:], b[n:]) if a.size != b.size else None
+        return interleave(a[:n], b[:n])
 
     def _text_frame(self, text: str) -> Frame | None:
+        core = self._call()
         try:
-            message = json.loads(text)
-        except (ValueError, TypeError, RecursionError):
+            event = core.receive_text(text)
+        except PolicyViolation as exc:
+            # The receiver closes such a call; a serializer cannot, so the format stays.
+            self._log_once("changes", "call %s: %s; a format named later is ignored",
+                           self.call_id, exc)
+            event = parse_text_frame(text)
+        self._follow_rate(core.format.sample_rate)
+        if _not_json(event, text):
             return None  # a plain metadata string: nothing for the pipeline
-        if isinstance(message, dict):
-            self._learn(text)
-        return InputTransportMessageFrame(message=message)
+        return InputTransportMessageFrame(message=event.data)
 
-    def _learn(self, text: str) -> None:
-        """Take the call id, and the format while no audio has come, from a JSON message."""
-        event = parse_text_frame(text)
-        if self.call_id is None and event.call_id is not None:
-            self.call_id = event.call_id
-        hint = event.format
-        mode = self._listen_mode
-        if hint.listen_mode is not None:
-            mode = hint.listen_mode
-        elif hint.channels is not None:
-            mode = "both" if hint.channels == 2 else ("caller" if mode == "both" else mode)
-        rate = self._source_rate if hint.sample_rate is None else hint.sample_rate
-        if (mode, rate) == (self._listen_mode, self._source_rate):
+    def _follow_rate(self, call_rate: int) -> None:
+        """Replies go out at the rate the call's format asks for (pending audio at
+        another rate is dropped)."""
+        if reply_rate_for(call_rate) == self._replies.reply_rate:
             return
-        if self._audio_started:
-            logger.info("call %s: a format named after the audio started is ignored",
-                        self.call_id)
-            return
-        self._listen_mode = mode
-        if rate != self._source_rate:
-            self._source_rate = rate
-            self._replies = ReplyBatcher(rate, batch_ms=self._params.batch_ms,
-                                         quality=self._params.quality)
-            if self._out_rate in SAMPLE_RATES:
-                self._replies.prepare(self._out_rate)
-        if self._input is not None:  # set up already: rebuilt for the new format
-            self._input = self._input_path()
+        dropped = self._replies.pending
+        if dropped:
+            logger.debug("call %s: the call's rate changed; %d reply samples dropped",
+                         self.call_id, dropped)
+        params = self._params
+        self._replies = ReplyBatcher(call_rate, batch_ms=params.batch_ms,
+                                     quality=params.quality)
+        if self._out_rate in SAMPLE_RATES:
+            self._replies.prepare(self._out_rate)
 
+    def _log_once(self, key: str, message: str, *args: Any) -> None:
+        if key not in self._logged:
+            self._logged.add(key)
+            logger.warning(message, *args)
 
     # -- sent to Piopiy ------------------------------------------------------------------
 
@@ -288,51 +466,50 @@ class PiopiyFrameSerializer(FrameSerializer):
         if self._ended:
             return None
         self._ended = True
+        if self._core is not None:
+            self._core.end()
         dropped = self._replies.clear()
         if dropped:
             logger.debug("call %s: %d reply samples pending at the end, dropped",
                          self.call_id, dropped)
-        if self._params.auto_hang_up and self._rest_client is not None and self.call_id:
+        call_id = self.call_id
+        if self._params.auto_hang_up and self._rest_client is not None and call_id:
             try:
                 # The REST client blocks; a thread keeps the event loop free.
-                await asyncio.to_thread(self._rest_client.hangup, self.call_id)
+                await asyncio.to_thread(self._rest_client.hangup, call_id)
             except Exception as exc:
-                logger.warning("call %s: hang-up failed: %s", self.call_id, exc)
+                logger.warning("call %s: hang-up failed: %s", call_id, exc)
         return STOP
 
 
-class _InputPath:
-    """One call's received frames to the pipeline's rate: pick the channel(s), resample."""
+class _FrameReader(ChannelReader):
+    """A channel reader emptied after each frame by the serializer that feeds its
+    call, with no event loop and no wait."""
 
-    __slots__ = ("frame_bytes", "pick", "swap", "channels_out", "target_rate", "resampler")
+    __slots__ = ()
 
-    def __init__(self, source_rate: int, listen_mode: str, channel: str, swap: bool,
-                 target_rate: int, quality: str) -> None:
-        stereo = listen_mode == "both"
-        self.frame_bytes = 4 if stereo else 2
-        # Which de-interleaved channel to keep; None keeps both (or the only one).
-        self.pick: int | None = None
-        if stereo and channel != "both":
-            self.pick = (0 if channel == "caller" else 1) ^ int(swap)
-        self.swap = stereo and channel == "both" and swap
-        self.channels_out = 2 if stereo and channel == "both" else 1
-        self.target_rate = target_rate
-        # One resampler for the whole call, never cleared.
-        self.resampler = None if source_rate == target_rate else Resampler(
-            source_rate, target_rate, channels=self.channels_out, quality=quality)
+    def take(self) -> Int16Array:
+        """Every sample the channel holds now, through the rings a format change left
+        behind, oldest first."""
+        ring = self._head()
+        if ring is None:
+            return _EMPTY
+        closed = ring.closed  # before reading: a closed ring gets nothing more
+        chunk = ring.read()
+        if not closed:
+            return chunk
+        parts = [chunk]
+        ring = self._head()
+        while ring is not None:
+            closed = ring.closed
+            parts.append(ring.read())
+            if not closed:
+                break
+            ring = self._head()
+        return np.concatenate(parts)
 
-    def convert(self, data: bytes | bytearray | memoryview) -> bytes:
-        samples: Any
-        if self.pick is not None:
-            samples = l16_deinterleave(data)[self.pick]
-        elif self.resampler is None and not self.swap:
-            return bytes(data)
-        else:
-            samples = l16_to_int16(data)
-            if self.channels_out == 2:
-                samples = samples.reshape(-1, 2)
-                if self.swap:
-                    samples = np.ascontiguousarray(samples[:, ::-1])
-        if self.resampler is not None:
-            samples = self.resampler.process(samples)
-        return int16_to_l16(samples)
+
+def _not_json(event: StreamEvent, text: str) -> bool:
+    """True when ``text`` was kept as it is: not JSON (or nested too deep to parse).
+    A JSON string is never equal to its own text (that has quotes around it)."""
+    return event.too_deep or (isinstance(event.data, str) and event.data == text)
