@@ -64,7 +64,7 @@ class CallStream(CallControls):
         "caller", "callee", "mix", "close_info", "error",
         "_core", "_link", "_settings", "_delivery", "_replies", "_event_waiters",
         "_event_callbacks", "_done", "_audio", "_known", "_opened", "_hold_timer",
-        "closed_by_receiver", "discarded", "_on_known", "_announced",
+        "closed_by_receiver", "discarded", "_on_known", "_announced", "_dispatched",
     )
 
     def __init__(self, link: Link, params: Mapping[str, Any], settings: CallSettings,
@@ -91,6 +91,7 @@ class CallStream(CallControls):
         self.discarded = False
         self._on_known = on_known
         self._announced = False
+        self._dispatched = 0  # events kept that callbacks have been given
         self._delivery = CallDelivery(clocks, self._callback_failed, burst_frames=BURST_FRAMES)
         rate = settings.target_rate
         self.caller = ChannelReader(self._delivery, "caller", rate)
@@ -244,6 +245,7 @@ class CallStream(CallControls):
                 callback(event.data)
             except Exception:
                 self._core.callback_failed("event")
+        self._dispatched = len(self._core.events)
         if self._event_waiters:
             self._wake_event_waiters()
 
@@ -318,7 +320,7 @@ class CallStream(CallControls):
     def on_event(self, callback: Callable[[Any], Any]) -> None:
         """Call ``callback(event)`` on the event loop for each text frame, in order: at
         once for those the call kept before, then as they arrive."""
-        for data in tuple(self._core.events):
+        for data in self._core.events[:self._dispatched]:
             try:
                 callback(data)
             except Exception:
