@@ -56,12 +56,14 @@ class NatsSubscriber:
             past it the oldest is let go (a gap of cause ``overrun``).
         linger: Seconds after a call's end that audio nobody reads is kept.
         quiet_timeout: Seconds without a message on a call before it is ended as lost.
+        replay: A pool met for the first time takes the calls that started up to this
+            many seconds before (within the stream's retention).
     """
 
     def __init__(self, url: str, *, group: str = "workers", stream: str = DEFAULT_STREAM,
                  prefix: str | None = None, max_calls: int = 100, handoff: float = 30.0,
                  queue_seconds: float = 10.0, linger: float = 10.0,
-                 quiet_timeout: float = 120.0) -> None:
+                 quiet_timeout: float = 120.0, replay: float = 60.0) -> None:
         try:
             import nats  # noqa: F401
         except ImportError as exc:
@@ -81,6 +83,7 @@ class NatsSubscriber:
         self.queue_seconds = queue_seconds
         self.linger = linger
         self.quiet_timeout = quiet_timeout
+        self.replay = replay
         self._errors = RateLimitedLog(logger)
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
@@ -106,7 +109,10 @@ class NatsSubscriber:
     async def start(self) -> None:
         """Connect, create the stream if no receiver has yet, join the pool."""
         import nats
+        import datetime
+
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+        from nats.js.errors import BadRequestError
 
         async def quiet(exc: Exception) -> None:
             self._errors.info("bus: %s", exc)
@@ -116,10 +122,13 @@ class NatsSubscriber:
             error_cb=quiet, ping_interval=5, max_outstanding_pings=2)
         self._js = js = nc.jetstream()
         await ensure_stream(nc, self.stream, self.subjects, StreamLimits())
-        await js.add_consumer(self.stream, ConsumerConfig(
-            durable_name=self.group, filter_subject=self.subjects.starts,
-            deliver_policy=DeliverPolicy.NEW, ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=self.handoff, max_deliver=-1, max_ack_pending=-1))
+        since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=self.replay)
+        with contextlib.suppress(BadRequestError):  # the pool exists (its start is kept)
+            await js.add_consumer(self.stream, ConsumerConfig(
+                durable_name=self.group, filter_subject=self.subjects.starts,
+                deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=since,
+                ack_policy=AckPolicy.EXPLICIT, ack_wait=self.handoff, max_deliver=-1,
+                max_ack_pending=-1))
         self._claims = await js.pull_subscribe_bind(self.group, self.stream)
         self._keeper = asyncio.ensure_future(self._keep_claims())
 
@@ -135,7 +144,8 @@ class NatsSubscriber:
                 await self._room.wait()
                 continue
             try:
-                claims = await self._claims.fetch(min(free, 8), timeout=FETCH_WAIT)
+                # One at a time: the pool's pulls wait in turn, so calls alternate.
+                claims = await self._claims.fetch(1, timeout=FETCH_WAIT)
             except (NatsTimeout, TimeoutError):
                 continue
             except Exception as exc:

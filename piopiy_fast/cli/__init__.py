@@ -189,6 +189,10 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stats-interval", type=float, default=10.0,
                    help="seconds between totals lines (default 10; 0 for none)")
     p.add_argument("--duration", type=positive(float), help="stop after this many seconds")
+    p.add_argument("--publish", metavar="URL",
+                   help="publish every call's audio and events to NATS JetStream at URL "
+                        "(nats://host:4222; comma-separated for a cluster), for workers "
+                        "to read (needs the nats extra)")
     p.add_argument("--workers", type=worker_count, metavar="N",
                    help="run N receiver processes on the port (SO_REUSEPORT) under a "
                         "supervisor that restarts any that dies; auto: one per CPU this "
