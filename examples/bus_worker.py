@@ -38,7 +38,7 @@ async def on_call(call) -> None:
     names = ("caller", "callee", "mix")
     spans = await asyncio.gather(*(read_channel(call.channel(name)) for name in names))
     await call.wait_closed()
-    for name, (first, last, digest) in zip(names, spans):
+    for name, (first, last, digest) in zip(names, spans, strict=True):
         if last == 0 and name not in call.channels:
             continue
         reader = call.channel(name)

@@ -75,20 +75,31 @@ async def ensure_stream(nc: Client, name: str, subjects: Subjects,
         BusError: The stream there does not capture the subjects, or keeps everything.
     """
     from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+    from nats.js.errors import Error as JetStreamError
     from nats.js.errors import NotFoundError
 
     jsm = nc.jsm()
     try:
         info = await jsm.stream_info(name)
     except NotFoundError:
-        await jsm.add_stream(StreamConfig(
-            name=name, subjects=[subjects.everything], retention=RetentionPolicy.LIMITS,
-            discard=DiscardPolicy.OLD, max_age=limits.max_age, max_bytes=limits.max_bytes,
-            num_replicas=limits.replicas,
-            storage=StorageType.FILE if limits.storage == "file" else StorageType.MEMORY))
-        logger.info("bus: created stream %s for %s (%.0f s, %d bytes at most)", name,
-                    subjects.everything, limits.max_age, limits.max_bytes)
-        return
+        info = None
+    if info is None:
+        try:
+            await jsm.add_stream(StreamConfig(
+                name=name, subjects=[subjects.everything],
+                retention=RetentionPolicy.LIMITS, discard=DiscardPolicy.OLD,
+                max_age=limits.max_age, max_bytes=limits.max_bytes,
+                num_replicas=limits.replicas,
+                storage=StorageType.FILE if limits.storage == "file" else StorageType.MEMORY))
+        except JetStreamError as exc:
+            try:
+                info = await jsm.stream_info(name)  # made meanwhile by another receiver
+            except NotFoundError:
+                raise BusError(f"cannot create stream {name}: {exc}") from None
+        else:
+            logger.info("bus: created stream %s for %s (%.0f s, %d bytes at most)", name,
+                        subjects.everything, limits.max_age, limits.max_bytes)
+            return
     config = info.config
     if subjects.everything not in (config.subjects or []):
         raise BusError(f"stream {name} captures {config.subjects}, not "
@@ -99,7 +110,7 @@ async def ensure_stream(nc: Client, name: str, subjects: Subjects,
 
 
 def _backoff(attempt: int, ceiling: float) -> float:
-    return min(ceiling, FIRST_BACKOFF * (2 ** min(attempt, 30)))
+    return float(min(ceiling, FIRST_BACKOFF * 2.0 ** min(attempt, 30)))
 
 
 class NatsPublisher(OutboxPublisher):

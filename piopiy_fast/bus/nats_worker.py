@@ -108,11 +108,10 @@ class NatsSubscriber:
 
     async def start(self) -> None:
         """Connect, create the stream if no receiver has yet, join the pool."""
-        import nats
         import datetime
 
+        import nats
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-        from nats.js.errors import BadRequestError
 
         async def quiet(exc: Exception) -> None:
             self._errors.info("bus: %s", exc)
@@ -123,12 +122,11 @@ class NatsSubscriber:
         self._js = js = nc.jetstream()
         await ensure_stream(nc, self.stream, self.subjects, StreamLimits())
         since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=self.replay)
-        with contextlib.suppress(BadRequestError):  # the pool exists (its start is kept)
-            await js.add_consumer(self.stream, ConsumerConfig(
-                durable_name=self.group, filter_subject=self.subjects.starts,
-                deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=since,
-                ack_policy=AckPolicy.EXPLICIT, ack_wait=self.handoff, max_deliver=-1,
-                max_ack_pending=-1))
+        await _consumer(js, self.stream, ConsumerConfig(
+            durable_name=self.group, filter_subject=self.subjects.starts,
+            deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=since,
+            ack_policy=AckPolicy.EXPLICIT, ack_wait=self.handoff, max_deliver=-1,
+            max_ack_pending=-1))
         self._claims = await js.pull_subscribe_bind(self.group, self.stream)
         self._keeper = asyncio.ensure_future(self._keep_claims())
 
@@ -187,18 +185,16 @@ class NatsSubscriber:
 
     async def _bind(self, token: str) -> Any:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-        from nats.js.errors import BadRequestError
 
         assert self._js is not None
         name = self._consumer_name(token)
         # Chunks a dead worker held come back after ack_wait: half the handoff, so they
         # are due again before the call is handed on, and come first, in order.
-        with contextlib.suppress(BadRequestError):  # it exists: a takeover
-            await self._js.add_consumer(self.stream, ConsumerConfig(
-                durable_name=name, filter_subject=self.subjects.call(token),
-                deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=self.handoff / 2, max_deliver=-1, max_ack_pending=4096,
-                inactive_threshold=max(60.0, 4 * self.handoff)))
+        await _consumer(self._js, self.stream, ConsumerConfig(
+            durable_name=name, filter_subject=self.subjects.call(token),
+            deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.handoff / 2, max_deliver=-1, max_ack_pending=4096,
+            inactive_threshold=max(60.0, 4 * self.handoff)))
         return await self._js.pull_subscribe_bind(name, self.stream)
 
     async def _read(self, call: RemoteCall, token: str, reader: Any, claim: Msg) -> None:
@@ -287,6 +283,24 @@ class NatsSubscriber:
         if self._nc is not None:
             with contextlib.suppress(Exception):
                 await self._nc.close()
+
+
+async def _consumer(js: JetStreamContext, stream: str, config: Any) -> None:
+    """The durable consumer ``config`` names: the one there (a pool another worker
+    joined first, a call another worker took before), or a new one. Workers racing to
+    create it get the one that won."""
+    from nats.js.errors import Error as JetStreamError
+    from nats.js.errors import NotFoundError
+
+    try:
+        await js.consumer_info(stream, config.durable_name)
+        return
+    except NotFoundError:
+        pass
+    try:
+        await js.add_consumer(stream, config)
+    except JetStreamError:
+        await js.consumer_info(stream, config.durable_name)  # raises if there is none
 
 
 async def _ack(msg: Msg) -> None:

@@ -82,8 +82,8 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
     if recorder is not None:
         out(f"recording to {recorder.directory}")
     if publisher is not None:
-        out(f"publishing to {without_credentials(args.publish)}, stream {publisher.stream}, subjects "
-            f"{publisher.subjects.everything}")
+        out(f"publishing to {without_credentials(args.publish)}, stream "
+            f"{publisher.stream}, subjects {publisher.subjects.everything}")
     if server.metrics_port is not None:
         out(f"metrics on {http_url(args.metrics_host, server.metrics_port)}/metrics, "
             f"health on /healthz")

