@@ -2,6 +2,7 @@
 every sample where it was sent, and a bus that goes away mid-call costs a gap, not a
 call. Needs nats-server (skipped with the reason when it is missing)."""
 import asyncio
+import urllib.request
 
 import numpy as np
 from stream_testing import UNIT, offline, run
@@ -39,7 +40,8 @@ async def take(subscriber, count, results):
 def test_every_sample_reaches_a_worker_in_place(nats_server):
     async def main():
         results = {}
-        async with StreamServer("127.0.0.1", 0, publish=nats_server.url) as server:
+        async with StreamServer("127.0.0.1", 0, publish=nats_server.url,
+                                metrics_port=0) as server:
             async with NatsSubscriber(nats_server.url, group="t1") as subscriber:
                 taking = asyncio.ensure_future(take(subscriber, 2, results))
                 report = await Simulator(server.url + "/stream", calls=2,
@@ -47,8 +49,9 @@ def test_every_sample_reaches_a_worker_in_place(nats_server):
                                          seconds=1.3, seed=3).run()
                 await asyncio.wait_for(taking, 20 * UNIT)
             stats = server.stats
-        return report, results, stats
-    report, results, stats = run(main(), timeout=60)
+            metrics = await asyncio.to_thread(scrape, server.metrics_port)
+        return report, results, stats, metrics
+    report, results, stats, metrics = run(main(), timeout=60)
     assert not report.failed
     messages = 0
     for sent in report.calls:
@@ -69,6 +72,19 @@ def test_every_sample_reaches_a_worker_in_place(nats_server):
         messages += len(call.events)
     assert (stats.bus_published, stats.bus_dropped, stats.bus_unconfirmed) == (messages, 0, 0)
     assert stats.bus_in_flight_bytes == 0
+    assert {name: value for name, value in metrics.items() if "_bus_" in name} == {
+        "piopiy_fast_bus_published_total": messages, "piopiy_fast_bus_dropped_total": 0,
+        "piopiy_fast_bus_dropped_bytes_total": 0, "piopiy_fast_bus_unconfirmed_total": 0,
+        "piopiy_fast_bus_rejected_total": 0, "piopiy_fast_bus_reconnects_total": 0,
+        "piopiy_fast_bus_in_flight_bytes": 0}
+
+
+def scrape(port):
+    """The server's /metrics, as {name: value} (no labels)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    return {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+            if line and not line.startswith("#") and "{" not in line}
 
 
 def test_the_bus_stops_mid_call_and_comes_back(nats_server):
