@@ -18,20 +18,20 @@ from dataclasses import dataclass, field
 
 @dataclass(slots=True)
 class Message:
-    """One message for the bus."""
+    """One message for the bus; ``size`` is the bytes it holds (payload, subject and
+    headers), as counted against the bound."""
 
     subject: str
     payload: bytes
     headers: dict[str, str] | None = None
     audio: bool = False
     order: int = field(default=0, compare=False)
+    size: int = field(default=0, compare=False)
 
-    @property
-    def size(self) -> int:
-        """Bytes it holds (payload and headers), as counted against the bound."""
+    def __post_init__(self) -> None:
         extra = 0 if self.headers is None else sum(
             len(k) + len(v) + 4 for k, v in self.headers.items())
-        return len(self.payload) + len(self.subject) + extra
+        self.size = len(self.payload) + len(self.subject) + extra
 
 
 class Outbox:
@@ -110,13 +110,17 @@ class Outbox:
         self.unsettled_bytes = max(0, self.unsettled_bytes - size)
 
     async def wait(self, timeout: float) -> None:
-        """Wait until a message is queued, at most ``timeout`` seconds."""
+        """Wait until a message is queued, at most ``timeout`` seconds; then let the
+        other producers woken with it queue theirs, so that one wake sends them all."""
         if len(self):
             return
-        if self._ready is None:
-            self._ready = asyncio.Event()
-        self._ready.clear()
+        ready = self._ready
+        if ready is None:
+            ready = self._ready = asyncio.Event()
+        ready.clear()
+        timer = asyncio.get_running_loop().call_later(timeout, ready.set)
         try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
-        except TimeoutError:
-            pass
+            await ready.wait()
+        finally:
+            timer.cancel()
+        await asyncio.sleep(0)
