@@ -23,6 +23,7 @@ import math
 import sys
 import threading
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -76,7 +77,7 @@ def main() -> None:
                 # Chunks of frames due at the end arrive up to a chunk later.
                 while monotonic() < command["end"] + 1.0:
                     time.sleep(0.05)
-                reply = on_loop(lambda: window(command["start"], command["end"]))
+                reply = on_loop(partial(window, command["start"], command["end"]))
             elif command["cmd"] == "reset":
                 on_loop(lambda: (dues.clear(), late.clear()))
                 reply = {"ok": True}
