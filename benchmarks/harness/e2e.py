@@ -47,8 +47,11 @@ SERVERS = {
     k.DISCARD_WEBSOCKETS: ("websockets, discard", ["discard", "--transport", "websockets"]),
     k.DISCARD_PICOWS: ("picows on uvloop, discard", ["discard", "--transport", "picows",
                                                      "--loop", "uvloop"]),
+    # publishing to NATS JetStream: bench_bus.py adds --publish URL
+    k.PUBLISHING: ("StreamServer, picows on uvloop, publishing", [
+        "ours", "--transport", "picows", "--loop", "uvloop"]),
 }
-ON_PICOWS = (k.PICOWS, k.DISCARD_PICOWS)  # picows and uvloop come with the test extra
+ON_PICOWS = (k.PICOWS, k.DISCARD_PICOWS, k.PUBLISHING)  # picows and uvloop come with the test extra
 NEEDS_PICOWS = "needs picows and uvloop (the test extra)"
 
 
@@ -110,6 +113,13 @@ class Server(Process):
         self.port = int(self.hello["port"])
         self.loop = self.hello["loop"]
         self.totals = {"frames": 0, "overruns": 0}
+
+
+class BusWorker(Process):
+    """A worker reading calls from the bus (harness/bus_worker.py), unpinned."""
+
+    def __init__(self, url: str, lag: int) -> None:
+        super().__init__("bus_worker", [url, "--lag", str(lag)])
 
 
 class Client(Process):

@@ -238,9 +238,18 @@ def ours_lag() -> int:
 
 
 def ours(ledger: Ledger, lag: int, transport: str | None, ring_seconds: float | None,
-         port: int = 0, reuse_port: bool = False,
+         port: int = 0, reuse_port: bool = False, publish: str | None = None,
          ) -> tuple[Callable[[], Any], Callable[[], dict[str, int]]]:
     from piopiy_fast import StreamServer
+
+    async def on_published(call: Any) -> None:
+        # Publishing: the publisher reads the channels; the application's readers are
+        # on the bus (harness/bus_worker.py measures them).
+        ledger.consumers += 1
+        try:
+            await call.wait_closed()
+        finally:
+            ledger.consumers -= 1
 
     async def on_call(call: Any) -> None:
         # The README's consumer: both channels read with `async for`, concurrently.
@@ -282,8 +291,10 @@ def ours(ledger: Ledger, lag: int, transport: str | None, ring_seconds: float | 
         options["transport"] = transport
     if ring_seconds is not None:
         options["ring_seconds"] = ring_seconds
-    server = StreamServer("127.0.0.1", port, on_call=on_call, reuse_port=reuse_port,
-                          **options)
+    if publish is not None:
+        options["publish"] = publish
+    server = StreamServer("127.0.0.1", port, on_call=on_call if publish is None
+                          else on_published, reuse_port=reuse_port, **options)
 
     async def start() -> int:
         await server.start()
@@ -291,7 +302,8 @@ def ours(ledger: Ledger, lag: int, transport: str | None, ring_seconds: float | 
 
     def totals() -> dict[str, int]:
         stats = server.stats
-        return {"frames": stats.frames, "overruns": stats.overruns}
+        return {"frames": stats.frames, "overruns": stats.overruns,
+                "bus_dropped": stats.bus_dropped + stats.bus_unconfirmed}
 
     return start, totals
 
@@ -313,6 +325,8 @@ def main() -> None:
     # one worker of several sharing a port (ours only)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--reuse-port", action="store_true")
+    # ours, publishing every call to NATS JetStream at this URL (bench_bus.py)
+    parser.add_argument("--publish", default=None)
     args = parser.parse_args()
     if args.core is not None:
         os.sched_setaffinity(0, {args.core})
@@ -329,7 +343,7 @@ def main() -> None:
     else:
         lag = ours_lag()
         start, totals = ours(ledger, lag, args.transport, args.ring_seconds, args.port,
-                             args.reuse_port)
+                             args.reuse_port, args.publish)
 
     def snapshot() -> dict[str, Any]:
         return {"cpu": time.process_time(), "t": monotonic(), **totals(),

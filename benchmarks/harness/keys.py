@@ -35,6 +35,7 @@ PICOWS = "picows"  # StreamServer, picows on uvloop
 WEBSOCKETS = "websockets"  # StreamServer, websockets transport
 DISCARD_WEBSOCKETS = "discard-websockets"  # the transport libraries alone
 DISCARD_PICOWS = "discard-picows"
+PUBLISHING = "picows-publish"  # StreamServer on picows, publishing to NATS JetStream
 
 # -- cases -----------------------------------------------------------------------------------
 
@@ -161,6 +162,27 @@ def capacity(server: str) -> str:
 def capacity_p99(server: str) -> str:
     """p99 frame latency in ms at the capacity found."""
     return f"capacity-p99/{server}"
+
+
+def bus_paced(server: str) -> str:
+    """Server CPU µs per received frame, paced, publishing to the bus (PUBLISHING) or
+    reading the calls itself (PICOWS), at the bus benchmark's call count."""
+    return f"bus-paced/{server}"
+
+
+def bus_capacity() -> str:
+    """Real-time calls one core holds while publishing every call."""
+    return f"bus-capacity/{PUBLISHING}"
+
+
+def bus_p99() -> str:
+    """p99 ms from the arrival of the frame that completes a chunk to a bus worker's
+    reader returning the chunk."""
+    return f"bus-p99/{PUBLISHING}"
+
+
+def bus_p99_limit() -> str:
+    return f"bus-p99-limit/{PUBLISHING}"
 
 
 def capacity_workers(count: int) -> str:

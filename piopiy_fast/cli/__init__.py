@@ -205,6 +205,10 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
                         "port closed) and let live calls finish for up to this long before "
                         "closing the rest; a second signal closes them at once (default 25, "
                         "within a rolling deploy's usual 30 s; 0: close at once)")
+    p.add_argument("--publish", metavar="URL",
+                   help="publish every call's audio and events to NATS JetStream at URL "
+                        "(nats://host:4222; comma-separated for a cluster), for workers "
+                        "to read (needs the nats extra)")
     p.add_argument("--workers", type=worker_count, metavar="N",
                    help="run N receiver processes on the port (SO_REUSEPORT) under a "
                         "supervisor that restarts any that dies; auto: one per CPU this "

@@ -26,6 +26,7 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
     from ..receiver.server import StreamServer
 
     ssl_context, auth, recorder = serve_settings(args)
+    publisher = publisher_for_args(args)
     if worker is None:
         say = out
     else:
@@ -37,8 +38,10 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
 
     async def on_call(call: Any) -> None:
         nonlocal recordings_failed
+        # With --publish the publisher reads the channels.
         consumer = asyncio.ensure_future(
-            recorder.record(call) if recorder is not None else discard(call))
+            recorder.record(call) if recorder is not None
+            else call.wait_closed() if args.publish else discard(call))
         if await call.wait_audio():
             say(f"+ call {call.call_id} {call.listen_mode} {call.source_rate} Hz "
                 f"from {call.remote}", event="call_started", call_id=call.call_id)
@@ -65,7 +68,8 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
         on_call=on_call, transport=args.transport, metrics_port=args.metrics_port,
         metrics_host=args.metrics_host,
         idle_timeout=args.idle_timeout, silence_timeout=args.silence_timeout,
-        max_call_seconds=args.max_call_seconds, reuse_port=worker is not None)
+        max_call_seconds=args.max_call_seconds, reuse_port=worker is not None,
+        publish=publisher)
     if worker is not None:
         await listen(server, args)
         if server.metrics_port is not None:
@@ -78,6 +82,9 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
     out(banner(server.url, args))
     if recorder is not None:
         out(f"recording to {recorder.directory}")
+    if publisher is not None:
+        out(f"publishing to {without_credentials(args.publish)}, stream "
+            f"{publisher.stream}, subjects {publisher.subjects.everything}")
     if server.metrics_port is not None:
         out(f"metrics on {http_url(args.metrics_host, server.metrics_port)}/metrics, "
             f"health on /healthz")
@@ -118,6 +125,22 @@ async def drain(server: Any, stop: asyncio.Event, seconds: float,
     await draining
 
 
+def publisher_for_args(args: argparse.Namespace) -> Any:
+    """The NATS publisher ``--publish`` asks for, or None; a UsageError when ``record``
+    asks for the channels too or nats-py is missing."""
+    if not getattr(args, "publish", None):
+        return None
+    if args.record:
+        raise UsageError("--publish and --record both read the calls' audio: record "
+                         "from a worker reading the bus instead")
+    from ..bus.nats import NatsPublisher
+    from ..errors import PiopiyValidationError
+    try:
+        return NatsPublisher(args.publish)
+    except PiopiyValidationError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def banner(url: str, args: argparse.Namespace, workers: int | None = None) -> str:
     run_by = f" with {workers} worker{'s' if workers > 1 else ''}" if workers else ""
     return (f"listening on {reachable(url, args.host)}{run_by} (delivering "
@@ -153,9 +176,18 @@ def serve_settings(args: argparse.Namespace) -> tuple[Any, Any, Recorder | None]
     return ssl_context, auth, recorder
 
 
+def without_credentials(urls: str) -> str:
+    """Bus URLs as a log may show them: no user or password."""
+    return ",".join(url.split("://", 1)[0] + "://" + url.rsplit("@", 1)[-1].split("://")[-1]
+                    if "@" in url else url for url in urls.split(","))
+
+
 async def listen(server: Any, args: argparse.Namespace) -> None:
+    from ..errors import PiopiyValidationError
     try:
         await server.start()
+    except PiopiyValidationError as exc:  # the bus refuses the configuration
+        raise UsageError(str(exc)) from None
     except OSError as exc:
         host, port = getattr(exc, "host", None), getattr(exc, "port", None)
         if host is not None and port is not None:  # the metrics endpoint's (MetricsListenError)

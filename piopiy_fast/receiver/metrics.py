@@ -79,6 +79,19 @@ class ServerCollector(Collector):
             yield CounterMetricFamily(f"piopiy_fast_{name}", help_text, value=value)
         yield CounterMetricFamily("piopiy_fast_audio_seconds", "Seconds of call audio received",
                                   value=s.received_seconds)
+        for name, help_text, value in (
+            ("bus_published", "Messages the bus confirmed", s.bus_published),
+            ("bus_dropped", "Messages dropped, oldest audio first: the bus was slow or gone",
+             s.bus_dropped),
+            ("bus_dropped_bytes", "Bytes of the messages dropped", s.bus_dropped_bytes),
+            ("bus_unconfirmed", "Messages sent and never confirmed", s.bus_unconfirmed),
+            ("bus_rejected", "Messages the bus refused", s.bus_rejected),
+            ("bus_reconnects", "Connections to the bus after the first", s.bus_reconnects),
+        ):
+            yield CounterMetricFamily(f"piopiy_fast_{name}", help_text, value=value)
+        yield GaugeMetricFamily("piopiy_fast_bus_in_flight_bytes",
+                                "Bytes queued for the bus or waiting for its confirmation",
+                                value=s.bus_in_flight_bytes)
 
 
 class MetricsEndpoint:

@@ -111,6 +111,9 @@ class StreamServer:
         transport: ``"auto"`` (picows when installed, unless ``auth`` is a coroutine
             function), ``"picows"``, ``"websockets"``, or an object with the
             :class:`~piopiy_fast.receiver.transports.base.Transport` interface.
+        publish: A message bus to publish every call to (``"nats://host:4222"``, or a
+            :class:`~piopiy_fast.bus.publisher.Publisher`): it reads the calls' channels,
+            the application keeps their events and controls (see :mod:`piopiy_fast.bus`).
     """
 
     def __init__(
@@ -153,6 +156,7 @@ class StreamServer:
         drain_timeout: float = 5.0,
         late_after: float = 0.2,
         transport: Transport | str = "auto",
+        publish: Any = None,
     ) -> None:
         _check("target_rate", target_rate, SAMPLE_RATES)
         _check("source_rate", source_rate, SAMPLE_RATES)
@@ -232,6 +236,7 @@ class StreamServer:
         self._app_errors = 0
         self._resumed = 0
         self._ended = ServerStats()  # the audio counters of the calls that ended
+        self._publisher = None if publish is None else _publisher(publish)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -255,6 +260,8 @@ class StreamServer:
     async def start(self) -> StreamServer:
         """Bind and start accepting calls."""
         if self._listener is None:
+            if self._publisher is not None:
+                await self._publisher.start()
             if self._metrics_at is not None:
                 self._metrics = _metrics_endpoint(self)
                 await self._metrics.start(*self._metrics_at)
@@ -338,6 +345,8 @@ class StreamServer:
                 logger.warning("%d call tasks still running after %.1f s: cancelled",
                                len(pending), self._drain_timeout)
                 await asyncio.wait(pending)
+        if self._publisher is not None:
+            await self._publisher.close()
         for queue in self._queues:
             queue.put_nowait(None)
         if self._metrics is not None:
@@ -378,7 +387,8 @@ class StreamServer:
             active_calls=len(self._active), total_calls=self._number,
             rejected_calls=sum(self._refused.values()), failed_calls=self._failed,
             app_errors=self._app_errors, timed_out_calls=self._timed_out,
-            resumed_calls=self._resumed, refused_by_reason=dict(self._refused))
+            resumed_calls=self._resumed, refused_by_reason=dict(self._refused)) + (
+            self._publisher.stats if self._publisher is not None else ServerStats())
 
     def _admit(self, handshake: Handshake) -> Verdict | Awaitable[Verdict]:
         if self._max_calls is not None and len(self._active) >= self._max_calls:
@@ -561,6 +571,8 @@ class StreamServer:
     def _hand_over(self, call: CallStream) -> None:
         """Hand ``call`` to the application: it is known (its metadata or its audio
         came, or it ended), or ``hold_seconds`` passed since it connected."""
+        if self._publisher is not None:
+            self._publisher.add_call(call)
         if self._on_call is not None:
             try:
                 result = self._on_call(call)
@@ -648,6 +660,13 @@ def _is_async_hook(auth: Any) -> bool:
     ``__call__`` is one): its checks must be awaited during the handshake."""
     call = type(auth).__dict__.get("__call__") if auth is not None else None
     return inspect.iscoroutinefunction(auth) or inspect.iscoroutinefunction(call)
+
+
+def _publisher(publish: Any) -> Any:
+    """The publisher ``publish`` names. The bus is a layer above the receiver (it reads
+    calls): loaded by name, only when a server publishes."""
+    import importlib
+    return importlib.import_module("piopiy_fast.bus.nats").publisher_for(publish)
 
 
 def _metrics_endpoint(server: StreamServer) -> MetricsEndpoint:

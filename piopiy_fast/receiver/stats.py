@@ -34,6 +34,15 @@ class ServerStats:
     credential), ``forbidden`` (403: a wrong one), ``ended`` (410: a connection naming a
     call the receiver ended on purpose), ``error`` (the check failed).
     ``resumed_calls`` counts connections that continued a dropped call.
+
+    With a message bus (``publish``): ``bus_published`` counts messages the bus
+    confirmed; ``bus_dropped`` (and ``bus_dropped_bytes``) the messages dropped, oldest
+    audio first, because the bytes in flight passed their bound while the bus was slow
+    or gone (a consumer sees each as a gap); ``bus_unconfirmed`` the messages sent and
+    never confirmed (the connection dropped, or no answer in time: maybe stored, maybe
+    not); ``bus_rejected`` those the bus refused (no stream, a limit);
+    ``bus_reconnects`` the connections made after the first; ``bus_in_flight_bytes``
+    the bytes queued or waiting for confirmation now.
     """
 
     active_calls: int = 0
@@ -50,6 +59,13 @@ class ServerStats:
     timed_out_calls: int = 0
     hints_overruled: int = 0
     resumed_calls: int = 0
+    bus_published: int = 0
+    bus_dropped: int = 0
+    bus_dropped_bytes: int = 0
+    bus_unconfirmed: int = 0
+    bus_rejected: int = 0
+    bus_reconnects: int = 0
+    bus_in_flight_bytes: int = 0
     refused_by_reason: Mapping[str, int] = field(default_factory=dict)
 
     def __add__(self, other: ServerStats) -> ServerStats:

@@ -194,3 +194,107 @@ def test_place_call_help_names_every_option():
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0
     assert "--api URL" in result.stdout and "default https://rest.telecmi.com" in result.stdout
+
+
+def bus_lines(sent, name):
+    """What bus_worker.py prints for every channel of the calls ``sent`` (reports), read
+    from sample ``start`` on."""
+    import hashlib
+    want = expected_16k(sent, name)
+    return want, lambda start=0: (f"{sent.call_id} {name}: 16000 Hz, samples {start}-"
+                                  f"{want.size}, 0 gaps (0 samples), sha256 "
+                                  f"{hashlib.sha256(want[start:].tobytes()).hexdigest()[:16]}")
+
+
+@pytest.fixture
+def nats_url(tmp_path):
+    from nats_testing import NatsServer
+    pytest.importorskip("nats", reason="needs nats-py (the nats extra)")
+    server = NatsServer(tmp_path / "jetstream")
+    yield server.url
+    server.stop()
+
+
+def test_bus_workers_share_the_calls_of_serve_publish(program, nats_url, tmp_path):
+    """simulate -> serve --publish -> two worker processes: each call read by exactly one,
+    every sample in place."""
+    from running import Running
+    serve = Running("serve", "--port", "0", "--publish", nats_url, "--stats-interval", "0")
+    try:
+        url = serve.wait_for(r"listening on (ws://\S+)")[1]
+        serve.wait_for(r"publishing to nats://127\.0\.0\.1:\d+, stream PIOPIY, subjects "
+                       r"piopiy\.calls\.>")
+        workers = [program("bus_worker.py", nats_url, "--group", "e2e") for _ in range(2)]
+        for worker in workers:
+            assert worker.next_line() == "worker ready, group e2e"
+        calls = 8
+        report = run(Simulator(url + "/stream", calls=calls, listen_mode="both",
+                               sample_rate=8000, seconds=SECONDS, realtime=True).run(),
+                     timeout=60)
+        assert not report.failed
+        per_worker: list[list[str]] = [[], []]
+        lines: dict[str, list[str]] = {}
+        got = 0
+        while got < 2 * calls:  # a line per channel, from whichever worker had the call
+            for index, worker in enumerate(workers):
+                try:
+                    line = worker.lines.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if line.startswith("+ call "):
+                    per_worker[index].append(line.split()[2])
+                else:
+                    lines.setdefault(line.split()[0], []).append(line)
+                    got += 1
+        for sent in report.calls:
+            want = [bus_lines(sent, name)[1]() for name in ("caller", "callee")]
+            assert sorted(lines[sent.call_id]) == sorted(want)
+        taken = per_worker[0] + per_worker[1]
+        assert sorted(taken) == sorted(c.call_id for c in report.calls)  # once each
+        assert per_worker[0] and per_worker[1], per_worker  # the pulls alternate
+        for worker in workers:
+            worker.interrupt()
+    finally:
+        assert serve.finish(signal.SIGINT) == 0
+
+
+def test_a_killed_bus_worker_hands_its_call_to_another(program, nats_url):
+    """The worker reading a call dies mid-call; another of its pool takes the call over
+    and reads the rest of its audio, from where the dead one stopped."""
+    import time
+
+    from piopiy_fast import StreamServer
+    sent_box = {}
+
+    def receiver():
+        async def main():
+            async with StreamServer("127.0.0.1", 0, publish=nats_url) as server:
+                report = await Simulator(server.url + "/stream", calls=1, listen_mode="both",
+                                         sample_rate=8000, seconds=8.0, realtime=True,
+                                         seed=11).run()
+                sent_box["report"] = report
+        run(main(), timeout=60)
+
+    first = program("bus_worker.py", nats_url, "--group", "fo", "--handoff", "3")
+    assert first.next_line() == "worker ready, group fo"
+    thread = threading.Thread(target=receiver)
+    thread.start()
+    try:
+        assert first.next_line().startswith("+ call sim-001 stereo at 8000 Hz")
+        second = program("bus_worker.py", nats_url, "--group", "fo", "--handoff", "3")
+        assert second.next_line() == "worker ready, group fo"
+        time.sleep(2.0)
+        first.proc.kill()
+        assert second.next_line() == ("+ call sim-001 stereo at 8000 Hz, read at 16000 Hz, "
+                                      "taken over")
+        lines = sorted(second.next_line() for _ in range(2))
+    finally:
+        thread.join(60)
+    sent = sent_box["report"].calls[0]
+    for line, name in zip(lines, ("callee", "caller"), strict=True):
+        want, text = bus_lines(sent, name)
+        start = int(line.split("samples ")[1].split("-")[0])
+        # It took over mid-call: not from the start, well before the end.
+        assert 16000 < start < want.size - 3 * 16000, line
+        assert line == text(start) + ", taken over"
+    second.interrupt()
