@@ -27,6 +27,8 @@ from .clock import DeliveryClocks
 from .latch import Latch
 
 if TYPE_CHECKING:
+    from ..analytics.call import CallAnalytics
+    from ..stream.timeline import Timeline
     from .transports.base import CloseInfo, Link
 
 logger = logging.getLogger("piopiy_fast.receiver")
@@ -99,6 +101,8 @@ class CallStream:
         self._core = CallCore(params, settings, self._delivery,
                               {"caller": self.caller, "callee": self.callee, MIX: self.mix},
                               number=number, signed=signed, on_audio=self._audio_flows)
+        for reader in (self.caller, self.callee, self.mix):
+            reader.timeline = self._core.timeline
         self._hold_timer: asyncio.TimerHandle | None = None
         self._watch_hold(settings.hold_seconds)
 
@@ -180,6 +184,18 @@ class CallStream:
         """A snapshot of the call's counters (cheap; safe from any thread)."""
         return self._core.stats
 
+    @property
+    def timeline(self) -> Timeline:
+        """Where each delivered sample sits, and the gaps that moved it (see
+        :mod:`piopiy_fast.stream.timeline`)."""
+        return self._core.timeline
+
+    @property
+    def analytics(self) -> CallAnalytics | None:
+        """The call's voice activity and conversation metrics, when the server has
+        analytics on (see :mod:`piopiy_fast.analytics`)."""
+        return self._core.analytics
+
     def channel(self, name: str) -> ChannelReader:
         """The reader of ``caller``, ``callee`` or ``mix``."""
         if name == "caller":
@@ -259,6 +275,8 @@ class CallStream:
             self._hold_timer = None
         self._core.end()
         self.announce()
+        if self._core.analytics is not None:
+            self._core.analytics.stop_callbacks()
         self._wake_event_waiters()
         self._event_callbacks.clear()
         self._audio.set()
@@ -412,7 +430,7 @@ class CallStream:
     async def resume(self) -> None:
         """Ask the platform to resume a paused stream."""
         # The gap a pause leaves is not lateness: restart the real-time schedule.
-        self._core.sink.restart_schedule()
+        self._core.resumed()
         await self._send(RESUME)
         self.paused = False
         self.resumed_at = time.time()

@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..analytics.call import AnalyticsSettings
 from ..audio import POLICIES, QUALITIES
 from ..errors import PiopiyValidationError
 from ..redaction import printable
@@ -111,6 +112,9 @@ class StreamServer:
         transport: ``"auto"`` (picows when installed, unless ``auth`` is a coroutine
             function), ``"picows"``, ``"websockets"``, or an object with the
             :class:`~piopiy_fast.receiver.transports.base.Transport` interface.
+        analytics: Voice activity and conversation metrics per call (``call.analytics``,
+            see :mod:`piopiy_fast.analytics`): True for the defaults, an
+            ``AnalyticsSettings``, or None (off: no detector runs).
     """
 
     def __init__(
@@ -153,6 +157,7 @@ class StreamServer:
         drain_timeout: float = 5.0,
         late_after: float = 0.2,
         transport: Transport | str = "auto",
+        analytics: AnalyticsSettings | bool | None = None,
     ) -> None:
         _check("target_rate", target_rate, SAMPLE_RATES)
         _check("source_rate", source_rate, SAMPLE_RATES)
@@ -197,6 +202,8 @@ class StreamServer:
             swap_channels=swap_channels,
             late_after=late_after,
             reply_batch_ms=reply_batch_ms,
+            analytics=(AnalyticsSettings() if analytics is True
+                       else analytics if isinstance(analytics, AnalyticsSettings) else None),
         )
         self._auth = Authenticator(auth)
         self._signed = callable(getattr(auth, "verify", None))
