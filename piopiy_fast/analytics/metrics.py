@@ -159,11 +159,13 @@ class ConversationMetrics:
         for other, theirs in self._segments.items():
             if other == party:
                 continue
+            crossing = []
             for seg in reversed(theirs):
                 if seg.end <= segment.start:
                     break
-                if seg.start >= segment.end:
-                    continue
+                if seg.start < segment.end:
+                    crossing.append(seg)
+            for seg in reversed(crossing):  # in time order: the first cut-in counts
                 overlap = min(seg.end, segment.end) - max(seg.start, segment.start)
                 self._overlap += overlap
                 first, later = (seg, segment) if seg.start < segment.start else (segment, seg)
