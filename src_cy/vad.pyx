@@ -11,6 +11,7 @@ first sample, moved by the gaps the call records (``gap``).
 """
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.math cimport log10
 from libc.stdint cimport uint8_t, uint64_t
 
 
@@ -161,7 +162,8 @@ cdef class VoiceActivity:
         return {"samples": v.samples, "frames": v.frames, "loud_frames": v.loud_frames,
                 "loud_samples": v.loud_frames * <uint64_t>v.p.frame,
                 "energy": v.energy, "loud_energy": v.loud_energy, "peak": v.peak,
-                "clipped": v.clipped, "floor_dbfs": v.floor_db}
+                "clipped": v.clipped,
+                "floor_dbfs": 10.0 * log10(v.floor_e / (32768.0 * 32768.0))}
 
     cdef int _check(self, int channel) except -1:
         if channel < 0 or channel >= self.channels:

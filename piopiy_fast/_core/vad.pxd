@@ -21,7 +21,7 @@ cdef extern from "pf_vad.h" nogil:
 
     ctypedef struct pf_vad:
         pf_vad_params p
-        double floor_db
+        double floor_e
         int speaking
         uint64_t samples
         uint64_t frames, loud_frames

@@ -27,6 +27,9 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The full-scale energy of one sample, for dBFS. */
+#define PF_VAD_FULL (32768.0 * 32768.0)
+
 typedef struct pf_vad_params {
     int frame;          /* samples per analysis frame (> 0) */
     int onset;          /* loud frames in a row that start speech (>= 1) */
@@ -50,8 +53,9 @@ typedef struct pf_vad {
     /* the frame being filled */
     int fill;
     double acc;
-    /* the decision */
-    double floor_db;
+    /* the decision, in energies (mean squares) */
+    double floor_e;
+    double margin, min_e, rise, rise_loud, tiny;
     int speaking;
     int run;            /* loud frames in a row (before onset) */
     int quiet;          /* quiet frames since the last loud one (in speech) */
@@ -66,38 +70,67 @@ typedef struct pf_vad {
     double loud_energy;  /* sum of squares of the loud frames */
 } pf_vad;
 
-/* The full-scale energy of one sample, for dBFS. */
-#define PF_VAD_FULL (32768.0 * 32768.0)
 
 static inline void pf_vad_init(pf_vad *v, const pf_vad_params *p)
 {
     memset(v, 0, sizeof *v);
     v->p = *p;
-    v->floor_db = p->floor_dbfs;
+    v->floor_e = PF_VAD_FULL * pow(10.0, p->floor_dbfs / 10.0);
+    v->margin = pow(10.0, p->margin_db / 10.0);
+    v->min_e = PF_VAD_FULL * pow(10.0, p->min_dbfs / 10.0);
+    v->rise = pow(10.0, p->rise_db / 10.0);
+    v->rise_loud = pow(10.0, p->rise_db / 40.0);
+    v->tiny = PF_VAD_FULL * 1e-20; /* -200 dBFS: a floor of digital silence */
 }
 
 static inline int16_t pf__vad_sample(const uint8_t *b)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    int16_t s;
+    memcpy(&s, b, sizeof s); /* no alignment assumed; one load on this host */
+    return s;
+#else
     return (int16_t)(uint16_t)((unsigned)b[0] | ((unsigned)b[1] << 8));
+#endif
 }
 
-/* One complete analysis frame ending at v->samples: decide, maybe emit. */
+/* Sum of squares, peak magnitude and full-scale samples of n samples `stride`
+ * bytes apart: integer arithmetic only, so the loop vectorises (a square is at
+ * most 2**30; 2**33 of them fit an int64). */
+static inline int64_t pf__vad_block(const uint8_t *b, size_t n, size_t stride, int *peak,
+                                    uint64_t *clipped)
+{
+    int64_t acc = 0;
+    int top = *peak;
+    uint64_t full = 0;
+    for (size_t k = 0; k < n; k++) {
+        const int s = pf__vad_sample(b + k * stride);
+        const int a = s < 0 ? -s : s;
+        acc += (int64_t)(s * s);
+        top = a > top ? a : top;
+        full += (uint64_t)(a >= 32767);
+    }
+    *peak = top;
+    *clipped += full;
+    return acc;
+}
+
+/* One complete analysis frame ending at v->samples: decide, maybe emit. All in
+ * energies (mean squares), no logarithm: the dB settings are turned into factors
+ * once, at pf_vad_init. */
 static inline int pf__vad_frame(pf_vad *v, pf_vad_event *ev)
 {
     const pf_vad_params *p = &v->p;
     const double mean = v->acc / (double)p->frame;
-    const double db = mean > 0.0 ? 10.0 * log10(mean / PF_VAD_FULL) : -200.0;
     const uint64_t start = v->samples - (uint64_t)p->frame;
     int emitted = 0;
     v->frames++;
-    const int loud = db > v->floor_db + p->margin_db && db > p->min_dbfs;
-    /* The floor: down at once, up slowly. */
-    if (db < v->floor_db)
-        v->floor_db = db < -200.0 ? -200.0 : db;
-    else if (!loud)
-        v->floor_db += fmin(p->rise_db, db - v->floor_db);
+    const int loud = mean > v->floor_e * v->margin && mean > v->min_e;
+    /* The floor: down at once, up slowly (a quarter as fast under loud frames). */
+    if (mean < v->floor_e)
+        v->floor_e = mean > v->tiny ? mean : v->tiny;
     else
-        v->floor_db += fmin(p->rise_db * 0.25, db - v->floor_db);
+        v->floor_e = fmin(mean, v->floor_e * (loud ? v->rise_loud : v->rise));
     if (loud) {
         v->loud_frames++;
         v->loud_energy += v->acc;
@@ -143,22 +176,14 @@ static inline size_t pf_vad_feed(pf_vad *v, const uint8_t *data, size_t n, size_
         size_t take = (size_t)(frame - v->fill);
         if (take > n - i)
             take = n - i;
-        double acc = 0.0;
-        int peak = v->peak;
-        uint64_t clipped = 0;
-        const uint8_t *b = data + i * stride;
-        for (size_t k = 0; k < take; k++, b += stride) {
-            const int s = pf__vad_sample(b);
-            const int a = s < 0 ? -s : s;
-            acc += (double)(s * s);
-            if (a > peak)
-                peak = a;
-            clipped += a >= 32767;
-        }
+        /* Constant strides for the two layouts there are, so the loop vectorises. */
+        const uint8_t *at = data + i * stride;
+        const double acc = (double)(
+            stride == 2 ? pf__vad_block(at, take, 2, &v->peak, &v->clipped)
+            : stride == 4 ? pf__vad_block(at, take, 4, &v->peak, &v->clipped)
+            : pf__vad_block(at, take, stride, &v->peak, &v->clipped));
         v->acc += acc;
         v->energy += acc;
-        v->peak = peak;
-        v->clipped += clipped;
         v->fill += (int)take;
         v->samples += take;
         i += take;
