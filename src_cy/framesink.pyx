@@ -81,7 +81,12 @@ cdef class FrameSink:
             self._last = now
             # The format is not settled: the call holds the frame, or settles it now.
             held = PyBytes_FromStringAndSize(<const char *>data, size)
-            return 1 if self._on_pending(held) is True else 0
+            woke = self._on_pending(held) is True
+            if self._ingest is not None:
+                # Settled just now: the time the receiver took to set the call up (the
+                # first resampler of a rate pair designs its filter) is not the peer's.
+                self._due = max(self._due, pf_monotonic())
+            return 1 if woke else 0
         # Real-time schedule: late when the audio before this frame ran out more than
         # late_after seconds ago; then the schedule restarts from now. The gap is
         # reported before the frame's audio goes in, so it sits before that audio.

@@ -12,13 +12,13 @@ analytics services report (talk time, overlap, interruptions, silences, loudness
 * :mod:`.references`: WebRTC's and Silero's detectors over the same audio.
 """
 
-from .call import AnalyticsSettings, CallAnalytics, TurnEvent
+from .call import AnalyticsSettings, CallAnalytics, TurnEvent, analyze
 from .detector import VadSettings, speech_frames, speech_segments
 from .metrics import ChannelLevels, ConversationMetrics, Interruption, Segment, dbfs
 from .speech import Utterance, speech_only, utterances
 
 __all__ = [
     "AnalyticsSettings", "CallAnalytics", "ChannelLevels", "ConversationMetrics",
-    "Interruption", "Segment", "TurnEvent", "Utterance", "VadSettings", "dbfs",
+    "Interruption", "Segment", "TurnEvent", "Utterance", "VadSettings", "analyze", "dbfs",
     "speech_frames", "speech_only", "speech_segments", "utterances",
 ]

@@ -188,3 +188,25 @@ def _levels(vad: VoiceActivity, channel: int) -> ChannelLevels:
     return ChannelLevels(int(got["samples"]), float(got["energy"]),
                          int(got["loud_samples"]), float(got["loud_energy"]),
                          int(got["peak"]), int(got["clipped"]))
+
+
+def analyze(caller: Any, callee: Any, rate: int, *, target_rate: int = 16000,
+            settings: AnalyticsSettings | None = None, frame_ms: int = 20) -> CallAnalytics:
+    """A two-party call held in memory (int16 arrays of the same length at ``rate``) run
+    through the same analytics a live call gets, in ``frame_ms`` frames; returns them
+    (``.summary()``, ``.metrics``) with positions at ``target_rate``."""
+    import numpy as np
+
+    a, b = np.asarray(caller, dtype="<i2"), np.asarray(callee, dtype="<i2")
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError("caller and callee must be 1-D arrays of the same length")
+    found = CallAnalytics(target_rate, settings or AnalyticsSettings())
+    vad = found.detector(rate, ("caller", "callee"), 0)
+    both = np.empty(2 * a.size, dtype="<i2")
+    both[0::2], both[1::2] = a, b
+    data = both.tobytes()
+    step = 4 * rate * frame_ms // 1000
+    for i in range(0, len(data), step):
+        vad.feed(data[i:i + step])
+    found.retire()
+    return found

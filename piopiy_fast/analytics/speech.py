@@ -13,15 +13,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from ..errors import PiopiyValidationError
+from ..stream.timeline import PositionedChunk
 
 if TYPE_CHECKING:
-    from ..receiver.channel import ChannelReader, PositionedChunk
     from .call import CallAnalytics
+
+
+class ChannelReader(Protocol):
+    """What these readers take of a channel reader (``call.caller``...)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def rate(self) -> int: ...
+    def positioned(self, n: int | None = None) -> AsyncIterator[PositionedChunk]: ...
 
 __all__ = ["Utterance", "speech_only", "utterances"]
 
@@ -152,8 +162,6 @@ async def speech_only(reader: ChannelReader, analytics: CallAnalytics | None, *,
     Raises:
         PiopiyValidationError: The call has no analytics.
     """
-    from ..receiver.channel import PositionedChunk
-
     found = _check(reader, analytics)
     rate, name = reader.rate, reader.name
     pre = int(pre_roll * rate)

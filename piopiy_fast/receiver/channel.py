@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from time import monotonic as _monotonic
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..audio import CallDelivery, ReaderCore
 from ..errors import PiopiyValidationError
-from ..stream.timeline import Timeline
+from ..stream.timeline import PositionedChunk, Timeline
 from .clock import check_latency
 
 if TYPE_CHECKING:
@@ -28,19 +28,7 @@ if TYPE_CHECKING:
 _EMPTY = np.empty(0, dtype=np.int16)
 _EMPTY.flags.writeable = False
 
-
-class PositionedChunk(NamedTuple):
-    """Samples and where the first of them sits on the call's timeline (samples at the
-    reader's rate from the call's first sample, the same origin for every channel).
-    The samples are contiguous on the timeline: a gap ends a chunk."""
-
-    position: int
-    samples: np.ndarray
-
-    @property
-    def end(self) -> int:
-        """The position just after the last sample."""
-        return self.position + len(self.samples)
+__all__ = ["ChannelReader", "PositionedChunk"]
 
 
 class ChannelReader(ReaderCore):

@@ -21,15 +21,31 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
-__all__ = ["GAP_KINDS", "MAX_GAPS", "Gap", "Timeline"]
+import numpy as np
+
+__all__ = ["GAP_KINDS", "MAX_GAPS", "Gap", "PositionedChunk", "Timeline"]
 
 GAP_KINDS = ("late", "pause", "reconnect")
 # Gaps listed per call; beyond this they still move the timeline and are counted.
 MAX_GAPS = 1000
 # Marks kept per ring before those every reader has passed are folded into its base.
 _MAX_MARKS = 256
+
+
+class PositionedChunk(NamedTuple):
+    """Samples and where the first of them sits on the call's timeline (samples at the
+    reader's rate from the call's first sample, the same origin for every channel).
+    The samples are contiguous on the timeline: a gap ends a chunk."""
+
+    position: int
+    samples: np.ndarray
+
+    @property
+    def end(self) -> int:
+        """The position just after the last sample."""
+        return self.position + len(self.samples)
 
 
 class Ring(Protocol):

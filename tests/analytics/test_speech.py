@@ -11,7 +11,6 @@ from stream_testing import run
 from websockets.asyncio.client import connect
 
 from piopiy_fast.analytics import speech_frames, utterances
-from piopiy_fast.audio import CallIngest
 from piopiy_fast.receiver.server import StreamServer
 from piopiy_fast.stream.wire import StreamFormat, start_event
 from tests.analytics.espeak import SCRIPT, conversation
@@ -45,7 +44,6 @@ def truth(conv):
 
 
 async def stream(conv, on_call):
-    CallIngest(conv.rate, 2, 16000)  # the filter designed before the call
     server = StreamServer("127.0.0.1", 0, layout="stereo", analytics=True, on_call=on_call)
     async with server:
         url = f"{server.url}/stream?listen_mode=both&voice_quality={conv.rate}&call_id=s-1"

@@ -8,18 +8,11 @@ import numpy as np
 from stream_testing import run
 from websockets.asyncio.client import connect
 
-from piopiy_fast.audio import CallIngest
 from piopiy_fast.receiver.server import StreamServer
 from piopiy_fast.stream.wire import StreamFormat, start_event
 
 RATE = 8000
 FRAME = 160  # 20 ms
-
-
-# The first resampler of a rate pair in a process designs its filter (most of a second
-# on a busy machine), inside the first frame's turn: the frame after it would be late.
-# These tests make their own gaps, so the filter is designed before they run.
-CallIngest(RATE, 2, 16000)
 
 
 def signal(seconds, seed):
