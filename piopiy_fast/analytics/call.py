@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._core.vad import VoiceActivity
+from ..audio import VoiceActivity
 from .detector import VadSettings
 from .metrics import ChannelLevels, ConversationMetrics, Interruption, Segment
 

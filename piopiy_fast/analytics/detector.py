@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .._core.vad import VoiceActivity
+from ..audio import VoiceActivity
 
 __all__ = ["VadSettings", "speech_frames", "speech_segments"]
 
