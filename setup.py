@@ -25,7 +25,7 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-MODULES = ["codec", "resample", "ringbuffer", "ingest", "delivery", "framesink", "readers"]
+MODULES = ["codec", "resample", "ringbuffer", "ingest", "delivery", "vad", "framesink", "readers"]
 # C kernels linked into the module that calls them.
 C_SOURCES = {"resample": ["src_cy/kernels/fir.c", "src_cy/kernels/fir_generic.c",
                            "src_cy/kernels/fir_avx2.c"]}

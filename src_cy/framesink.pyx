@@ -18,6 +18,7 @@ from libc.stdint cimport uint8_t
 
 from piopiy_fast._core.delivery cimport CallDelivery
 from piopiy_fast._core.ingest cimport CallIngest
+from piopiy_fast._core.vad cimport VoiceActivity
 
 
 cdef extern from "pf_clock.h":
@@ -43,18 +44,26 @@ cdef class FrameSink:
             whole samples (it is dropped and counted in the ingest's
             ``decode_errors``).
         late_after: Seconds behind the schedule that make a frame late.
+        on_gap: ``on_gap(kind, seconds)`` runs before a frame that comes after a gap
+            in the audio: ``late`` (more than ``late_after`` behind the schedule), or
+            the kind given to ``mark_gap`` (a pause, a reconnection), with the
+            seconds the audio is behind the schedule. None: gaps are only counted.
 
     Raises:
         TypeError: ``delivery`` is not a ``CallDelivery``, or a hook is not callable.
     """
 
     def __init__(self, CallDelivery delivery not None, on_pending, on_bad_frame, *,
-                 double late_after):
+                 double late_after, on_gap=None):
         if not callable(on_pending) or not callable(on_bad_frame):
             raise TypeError("on_pending and on_bad_frame must be callable")
+        if on_gap is not None and not callable(on_gap):
+            raise TypeError("on_gap must be callable")
         self.delivery = delivery
         self._on_pending = on_pending
         self._on_bad_frame = on_bad_frame
+        self._on_gap = on_gap
+        self._gap_kind = None
         self._late_after = late_after
 
     # -- the frame path -------------------------------------------------------------------
@@ -72,23 +81,43 @@ cdef class FrameSink:
             self._last = now
             # The format is not settled: the call holds the frame, or settles it now.
             held = PyBytes_FromStringAndSize(<const char *>data, size)
-            return 1 if self._on_pending(held) is True else 0
-        self._ingest_frame(ingest, data, size)
+            woke = self._on_pending(held) is True
+            if self._ingest is not None:
+                # Settled just now: the time the receiver took to set the call up (the
+                # first resampler of a rate pair designs its filter) is not the peer's.
+                self._due = max(self._due, pf_monotonic())
+            return 1 if woke else 0
         # Real-time schedule: late when the audio before this frame ran out more than
-        # late_after seconds ago; then the schedule restarts from now.
+        # late_after seconds ago; then the schedule restarts from now. The gap is
+        # reported before the frame's audio goes in, so it sits before that audio.
         due = self._due
-        if now > due + self._late_after:
+        if self._gap_kind is not None:
+            kind, self._gap_kind = self._gap_kind, None
+            if now > due:
+                due = self._report_gap(kind, now - due, now)
+        elif now > due + self._late_after:
             self._late += 1
-            due = now
+            due = self._report_gap("late", now - due, now)
         self._due = due + size * self._sec_per_byte
+        self._ingest_frame(ingest, data, size)
         self._last = now
         return 1 if self.delivery.after_frame() else 0
 
+    cdef double _report_gap(self, str kind, double seconds, double now) except? -1.0:
+        if self._on_gap is not None:
+            self._on_gap(kind, seconds)
+        return now
+
     cdef int _ingest_frame(self, CallIngest ingest, const unsigned char *data,
                            Py_ssize_t size) except -1:
-        if ingest.frame(<const uint8_t *>data, size) < 0 and not self._bad_seen:
-            self._bad_seen = True
-            self._on_bad_frame(size)
+        cdef VoiceActivity vad = self._vad
+        if ingest.frame(<const uint8_t *>data, size) < 0:
+            if not self._bad_seen:
+                self._bad_seen = True
+                self._on_bad_frame(size)
+            return 0
+        if vad is not None:
+            vad.frame(<const uint8_t *>data, size)
         return 0
 
     def feed(self, data):
@@ -145,12 +174,15 @@ cdef class FrameSink:
 
     # -- what the call sets -------------------------------------------------------------
 
-    def attach(self, CallIngest ingest not None, double sec_per_byte):
+    def attach(self, CallIngest ingest not None, double sec_per_byte,
+               VoiceActivity vad=None):
         """Send frames to ``ingest`` from now on (the first format, or a new one).
 
         Args:
             ingest: The call's ingest for the format.
             sec_per_byte: The audio one received byte holds, in seconds.
+            vad: The voice activity detector each ingested frame goes through too
+                (L16 frames of the same format), or None.
 
         Raises:
             RuntimeError: The sink is detached.
@@ -161,20 +193,38 @@ cdef class FrameSink:
         if not sec_per_byte > 0:
             raise ValueError("sec_per_byte must be positive")
         self._ingest = ingest
+        self._vad = vad
         self._sec_per_byte = sec_per_byte
 
     def detach(self):
         """The call is over: frames from now on are ignored, and the ingest and the
         hooks are let go (they lead back to the call)."""
         self._ingest = None
+        self._vad = None
         self._detached = True
         self._on_pending = None
         self._on_bad_frame = None
+        self._on_gap = None
 
     def restart_schedule(self):
         """A gap that is not lateness (a pause) ends: the schedule starts again now
         unless it is already ahead."""
         self._due = max(self._due, pf_monotonic())
+
+    def mark_gap(self, str kind not None):
+        """The audio stops on purpose (a pause) or by accident (a reconnection): the next
+        frame reports the time it is behind the schedule to ``on_gap`` as ``kind``, not
+        as lateness, and the schedule restarts from it.
+
+        Args:
+            kind: What the gap is (``pause``, ``reconnect``).
+        """
+        self._gap_kind = kind
+
+    @property
+    def vad(self):
+        """The voice activity detector frames go through (None without one)."""
+        return self._vad
 
     # -- what the call reads ------------------------------------------------------------
 

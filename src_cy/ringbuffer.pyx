@@ -159,6 +159,17 @@ cdef class RingBuffer:
         return pf_ring_written(&self.ring)
 
     @property
+    def read_index(self):
+        """Index of the next sample a read returns: samples read plus samples dropped
+        from the oldest end (it only grows)."""
+        return pf_ring_read_index(&self.ring)
+
+    @property
+    def write_index(self):
+        """Index the next stored sample gets (samples stored since creation)."""
+        return pf_ring_write_index(&self.ring)
+
+    @property
     def closed(self):
         return pf_ring_closed(&self.ring) != 0
 

@@ -28,6 +28,12 @@ QUEUE = "queue"
 KEEP_GIL = "keep-gil"  # the ring beside a busy thread: the default GIL handling
 RELEASE_EVERY_CALL = "release-every-call"
 
+# Voice activity and call analytics (bench_analytics.py), per headline frame.
+VAD = "ours-vad"  # the native detector on both channels
+VAD_METRICS = "ours-vad-metrics"  # the detector feeding a call's analytics
+WEBRTC = "webrtcvad"
+SILERO = "silero-onnx"
+
 # The end-to-end servers (harness/e2e.py starts them).
 BASELINE = "baseline"  # the hand-rolled receiver
 DEFAULT = "default"  # StreamServer, default transport
@@ -188,6 +194,12 @@ def bus_p99_limit() -> str:
 def capacity_workers(count: int) -> str:
     """Real-time calls ``count`` workers sharing a port hold."""
     return f"capacity-workers/{count}"
+
+
+def analytics(contender: str) -> str:
+    """Seconds per headline frame (20 ms, both channels, 8 kHz): the fused ingest
+    (``OURS``), the native detector, the detector with the metrics, the references."""
+    return f"analytics/{HEADLINE.id}/{contender}"
 
 
 # -- series (for the plots and the noise line) -----------------------------------------------

@@ -53,6 +53,15 @@ ROWS: list[Entry] = [
            "numpy+soxr QQ"),
     Spread("all pipelines vs scipy (geomean)", frame_pairs(k.OURS, k.SCIPY), "numpy+scipy"),
 
+    Section("voice activity and call analytics, per 20 ms frame, both 8k"),
+    Ratio("native VAD, both channels", k.analytics(k.VAD), k.analytics(k.OURS),
+          "fused ingest", "<=", 0.25),
+    Ratio("native VAD + metrics", k.analytics(k.VAD_METRICS), k.analytics(k.OURS),
+          "fused ingest", "<=", 0.25),
+    Ratio("native VAD vs webrtcvad", k.analytics(k.VAD), k.analytics(k.WEBRTC), "webrtcvad"),
+    Ratio("native VAD vs Silero (onnxruntime)", k.analytics(k.VAD), k.analytics(k.SILERO),
+          "Silero"),
+
     Section("bulk resampling, mono float32 (speed)"),
     *(Ratio(f"{pair.id}, speech", k.bulk(pair, k.SPEECH), k.bulk(pair, k.SOXR_MQ), "soxr MQ",
             "<=", 1.0) for pair in k.RATE_PAIRS),

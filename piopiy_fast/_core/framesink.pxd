@@ -5,12 +5,16 @@ cimport cython
 
 from piopiy_fast._core.delivery cimport CallDelivery
 from piopiy_fast._core.ingest cimport CallIngest
+from piopiy_fast._core.vad cimport VoiceActivity
 
 
 @cython.final
 cdef class FrameSink:
     cdef readonly CallDelivery delivery   # after_frame() runs after each ingested frame
     cdef CallIngest _ingest           # None while the format is pending and once detached
+    cdef VoiceActivity _vad           # None without voice activity detection
+    cdef object _on_gap               # on_gap(kind, seconds), or None
+    cdef str _gap_kind                # the gap the next frame reports (mark_gap), or None
     cdef bint _detached
     cdef bint _bad_seen               # a frame without whole samples was reported
     cdef bint _started
@@ -25,5 +29,6 @@ cdef class FrameSink:
     # length. Returns 1 when it woke a reader (a transport then lets the event loop
     # run before the next frame), else 0; -1 with an exception set when a hook raised.
     cdef int frame(self, const unsigned char *data, Py_ssize_t size) except -1
+    cdef double _report_gap(self, str kind, double seconds, double now) except? -1.0
     cdef int _ingest_frame(self, CallIngest ingest, const unsigned char *data,
                            Py_ssize_t size) except -1

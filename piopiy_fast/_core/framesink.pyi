@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 from .delivery import CallDelivery
 from .ingest import CallIngest
+from .vad import VoiceActivity
 
 Frame = bytes | bytearray | memoryview
 
@@ -13,18 +14,24 @@ class FrameSink:
     def delivery(self) -> CallDelivery:
         """The call's delivery: ``after_frame()`` runs after each ingested frame."""
     def __init__(self, delivery: CallDelivery, on_pending: Callable[[bytes], object],
-                 on_bad_frame: Callable[[int], object], *, late_after: float) -> None: ...
+                 on_bad_frame: Callable[[int], object], *, late_after: float,
+                 on_gap: Callable[[str, float], object] | None = None) -> None: ...
     def feed(self, data: Frame) -> bool:
         """One binary frame as it arrives; True when it woke a reader."""
     def replay(self, data: Frame) -> bool:
         """One held frame through the attached ingest, advancing the schedule by its
         audio with no lateness check; True when it woke a reader."""
-    def attach(self, ingest: CallIngest, sec_per_byte: float) -> None:
+    def attach(self, ingest: CallIngest, sec_per_byte: float,
+               vad: VoiceActivity | None = None) -> None:
         """Send frames to ``ingest`` from now on."""
     def detach(self) -> None:
         """The call is over: frames from now on are ignored; the hooks are let go."""
     def restart_schedule(self) -> None:
         """Restart the real-time schedule now unless it is already ahead."""
+    def mark_gap(self, kind: str) -> None:
+        """The next frame reports its distance behind the schedule as a gap of ``kind``."""
+    @property
+    def vad(self) -> VoiceActivity | None: ...
     @property
     def ingest(self) -> CallIngest | None: ...
     @property

@@ -28,6 +28,8 @@ cdef extern from "pf_ring.h" nogil:
     size_t pf_ring_available(pf_ring *r)
     uint64_t pf_ring_overruns(pf_ring *r)
     uint64_t pf_ring_written(pf_ring *r)
+    uint64_t pf_ring_read_index(pf_ring *r)
+    uint64_t pf_ring_write_index(pf_ring *r)
     int pf_ring_wait(pf_ring *r, size_t n, double timeout_s)
     void pf_ring_close(pf_ring *r)
     int pf_ring_closed(pf_ring *r)

@@ -39,6 +39,12 @@ class RingBuffer:
     def written(self) -> int:
         """Samples offered to ``write`` since creation (stored or lost)."""
     @property
+    def read_index(self) -> int:
+        """Index of the next sample a read returns (read plus dropped; only grows)."""
+    @property
+    def write_index(self) -> int:
+        """Index the next stored sample gets."""
+    @property
     def closed(self) -> bool: ...
     def write(self, samples: npt.NDArray[np.int16]) -> int:
         """Producer side. Returns the number of samples stored (under

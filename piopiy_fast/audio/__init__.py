@@ -8,8 +8,8 @@ got. ``filters.filter_for()`` shows the filter a rate pair runs.
 Internal, for the package's own modules (importable, not in ``__all__``):
 ``FrameSink`` is a call's receive path below Python, ``CallDelivery`` its
 delivery state (who waits, who takes callbacks, the end), ``picows_frame_listener()`` the
-compiled picows listener that feeds it, and ``ReaderCore`` how a channel reader
-waits for it.
+compiled picows listener that feeds it, ``ReaderCore`` how a channel reader
+waits for it, and ``VoiceActivity`` the voice activity detector the sink runs.
 
 Importing this module also makes the core raise the package's errors
 (PiopiyValidationError, FrameError): the core itself imports nothing above it.
@@ -43,6 +43,7 @@ from .._core.ingest import ENCODINGS, CallIngest
 from .._core.readers import ReaderCore as ReaderCore  # internal
 from .._core.resample import QUALITIES, RATES, Resampler, resample, simd_kernel
 from .._core.ringbuffer import POLICIES, RingBuffer, nogil_threshold, set_nogil_threshold
+from .._core.vad import VoiceActivity as VoiceActivity  # internal
 from ..errors import FrameError, PiopiyValidationError
 
 if TYPE_CHECKING:

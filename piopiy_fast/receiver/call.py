@@ -27,6 +27,8 @@ from .controls import CallControls
 from .latch import Latch
 
 if TYPE_CHECKING:
+    from ..analytics.call import CallAnalytics
+    from ..stream.timeline import Timeline
     from .transports.base import CloseInfo, Link
 
 logger = logging.getLogger("piopiy_fast.receiver")
@@ -100,6 +102,8 @@ class CallStream(CallControls):
         self._core = CallCore(params, settings, self._delivery,
                               {"caller": self.caller, "callee": self.callee, MIX: self.mix},
                               number=number, signed=signed, on_audio=self._audio_flows)
+        for reader in (self.caller, self.callee, self.mix):
+            reader.timeline = self._core.timeline
         self._hold_timer: asyncio.TimerHandle | None = None
         self._watch_hold(settings.hold_seconds)
 
@@ -181,6 +185,18 @@ class CallStream(CallControls):
         """A snapshot of the call's counters (cheap; safe from any thread)."""
         return self._core.stats
 
+    @property
+    def timeline(self) -> Timeline:
+        """Where each delivered sample sits, and the gaps that moved it (see
+        :mod:`piopiy_fast.stream.timeline`)."""
+        return self._core.timeline
+
+    @property
+    def analytics(self) -> CallAnalytics | None:
+        """The call's voice activity and conversation metrics, when the server has
+        analytics on (see :mod:`piopiy_fast.analytics`)."""
+        return self._core.analytics
+
     def channel(self, name: str) -> ChannelReader:
         """The reader of ``caller``, ``callee`` or ``mix``."""
         if name == "caller":
@@ -261,6 +277,8 @@ class CallStream(CallControls):
             self._hold_timer = None
         self._core.end()
         self.announce()
+        if self._core.analytics is not None:
+            self._core.analytics.stop_callbacks()
         self._wake_event_waiters()
         self._event_callbacks.clear()
         self._audio.set()

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..audio import CallDelivery, ReaderCore
 from ..errors import PiopiyValidationError
+from ..stream.timeline import PositionedChunk, Timeline
 from .clock import check_latency
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 _EMPTY = np.empty(0, dtype=np.int16)
 _EMPTY.flags.writeable = False
+
+__all__ = ["ChannelReader", "PositionedChunk"]
 
 
 class ChannelReader(ReaderCore):
@@ -43,12 +46,14 @@ class ChannelReader(ReaderCore):
     in the ring and the reader usable.
     """
 
-    __slots__ = ("name", "rate")
+    __slots__ = ("name", "rate", "timeline")
 
-    def __init__(self, delivery: CallDelivery, name: str, rate: int) -> None:
+    def __init__(self, delivery: CallDelivery, name: str, rate: int,
+                 timeline: Timeline | None = None) -> None:
         super().__init__(delivery)
         self.name = name
         self.rate = rate
+        self.timeline = timeline if timeline is not None else Timeline(rate)
 
     # -- what the call's delivery asks of a reader (the rest is ReaderCore's) ----------
 
@@ -93,6 +98,63 @@ class ChannelReader(ReaderCore):
     def ended(self) -> bool:
         """True once the call is over and everything has been read."""
         return self._delivery.ended and self._head() is None
+
+    # -- the timeline -------------------------------------------------------------------
+
+    @property
+    def position(self) -> int:
+        """Where the next sample this reader returns sits on the call's timeline.
+
+        Samples lost to an overrun and gaps in the audio (``call.timeline.gaps``) move
+        it; so caller and callee samples at the same position were spoken at the same
+        time."""
+        return self.timeline.position(self.name, self._head())
+
+    async def positioned(self, n: int | None = None) -> AsyncIterator[PositionedChunk]:
+        """Yield the audio as :class:`PositionedChunk` s: each contiguous on the
+        timeline, so a gap (or an overrun) starts a new chunk at its new position.
+
+        Args:
+            n: Samples per chunk: exactly ``n`` except before a gap or at the end;
+                None for all the audio there is, as ``async for`` gives it.
+        """
+        if n is not None and n <= 0:
+            raise PiopiyValidationError(f"n must be positive, not {n}")
+        while True:
+            chunk = await self._positioned_read(n)
+            if chunk is None:
+                return
+            yield chunk
+            del chunk
+
+    async def _positioned_read(self, n: int | None) -> PositionedChunk | None:
+        timeline = self.timeline
+        parts: list[np.ndarray] = []
+        start = got = 0
+        while n is None or got < n:
+            want = 1 if n is None or parts else n - got
+            ring = await self._wait(want)
+            if ring is None:
+                break
+            position = timeline.position(self.name, ring)
+            if parts and position != start + got:
+                break  # a gap (or an overrun) between: the chunk ends here
+            limit = timeline.contiguous(self.name, ring)
+            take = n - got if n is not None else None
+            if limit is not None:
+                take = limit if take is None else min(take, limit)
+            chunk = ring.read(take)
+            if not chunk.size:
+                continue
+            if not parts:
+                start = position
+            parts.append(chunk)
+            got += chunk.size
+            if n is None:
+                break
+        if not parts:
+            return None
+        return PositionedChunk(start, parts[0] if len(parts) == 1 else np.concatenate(parts))
 
     # -- async --------------------------------------------------------------------------
 

@@ -99,7 +99,7 @@ class CallControls:
     async def resume(self) -> None:
         """Ask the platform to resume a paused stream."""
         # The gap a pause leaves is not lateness: restart the real-time schedule.
-        self._core.sink.restart_schedule()
+        self._core.resumed()
         await self._send(RESUME)
         self.paused = False
         self.resumed_at = time.time()

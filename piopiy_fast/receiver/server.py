@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..analytics.call import AnalyticsSettings
 from ..audio import POLICIES, QUALITIES
 from ..errors import PiopiyValidationError
 from ..redaction import printable
@@ -114,6 +115,9 @@ class StreamServer:
         publish: A message bus to publish every call to (``"nats://host:4222"``, or a
             :class:`~piopiy_fast.bus.publisher.Publisher`): it reads the calls' channels,
             the application keeps their events and controls (see :mod:`piopiy_fast.bus`).
+        analytics: Voice activity and conversation metrics per call (``call.analytics``,
+            see :mod:`piopiy_fast.analytics`): True for the defaults, an
+            ``AnalyticsSettings``, or None (off: no detector runs).
     """
 
     def __init__(
@@ -157,6 +161,7 @@ class StreamServer:
         late_after: float = 0.2,
         transport: Transport | str = "auto",
         publish: Any = None,
+        analytics: AnalyticsSettings | bool | None = None,
     ) -> None:
         _check("target_rate", target_rate, SAMPLE_RATES)
         _check("source_rate", source_rate, SAMPLE_RATES)
@@ -201,6 +206,8 @@ class StreamServer:
             swap_channels=swap_channels,
             late_after=late_after,
             reply_batch_ms=reply_batch_ms,
+            analytics=(AnalyticsSettings() if analytics is True
+                       else analytics if isinstance(analytics, AnalyticsSettings) else None),
         )
         self._auth = Authenticator(auth)
         self._signed = callable(getattr(auth, "verify", None))

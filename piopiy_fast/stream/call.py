@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..analytics.call import AnalyticsSettings, CallAnalytics
 from ..audio import CallDelivery, CallIngest, FrameSink, Recipient
 from ..redaction import printable
 from .events import (
@@ -42,6 +43,7 @@ from .events import (
     resolve_format,
 )
 from .layout import HOLD_BYTES, HOLD_SECONDS, FormatDecision, StreamProbe, settle_format
+from .timeline import Timeline
 from .wire import LAYOUTS, StreamFormat
 
 logger = logging.getLogger("piopiy_fast.receiver")
@@ -76,6 +78,7 @@ class CallSettings:
     reply_batch_ms: float = 300.0
     hold_seconds: float = HOLD_SECONDS
     hold_bytes: int = HOLD_BYTES
+    analytics: AnalyticsSettings | None = None
 
 
 class PolicyViolation(Exception):
@@ -146,7 +149,7 @@ class CallCore:
         "_format_changes",
         "_sec_per_byte", "_n_events", "_event_memory", "_events_dropped", "_unrecognised",
         "_callback_errors", "_overruled", "_logged", "_ended", "_reconnects", "_id_named",
-        "_hold_bytes",
+        "_hold_bytes", "timeline", "analytics",
     )
 
     def __init__(self, params: Mapping[str, Any], settings: CallSettings,
@@ -202,8 +205,13 @@ class CallCore:
         self._logged: set[str] = set()
         self._ended = False
         self._reconnects = 0
+        # Where each delivered sample sits; gaps in the audio move it (see .timeline).
+        self.timeline = Timeline(settings.target_rate)
+        self.analytics = (None if settings.analytics is None else
+                          CallAnalytics(settings.target_rate, settings.analytics,
+                                        self.callback_failed))
         self.sink = FrameSink(delivery, self._pending, self._bad_frame,
-                              late_after=settings.late_after)
+                              late_after=settings.late_after, on_gap=self._gap)
 
     # -- what the call is ---------------------------------------------------------------
 
@@ -232,9 +240,21 @@ class CallCore:
         return self._id_named or self._id_from_event
 
     def reconnected(self) -> None:
-        """The call goes on over a new connection: the gap is no lateness."""
+        """The call goes on over a new connection: the gap is no lateness; it moves the
+        timeline (a ``reconnect`` gap)."""
         self._reconnects += 1
-        self.sink.restart_schedule()
+        self.sink.mark_gap("reconnect")
+
+    def resumed(self) -> None:
+        """The stream was paused and resumes: the gap is no lateness; it moves the
+        timeline (a ``pause`` gap)."""
+        self.sink.mark_gap("pause")
+
+    def _gap(self, kind: str, seconds: float) -> None:
+        """The sink: the next frame comes ``seconds`` after the audio before it ran out."""
+        samples = self.timeline.gap(kind, seconds)
+        if samples and self.analytics is not None:
+            self.analytics.gap(samples)
 
     @property
     def held_bytes(self) -> int:
@@ -416,7 +436,10 @@ class CallCore:
         names = self._channel_names(fmt)
         self._ingest = ingest
         self._sec_per_byte = 1.0 / fmt.bytes_per_second
-        self.sink.attach(ingest, self._sec_per_byte)
+        origin = self.timeline.attach(dict(zip(names, ingest.rings, strict=True)))
+        vad = (None if self.analytics is None else
+               self.analytics.detector(fmt.sample_rate, names, origin))
+        self.sink.attach(ingest, self._sec_per_byte, vad)
         self._delivery.add_rings([(self._readers[name], ring)
                                   for name, ring in zip(names, ingest.rings, strict=True)])
 
@@ -473,6 +496,8 @@ class CallCore:
                 ingest.close()
             # The final counters stay readable through the retired totals.
             self._ingest = None
+        if self.analytics is not None:
+            self.analytics.retire()
         self._held = []
         self._probe = None
         self.sink.detach()

@@ -302,6 +302,20 @@ static inline uint64_t pf_ring_written(pf_ring *r)
     return atomic_load_explicit(&r->written, memory_order_relaxed);
 }
 
+/* The read index: samples read plus samples dropped from the oldest end; it
+ * only grows. Any thread (a snapshot). */
+static inline uint64_t pf_ring_read_index(pf_ring *r)
+{
+    return atomic_load_explicit(&r->head, memory_order_acquire) & ~PF_RING_READING;
+}
+
+/* The write index: samples stored since creation (the read index of the next
+ * sample written). Any thread (a snapshot). */
+static inline uint64_t pf_ring_write_index(pf_ring *r)
+{
+    return atomic_load_explicit(&r->tail, memory_order_acquire);
+}
+
 static inline int pf_ring_closed(pf_ring *r)
 {
     return atomic_load_explicit(&r->closed, memory_order_acquire);

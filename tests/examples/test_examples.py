@@ -298,3 +298,30 @@ def test_a_killed_bus_worker_hands_its_call_to_another(program, nats_url):
         assert 16000 < start < want.size - 3 * 16000, line
         assert line == text(start) + ", taken over"
     second.interrupt()
+
+
+def test_analytics(program, tmp_path):
+    """The per-call report equals the same analytics run over the audio sent."""
+    from piopiy_fast.analytics import analyze
+    from piopiy_fast.simulator.simulator import Simulator as Sim
+
+    p = program("analytics.py", "--port", "0", "--reports", str(tmp_path))
+    report = run(Sim(p.url() + "/stream", calls=CALLS, listen_mode="both", sample_rate=8000,
+                     seconds=12.0).run())
+    assert not report.failed
+    lines = sorted(p.lines_until(CALLS, "silences over"))
+    p.interrupt()
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("analytics_example", EXAMPLES / "analytics.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    report_line = example.report_line
+    expected = {}
+    for call in report.calls:
+        summary = analyze(call.sent("caller"), call.sent("callee"), 8000).summary()
+        expected[call.call_id] = summary
+    assert lines == sorted(report_line(cid, s) for cid, s in expected.items())
+    for cid, summary in expected.items():
+        saved = json.loads((tmp_path / f"{cid}.analytics.json").read_text())
+        assert saved["parties"].keys() == summary["parties"].keys()
+        assert saved["interruptions"] == summary["interruptions"]
