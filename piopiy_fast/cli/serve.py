@@ -43,8 +43,13 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
             recorder.record(call) if recorder is not None
             else call.wait_closed() if args.publish else discard(call))
         if await call.wait_audio():
+            decision = call.format_decision
+            how = f" ({decision.how}" + (f"; overruled {', '.join(decision.overruled)}"
+                                         if decision.overruled else "") + ")"
             say(f"+ call {call.call_id} {call.listen_mode} {call.source_rate} Hz "
-                f"from {call.remote}", event="call_started", call_id=call.call_id)
+                f"{call.layout}{how} from {call.remote}", event="call_started",
+                call_id=call.call_id, layout=call.layout, decided_by=decision.how,
+                overruled=list(decision.overruled))
         await call.wait_closed()
         try:
             files = await consumer
@@ -56,9 +61,15 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
         s = call.stats
         info = call.close_info
         close = f"close {info.code}" if info is not None else f"error {call.error}"
+        lost = {name: n for name, n in s.overruns_by_channel.items() if n}
+        overruns = f"{s.overruns} overruns"
+        if lost:
+            overruns += (f" ({', '.join(f'{name} {n}' for name, n in lost.items())}: "
+                         f"a channel read too slowly, or never)")
         say(f"- call {call.call_id} {s.received_seconds:.2f} s, {s.frames} frames, "
-            f"{s.decode_errors} decode errors, {s.overruns} overruns, {s.late_frames} late, "
-            f"{close}{recorded}", event="call_ended", call_id=call.call_id)
+            f"{s.decode_errors} decode errors, {overruns}, {s.late_frames} late, "
+            f"{close}{recorded}", event="call_ended", call_id=call.call_id,
+            overruns_by_channel=dict(s.overruns_by_channel))
 
     server = StreamServer(
         args.host, args.port, target_rate=args.target_rate, ring_seconds=args.ring_seconds,

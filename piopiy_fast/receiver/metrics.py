@@ -62,6 +62,20 @@ class ServerCollector(Collector):
         for reason in REFUSAL_KINDS:
             refused.add_metric([reason], s.refused_by_reason.get(reason, 0))
         yield refused
+        layouts = CounterMetricFamily(
+            "piopiy_fast_calls_by_layout",
+            "Ended calls by layout (mono, mixed, stereo) and what decided it",
+            labels=["layout", "decided_by"])
+        for key, count in sorted(s.layouts.items()):
+            layout, _, how = key.partition(" by ")
+            layouts.add_metric([layout, how], count)
+        yield layouts
+        yield CounterMetricFamily("piopiy_fast_hints_overruled",
+                                  "Format hints (URL, metadata, defaults) the stream contradicted",
+                                  value=s.hints_overruled)
+        yield CounterMetricFamily("piopiy_fast_calls_resumed",
+                                  "Connections that continued a call whose connection dropped",
+                                  value=s.resumed_calls)
         yield CounterMetricFamily("piopiy_fast_calls_timed_out",
                                   "Calls closed for a limit: no audio, silence, length",
                                   value=s.timed_out_calls)

@@ -603,7 +603,10 @@ class StreamServer:
     def _count_ended(self, call: CallStream, close_info: CloseInfo | None,
                      error: str | None) -> None:
         s = call.stats
-        self._ended = self._ended + ServerStats.of_call(s)
+        decision = call.format_decision
+        layouts = {} if decision is None else {
+            f"{decision.format.layout} by {decision.how}": 1}
+        self._ended = self._ended + ServerStats.of_call(s) + ServerStats(layouts=layouts)
         clean = error is None and close_info is not None and close_info.clean
         if not clean:
             self._failed += 1

@@ -34,6 +34,9 @@ class ServerStats:
     credential), ``forbidden`` (403: a wrong one), ``ended`` (410: a connection naming a
     call the receiver ended on purpose), ``error`` (the check failed).
     ``resumed_calls`` counts connections that continued a dropped call.
+    ``hints_overruled`` counts format hints (URL, metadata, defaults) the stream itself
+    contradicted. ``layouts``: ended calls by ``"<layout> by <what decided it>"``
+    (``"stereo by byte rate"``, ``"mixed by content"``...).
 
     With a message bus (``publish``): ``bus_published`` counts messages the bus
     confirmed; ``bus_dropped`` (and ``bus_dropped_bytes``) the messages dropped, oldest
@@ -67,6 +70,7 @@ class ServerStats:
     bus_reconnects: int = 0
     bus_in_flight_bytes: int = 0
     refused_by_reason: Mapping[str, int] = field(default_factory=dict)
+    layouts: Mapping[str, int] = field(default_factory=dict)
 
     def __add__(self, other: ServerStats) -> ServerStats:
         sums: dict[str, object] = {}

@@ -78,6 +78,12 @@ def test_metrics_count_calls_frames_and_refusals_exactly(transport):
     refused = {reason: got[("piopiy_fast_calls_refused_total", (("reason", reason),))]
                for reason in ("busy", "malformed", "unauthorized", "forbidden", "error")}
     assert refused == {"busy": 0, "malformed": 0, "unauthorized": 1, "forbidden": 1, "error": 0}
+    # Two caller calls at 8 kHz, 320-byte frames sent without pacing: settled by their
+    # steady frame size, agreeing with what the start event said.
+    assert got[("piopiy_fast_calls_by_layout_total",
+                (("decided_by", "frame size"), ("layout", "mono")))] == 2
+    assert got[("piopiy_fast_hints_overruled_total", ())] == 0
+    assert got[("piopiy_fast_calls_resumed_total", ())] == 0
     assert got[("piopiy_fast_calls_failed_total", ())] == 0
     assert ("piopiy_fast_event_loop_lag_seconds_count", ()) in got
 
