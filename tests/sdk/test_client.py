@@ -435,7 +435,9 @@ def test_the_product_streaming_example_mistake_is_refused(server, client):
     # The example adds the stream to an Action and sends an empty StreamAction's PCMO.
     action = Action()
     stream = StreamAction()
-    action.stream(WS, {"listen_mode": "callee", "voice_quality": 12000, "stream_on_answer": True})
+    with pytest.warns(UserWarning, match="12000"):
+        action.stream(WS, {"listen_mode": "callee", "voice_quality": 12000,
+                           "stream_on_answer": True})
     options = {"timeout": 40, "loop": 2, "duration": 80, "ring_type": "group"}
     with pytest.raises(PiopiyValidationError, match="the PCMO has no actions"):
         client.voice.call(9198333333, 91898989, stream.PCMO(), options)
@@ -444,7 +446,9 @@ def test_the_product_streaming_example_mistake_is_refused(server, client):
 
 def test_the_readme_example_places_the_stream(server, client):
     stream = StreamAction()
-    stream.stream(WS, {"listen_mode": "callee", "voice_quality": 12000, "stream_on_answer": True})
+    with pytest.warns(UserWarning, match="12000"):
+        stream.stream(WS, {"listen_mode": "callee", "voice_quality": 12000,
+                           "stream_on_answer": True})
     client.voice.call(919999999999, 918888888888, stream.PCMO(), {"duration": 80})
     (req,) = server.requests
     assert req.path == "/v2/ind_pcmo_make_call"
