@@ -13,6 +13,7 @@ from running import COMMAND, Running, read_wav, run_command
 from stream_testing import UNIT, offline, run
 
 from piopiy_fast.cli import build_parser
+from piopiy_fast.cli._console import close_console
 from piopiy_fast.cli.simulate import simulate_command
 
 NO_TOKEN = dict(os.environ, PIOPIY_FAST_TOKEN="")
@@ -88,6 +89,7 @@ def test_a_ping_timeout_is_reported_not_ok(capsys):
             return await simulate_command(args)
 
     assert run(main()) == 1
+    close_console()  # the command's lines are written by the console's thread: all of them
     line = [x for x in capsys.readouterr().out.splitlines() if "sim-001" in x][0]
     assert "error: closed 1011 Ping timeout" in line
 
