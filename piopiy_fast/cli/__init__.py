@@ -200,6 +200,11 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stats-interval", type=float, default=10.0,
                    help="seconds between totals lines (default 10; 0 for none)")
     p.add_argument("--duration", type=positive(float), help="stop after this many seconds")
+    p.add_argument("--analytics", action=argparse.BooleanOptionalAction, default=True,
+                   help="voice activity and conversation metrics per call: a line per "
+                        "call (talk time, overlap, interruptions, silences), "
+                        "<id>.analytics.json beside recordings, aggregates in /metrics "
+                        "(default on; --no-analytics runs no detector)")
     p.add_argument("--drain-seconds", type=seconds, default=25.0,
                    help="on SIGTERM, SIGINT or SIGHUP: stop accepting (/healthz 503, the "
                         "port closed) and let live calls finish for up to this long before "

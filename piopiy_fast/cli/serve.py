@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import time
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..stream.wire import CHANNEL_NAMES
 from ._console import UsageError, checked_file, install_stop_signals, out
 
 if TYPE_CHECKING:
@@ -51,13 +53,21 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
                 call_id=call.call_id, layout=call.layout, decided_by=decision.how,
                 overruled=list(decision.overruled))
         await call.wait_closed()
+        files: list[Path] = []
         try:
-            files = await consumer
+            files = await consumer or []
             recorded = f", {len(files)} file(s)" if recorder is not None else ""
         except RecordingError as exc:
             recordings_failed += 1
+            files = list(exc.paths)
             recorded = (f", {len(exc.paths)} file(s), recording failed "
                         f"({'; '.join(exc.reasons)})")
+        summary = call.analytics.summary() if call.analytics is not None else None
+        if summary is not None and recorder is not None and files:
+            # Beside the recordings: <id>.analytics.json
+            stem = files[0].name.split(".", 1)[0]
+            (recorder.directory / f"{stem}.analytics.json").write_text(
+                json.dumps(summary, indent=2) + "\n")
         s = call.stats
         info = call.close_info
         close = f"close {info.code}" if info is not None else f"error {call.error}"
@@ -70,6 +80,9 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
             f"{s.decode_errors} decode errors, {overruns}, {s.late_frames} late, "
             f"{close}{recorded}", event="call_ended", call_id=call.call_id,
             overruns_by_channel=dict(s.overruns_by_channel))
+        if summary is not None and summary["duration_seconds"] > 0:
+            say(f"  {call.call_id}: {conversation_line(summary)}", event="call_analytics",
+                call_id=call.call_id, analytics=summary)
 
     server = StreamServer(
         args.host, args.port, target_rate=args.target_rate, ring_seconds=args.ring_seconds,
@@ -80,7 +93,7 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
         metrics_host=args.metrics_host,
         idle_timeout=args.idle_timeout, silence_timeout=args.silence_timeout,
         max_call_seconds=args.max_call_seconds, reuse_port=worker is not None,
-        publish=publisher)
+        publish=publisher, analytics=True if args.analytics else None)
     if worker is not None:
         await listen(server, args)
         if server.metrics_port is not None:
@@ -114,6 +127,22 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
         out(f"{recordings_failed} call(s) not recorded in full")
         return 1
     return 0
+
+
+def conversation_line(summary: dict[str, Any]) -> str:
+    """A call's conversation metrics in one line: talk time per party, overlap,
+    interruptions, long silences."""
+    parties = ", ".join(
+        f"{name} {p['talk_seconds']:.1f} s ({100 * p['talk_share']:.0f}%)"
+        for name, p in summary["parties"].items())
+    cuts = summary["interruptions"]
+    who = "; ".join(f"{i['by']} cut in on {i['of']} at {i['at_seconds']:.1f} s"
+                    for i in cuts[:3]) + (" ..." if len(cuts) > 3 else "")
+    silences = summary["silences"]
+    return (f"talk {parties}; overlap {summary['overlap_seconds']:.1f} s; "
+            f"{len(cuts)} interruption(s){': ' + who if cuts else ''}; "
+            f"{silences['count']} silence(s) over {silences['threshold_seconds']:g} s "
+            f"(longest {silences['longest_seconds']:.1f} s)")
 
 
 async def drain(server: Any, stop: asyncio.Event, seconds: float,
@@ -253,7 +282,7 @@ async def discard(call: Any) -> list[Path]:
     async def drain(name: str) -> None:
         async for _ in call.channel(name):
             pass
-    await asyncio.gather(drain("caller"), drain("callee"))
+    await asyncio.gather(*(drain(name) for name in CHANNEL_NAMES))
     return []
 
 

@@ -70,6 +70,21 @@ class ServerCollector(Collector):
             layout, _, how = key.partition(" by ")
             layouts.add_metric([layout, how], count)
         yield layouts
+        talk = CounterMetricFamily("piopiy_fast_talk_seconds",
+                                   "Seconds each party spoke, ended calls (analytics on)",
+                                   labels=["party"])
+        for party, seconds in sorted(s.talk_seconds.items()):
+            talk.add_metric([party], seconds)
+        yield talk
+        yield CounterMetricFamily("piopiy_fast_overlap_seconds",
+                                  "Seconds both parties spoke at once, ended calls",
+                                  value=s.overlap_seconds)
+        yield CounterMetricFamily("piopiy_fast_interruptions",
+                                  "One party cutting in on the other, ended calls",
+                                  value=s.interruptions)
+        yield CounterMetricFamily("piopiy_fast_long_silences",
+                                  "Silences over the threshold (5 s by default), ended calls",
+                                  value=s.long_silences)
         yield CounterMetricFamily("piopiy_fast_hints_overruled",
                                   "Format hints (URL, metadata, defaults) the stream contradicted",
                                   value=s.hints_overruled)

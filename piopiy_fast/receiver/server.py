@@ -606,7 +606,8 @@ class StreamServer:
         decision = call.format_decision
         layouts = {} if decision is None else {
             f"{decision.format.layout} by {decision.how}": 1}
-        self._ended = self._ended + ServerStats.of_call(s) + ServerStats(layouts=layouts)
+        self._ended = (self._ended + ServerStats.of_call(s) + ServerStats(layouts=layouts)
+                       + _conversation(call))
         clean = error is None and close_info is not None and close_info.clean
         if not clean:
             self._failed += 1
@@ -643,6 +644,18 @@ class StreamServer:
             loop, previous = self._loop_handler
             loop.set_exception_handler(previous)
             self._loop_handler = None
+
+
+def _conversation(call: CallStream) -> ServerStats:
+    """What an ended call's conversation adds to the totals (nothing without analytics)."""
+    if call.analytics is None:
+        return ServerStats()
+    summary = call.analytics.summary()
+    return ServerStats(
+        talk_seconds={name: p["talk_seconds"] for name, p in summary["parties"].items()},
+        overlap_seconds=summary["overlap_seconds"],
+        interruptions=len(summary["interruptions"]),
+        long_silences=summary["silences"]["count"])
 
 
 def _named_id(params: Any) -> str | None:

@@ -36,7 +36,9 @@ class ServerStats:
     ``resumed_calls`` counts connections that continued a dropped call.
     ``hints_overruled`` counts format hints (URL, metadata, defaults) the stream itself
     contradicted. ``layouts``: ended calls by ``"<layout> by <what decided it>"``
-    (``"stereo by byte rate"``, ``"mixed by content"``...).
+    (``"stereo by byte rate"``, ``"mixed by content"``...). With analytics on, the
+    ended calls' conversations: ``talk_seconds`` per party, ``overlap_seconds``,
+    ``interruptions``, and ``long_silences`` (over the silence threshold).
 
     With a message bus (``publish``): ``bus_published`` counts messages the bus
     confirmed; ``bus_dropped`` (and ``bus_dropped_bytes``) the messages dropped, oldest
@@ -71,6 +73,10 @@ class ServerStats:
     bus_in_flight_bytes: int = 0
     refused_by_reason: Mapping[str, int] = field(default_factory=dict)
     layouts: Mapping[str, int] = field(default_factory=dict)
+    talk_seconds: Mapping[str, float] = field(default_factory=dict)
+    overlap_seconds: float = 0.0
+    interruptions: int = 0
+    long_silences: int = 0
 
     def __add__(self, other: ServerStats) -> ServerStats:
         sums: dict[str, object] = {}

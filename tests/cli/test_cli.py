@@ -150,6 +150,24 @@ def test_a_second_signal_ends_the_drain(tmp_path):
     assert sim.proc.wait(15 * UNIT) == 1
 
 
+def test_serve_reports_each_conversation(tmp_path):
+    server = Running("record", str(tmp_path), "--port", "0", "--stats-interval", "0",
+                     "--drain-seconds", "0")
+    try:
+        url = server.wait_for(r"listening on (ws://\S+)").group(1)
+        sim = run_command("simulate", url + "/s?listen_mode=both&voice_quality=8000",
+                          "--mode", "both", "--seconds", "6", "--fast")
+        assert sim.returncode == 0, sim.stdout + sim.stderr
+        line = server.wait_for(r"  sim-001: talk caller ([\d.]+) s \(\d+%\), callee ([\d.]+) s")
+    finally:
+        server.finish(signal.SIGINT)
+    assert float(line.group(1)) > 0.5 and float(line.group(2)) > 0.5
+    summary = json.loads((tmp_path / "sim-001.analytics.json").read_text())
+    assert set(summary["parties"]) == {"caller", "callee"}
+    assert summary["duration_seconds"] == pytest.approx(6.0, abs=0.1)
+    assert round(summary["parties"]["caller"]["talk_seconds"], 1) == float(line.group(1))
+
+
 def test_demo(tmp_path):
     result = run_command("demo", "--calls", "20", "--seconds", "2", "--fast", "--record",
                          str(tmp_path))
