@@ -109,7 +109,7 @@ async def one_call(url: str, index: int, frames: int, start_at: float) -> dict:
 
     rng = np.random.default_rng(index)
     block = (rng.standard_normal((50 * FRAME_SAMPLES, 2)) * 3000).astype(np.int16)
-    resamplers = [Resampler(8000, 16000), Resampler(8000, 16000)]
+    resamplers = [Resampler(8000, 16000, aligned=True), Resampler(8000, 16000, aligned=True)]
     digests = [hashlib.sha256(), hashlib.sha256()]
     loop = asyncio.get_running_loop()
     await asyncio.sleep(max(0.0, start_at - loop.time()))
