@@ -100,21 +100,18 @@ class StreamProbe:
         limit_bytes: the most audio it keeps for the content test.
     """
 
-    __slots__ = ("_sizes", "_gaps", "_last", "_chunks", "_bytes", "_limit")
+    __slots__ = ("_sizes", "_times", "_chunks", "_bytes", "_limit")
 
     def __init__(self, limit_bytes: int = HOLD_BYTES) -> None:
         self._sizes: list[int] = []
-        self._gaps: list[float] = []
-        self._last: float | None = None
+        self._times: list[float] = []
         self._chunks: list[bytes] = []
         self._bytes = 0
         self._limit = limit_bytes
 
     def add(self, frame: bytes, now: float) -> None:
         """One binary frame, received at ``now`` (seconds, any monotonic origin)."""
-        if self._last is not None:
-            self._gaps.append(now - self._last)
-        self._last = now
+        self._times.append(now)
         self._sizes.append(len(frame))
         # The content test reads samples in pairs from each frame's start: a frame with
         # an odd number of samples (a broken one, in a two-channel stream) would shift
@@ -134,12 +131,17 @@ class StreamProbe:
         return sum(self._sizes)
 
     def byte_rate(self) -> float | None:
-        """Median frame size over the median gap between paced frames, once
-        ``RATE_FRAMES`` paced gaps were seen; else None."""
-        paced = [g for g in self._gaps if g >= PACED_GAP]
-        if len(paced) < RATE_FRAMES:
+        """Bytes over time since the first paced frame (after the burst of audio queued
+        while connecting), once ``RATE_FRAMES`` frames came paced; else None. An average
+        over the window, not a median of gaps: a busy receiver reads frames in batches,
+        which shortens some gaps and stretches others, but not their sum."""
+        times = self._times
+        start = next((i for i in range(len(times) - 1)
+                      if times[i + 1] - times[i] >= PACED_GAP), None)
+        if start is None or len(times) - 1 - start < RATE_FRAMES:
             return None
-        return float(np.median(self._sizes)) / float(np.median(paced))
+        elapsed = times[-1] - times[start]
+        return sum(self._sizes[start + 1:]) / elapsed if elapsed > 0 else None
 
     def frame_byte_rate(self) -> float | None:
         """The byte rate if frames are the module's 20 ms: median frame size over
@@ -246,6 +248,11 @@ def settle_format(hinted: StreamFormat, probe: StreamProbe, *, rate_named: bool,
         return FormatDecision(found, f"{explicit} and {by}", overruled,
                               Measurement(byte_rate, None, probe.frames, probe.bytes))
     candidates = _candidates(byte_rate, hinted.sample_rate, rate_named)
+    if not candidates and by == "byte rate":
+        # Measured, but no format has that byte rate (a receiver too busy to see the
+        # pacing right): the frame size may still tell.
+        byte_rate, by = probe.frame_byte_rate(), "frame size"
+        candidates = _candidates(byte_rate, hinted.sample_rate, rate_named)
     if by == "frame size" and rate_named:
         candidates = [c for c in candidates if c[1] == hinted.sample_rate]
     how = by
@@ -286,7 +293,7 @@ def _candidates(byte_rate: float | None, hinted_rate: int,
     if rate_named and at_named:
         return at_named
     # Without a named rate, only rates the stream module starts a stream at.
-    return [c for c in fits if c[1] in STREAM_MODULE_RATES] or fits
+    return [c for c in fits if c[1] in STREAM_MODULE_RATES]
 
 
 def _decision(hinted: StreamFormat, channels: int, rate: int, how: str,

@@ -203,3 +203,24 @@ def test_the_connect_burst_does_not_skew_the_byte_rate():
     for i, frame in enumerate(frames[30:]):
         probe.add(frame, 0.001 + i * FRAME)
     assert probe.byte_rate() == pytest.approx(32000)
+
+
+def test_a_busy_receiver_reading_in_batches_still_sees_the_byte_rate():
+    # A loaded event loop reads frames in batches: gaps of 0 then 60 ms, 20 ms on average.
+    samples, _ = stream("stereo", 8000, 1.0)
+    probe = StreamProbe()
+    frames = [samples[i:i + 320].astype("<i2").tobytes() for i in range(0, samples.size, 320)]
+    for i, frame in enumerate(frames):
+        probe.add(frame, (i // 3) * 3 * FRAME)
+    assert probe.byte_rate() == pytest.approx(32000, rel=0.1)
+
+
+def test_a_byte_rate_no_module_rate_has_falls_back_to_the_frame_size():
+    # 24 kB/s would be 12 kHz mono, which the module never sends: the steady 640-byte
+    # frames (20 ms at 32 kB/s) decide instead, and the hints choose between readings.
+    probe = StreamProbe()
+    frame = np.zeros(320, "<i2").tobytes()
+    for i in range(20):
+        probe.add(frame, i * 640 / 24000)
+    decision = settle_format(StreamFormat("both", 8000), probe, rate_named=False)
+    assert (decision.format, decision.how) == (StreamFormat("both", 8000), "hints")
