@@ -248,11 +248,17 @@ def settle_format(hinted: StreamFormat, probe: StreamProbe, *, rate_named: bool,
         return FormatDecision(found, f"{explicit} and {by}", overruled,
                               Measurement(byte_rate, None, probe.frames, probe.bytes))
     candidates = _candidates(byte_rate, hinted.sample_rate, rate_named)
-    if not candidates and by == "byte rate":
-        # Measured, but no format has that byte rate (a receiver too busy to see the
-        # pacing right): the frame size may still tell.
-        byte_rate, by = probe.frame_byte_rate(), "frame size"
-        candidates = _candidates(byte_rate, hinted.sample_rate, rate_named)
+    if by == "byte rate":
+        # A receiver (or a client) too busy to keep pace sees frames come slower than
+        # real time, which reads as a lower byte rate. The module's frames are 20 ms
+        # unless configured otherwise: where the two readings disagree and only the
+        # frame size agrees with what was hinted, or the measured rate fits no format
+        # at all, the frame size decides.
+        sized = _candidates(probe.frame_byte_rate(), hinted.sample_rate, rate_named)
+        hinted_pair = (hinted.channels, hinted.sample_rate)
+        if sized and not set(sized) & set(candidates) and (
+                not candidates or (hinted_pair in sized and hinted_pair not in candidates)):
+            candidates, by = sized, "frame size"
     if by == "frame size" and rate_named:
         candidates = [c for c in candidates if c[1] == hinted.sample_rate]
     how = by

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import hashlib
 import json
 import os
@@ -41,8 +42,11 @@ def server_main(transport: str) -> None:
             digests[name] = digest.hexdigest()
 
         await asyncio.gather(read("caller"), read("callee"))
+        decision = call.format_decision
         print(json.dumps({"call": call.call_id, "frames": call.stats.frames,
-                          "overruns": call.stats.overruns, **digests}), flush=True)
+                          "overruns": call.stats.overruns,
+                          "format": decision.describe() if decision else None, **digests}),
+              flush=True)
 
     async def main() -> None:
         async with StreamServer("127.0.0.1", 0, listen_mode="both", on_call=on_call,
@@ -165,7 +169,8 @@ async def soak(calls: int, seconds: float, transport: str) -> dict:
             "rss_warm_mb": round(warm["rss"] / 2**20, 1),
             "rss_end_mb": round(late["rss"] / 2**20, 1),
             "rss_growth": round(growth, 4), "fds_before": before["fds"],
-            "fds_after": after["fds"]}
+            "fds_after": after["fds"],
+            "formats": dict(collections.Counter(c.get("format") for c in server.calls.values()))}
 
 
 def same_audio(sent: dict, received: dict) -> bool:

@@ -224,3 +224,16 @@ def test_a_byte_rate_no_module_rate_has_falls_back_to_the_frame_size():
         probe.add(frame, i * 640 / 24000)
     decision = settle_format(StreamFormat("both", 8000), probe, rate_named=False)
     assert (decision.format, decision.how) == (StreamFormat("both", 8000), "hints")
+
+
+def test_frames_slower_than_real_time_under_load_do_not_halve_the_channels():
+    # 640-byte frames arriving every 40 ms (a receiver and client swamped at call start)
+    # read as 16 kB/s, 8 kHz mono; the steady 20 ms frame size says 32 kB/s, which agrees
+    # with the hinted two-party stream at 8 kHz: that reading wins, the noise cannot
+    # tell the layout, and the hints choose.
+    probe = StreamProbe()
+    noise = np.random.default_rng(5).integers(-3000, 3000, 320 * 20, dtype=np.int16)
+    for i in range(20):
+        probe.add(noise[i * 320:(i + 1) * 320].astype("<i2").tobytes(), i * 0.04)
+    decision = settle_format(StreamFormat("both", 8000), probe, rate_named=False)
+    assert decision.format == StreamFormat("both", 8000)
