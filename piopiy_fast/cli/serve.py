@@ -24,8 +24,11 @@ async def serve_command(args: argparse.Namespace, worker: Worker | None = None) 
     """Run a receiver until SIGINT or SIGTERM (or ``--duration``); as one worker of
     ``serve --workers`` when ``worker`` is given: its lines say which worker, and its
     banner and totals go to the supervisor, which prints them for all."""
+    from ..receiver.limits import raise_fd_limit
     from ..receiver.recorder import RecordingError
     from ..receiver.server import StreamServer
+
+    raise_fd_limit()  # as servers do: max_calls "auto" is what the raised limit holds
 
     ssl_context, auth, recorder = serve_settings(args)
     publisher = publisher_for_args(args)

@@ -15,7 +15,8 @@ from stream_testing import UNIT, Collector, mask, masked_frame_header, offline, 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from piopiy_fast.receiver.server import StreamServer, calls_the_fd_limit_allows
+from piopiy_fast.receiver.limits import calls_the_fd_limit_allows
+from piopiy_fast.receiver.server import StreamServer
 from piopiy_fast.simulator.simulator import Simulator, simulate
 
 FRAME = b"\x00\x01" * 160
