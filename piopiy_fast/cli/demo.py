@@ -1,7 +1,8 @@
 """``piopiy-fast demo``: a receiver fed by simulated calls, checked sample for sample.
 
-One process runs a :class:`StreamServer` on 127.0.0.1 that records every call, and a
-:class:`Simulator` playing Piopiy's side. Afterwards each recording is read back and
+One process runs a :class:`StreamServer` on 127.0.0.1 that records every call, and the
+simulator playing Piopiy's side as its media server does (FreeSWITCH
+``mod_audio_stream``'s current client, the format in the URL only). Afterwards each recording is read back and
 compared with the core's offline resampling of exactly what the simulator sent.
 """
 
@@ -21,7 +22,8 @@ from ..audio import resample
 from ..receiver.call import CallStream
 from ..receiver.recorder import Recorder
 from ..receiver.server import StreamServer
-from ..simulator.simulator import SentCall, Simulator
+from ..simulator.peer_simulator import PeerSimulator
+from ..simulator.simulator import SentCall
 from ._console import install_stop_signals, out, show_progress, until_stopped
 
 
@@ -56,6 +58,7 @@ def check_call(sent: SentCall, received: tuple[CallStream, list[Path]] | None,
                          0, 0.0, 0, False, sent.error or "never reached the receiver")
     call, paths = received
     s = call.stats
+    mode = call.listen_mode
     exact = True
     recorded = 0.0
     problem = sent.error or call.error
@@ -70,7 +73,7 @@ def check_call(sent: SentCall, received: tuple[CallStream, list[Path]] | None,
         if rate != target_rate or not np.array_equal(samples, expected):
             exact, problem = False, problem or f"{name} recording differs from the oracle"
     return CallCheck(
-        call_id=sent.call_id, listen_mode=sent.listen_mode, sent_seconds=sent.seconds,
+        call_id=sent.call_id, listen_mode=mode, sent_seconds=sent.seconds,
         received_seconds=s.received_seconds, frames=s.frames,
         # Unusable frames are not in s.frames: they count as dropped.
         drops=sent.frames - s.frames, overruns=s.overruns,
@@ -101,9 +104,12 @@ async def run_demo(args: argparse.Namespace, directory: Path) -> int:
                           source_rate=args.rate, on_call=on_call)
     async with server:
         out(f"receiver listening on {server.url}, recording to {directory}")
-        sim = Simulator(server.url, calls=args.calls, listen_mode=args.mode,
-                        sample_rate=args.rate, seconds=args.seconds, realtime=not args.fast,
-                        seed=args.seed)
+        url = f"{server.url}/stream?listen_mode={args.mode}&voice_quality={args.rate}"
+        sim = PeerSimulator(url, calls=args.calls,
+                            layout="stereo" if args.mode == "both" else "mono",
+                            party="caller" if args.mode == "both" else args.mode,
+                            rate=str(args.rate), seconds=args.seconds,
+                            realtime=not args.fast, seed=args.seed)
         sim.prepare()  # the synthetic audio is made before the clocks start
         cpu_start = time.process_time()
         wall_start = time.perf_counter()
