@@ -100,6 +100,19 @@ cdef class VoiceActivity:
         cdef size_t stride = 2 * <size_t>self.channels
         cdef size_t n = <size_t>nbytes // stride if nbytes > 0 else 0
         cdef size_t done
+        cdef pf_vad_event second[MAX_EVENTS]
+        cdef int got2
+        if self.channels == 2:
+            # Both channels in one pass over the interleaved pairs.
+            done = 0
+            while done < n:
+                done += pf_vad_feed2(&self.vad[0], &self.vad[1], data + done * 4, n - done,
+                                     events, &got, second, &got2, MAX_EVENTS)
+                if got:
+                    self._emit(0, events, got)
+                if got2:
+                    self._emit(1, second, got2)
+            return 0
         for c in range(self.channels):
             done = 0
             while done < n:

@@ -33,6 +33,9 @@ cdef extern from "pf_vad.h" nogil:
     void pf_vad_init(pf_vad *v, const pf_vad_params *p)
     size_t pf_vad_feed(pf_vad *v, const uint8_t *data, size_t n, size_t stride,
                        pf_vad_event *events, int max_events, int *n_events)
+    size_t pf_vad_feed2(pf_vad *v0, pf_vad *v1, const uint8_t *data, size_t n,
+                        pf_vad_event *ev0, int *got0, pf_vad_event *ev1, int *got1,
+                        int max_events)
     int pf_vad_stop(pf_vad *v, pf_vad_event *ev)
 
 

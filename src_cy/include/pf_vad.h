@@ -115,6 +115,34 @@ static inline int64_t pf__vad_block(const uint8_t *b, size_t n, size_t stride, i
     return acc;
 }
 
+/* The same for both channels of interleaved stereo pairs in one pass: contiguous
+ * loads, so a stereo frame is read once rather than twice with a stride. */
+static inline void pf__vad_block2(const uint8_t *b, size_t n, pf_vad *v0, pf_vad *v1,
+                                  int64_t *acc0, int64_t *acc1)
+{
+    int64_t e0 = 0, e1 = 0;
+    int t0 = v0->peak, t1 = v1->peak;
+    uint64_t f0 = 0, f1 = 0;
+    for (size_t k = 0; k < n; k++) {
+        const int s0 = pf__vad_sample(b + 4 * k);
+        const int s1 = pf__vad_sample(b + 4 * k + 2);
+        const int a0 = s0 < 0 ? -s0 : s0;
+        const int a1 = s1 < 0 ? -s1 : s1;
+        e0 += (int64_t)(s0 * s0);
+        e1 += (int64_t)(s1 * s1);
+        t0 = a0 > t0 ? a0 : t0;
+        t1 = a1 > t1 ? a1 : t1;
+        f0 += (uint64_t)(a0 >= 32767);
+        f1 += (uint64_t)(a1 >= 32767);
+    }
+    v0->peak = t0;
+    v1->peak = t1;
+    v0->clipped += f0;
+    v1->clipped += f1;
+    *acc0 = e0;
+    *acc1 = e1;
+}
+
 /* One complete analysis frame ending at v->samples: decide, maybe emit. All in
  * energies (mean squares), no logarithm: the dB settings are turned into factors
  * once, at pf_vad_init. */
@@ -194,6 +222,44 @@ static inline size_t pf_vad_feed(pf_vad *v, const uint8_t *data, size_t n, size_
         }
     }
     *n_events = got;
+    return i;
+}
+
+/* Feed up to `n` interleaved stereo pairs to two detectors (channel 0 to `v0`,
+ * channel 1 to `v1`), which must have the same frame size and have been fed alike
+ * (so their frames fill together). Stops after the frame that fills either event
+ * array (`max_events` each). Returns the pairs consumed. */
+static inline size_t pf_vad_feed2(pf_vad *v0, pf_vad *v1, const uint8_t *data, size_t n,
+                                  pf_vad_event *ev0, int *got0, pf_vad_event *ev1,
+                                  int *got1, int max_events)
+{
+    int g0 = 0, g1 = 0;
+    size_t i = 0;
+    const int frame = v0->p.frame;
+    while (i < n) {
+        size_t take = (size_t)(frame - v0->fill);
+        if (take > n - i)
+            take = n - i;
+        int64_t a0, a1;
+        pf__vad_block2(data + i * 4, take, v0, v1, &a0, &a1);
+        v0->acc += (double)a0;
+        v0->energy += (double)a0;
+        v1->acc += (double)a1;
+        v1->energy += (double)a1;
+        v0->fill += (int)take;
+        v1->fill += (int)take;
+        v0->samples += take;
+        v1->samples += take;
+        i += take;
+        if (v0->fill == frame) {
+            g0 += pf__vad_frame(v0, ev0 + g0);
+            g1 += pf__vad_frame(v1, ev1 + g1);
+            if (g0 >= max_events || g1 >= max_events)
+                break;
+        }
+    }
+    *got0 = g0;
+    *got1 = g1;
     return i;
 }
 
