@@ -70,7 +70,7 @@ async def exchange(server, collector, call_id: bytes, *frames: bytes, answer=Non
     server sent back until it closed (answering its close frame with ``answer``)."""
     reader, writer = await opened(server.port, call_id)
     writer.write(frame(0x2, AUDIO))
-    while not collector.calls or not collector.calls[-1].stats.frames:
+    while not collector.calls or collector.calls[-1].sink.first_frame is None:
         await asyncio.sleep(0.005)
     writer.write(b"".join(frames))
     if answer is not None:

@@ -275,7 +275,7 @@ def test_reserved_bits_fail_the_connection_1002(transport, rsv, opcode):
                          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                          b"Sec-WebSocket-Version: 13\r\n\r\n" + frame)
             assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101 ")
-            while not collector.calls or not collector.calls[0].stats.frames:
+            while not collector.calls or collector.calls[0].sink.first_frame is None:
                 await asyncio.sleep(0.005)
             writer.write(bad + frame)
             answer = await asyncio.wait_for(reader.read(), 10)
