@@ -368,3 +368,29 @@ def test_asgi_answers_plain_http_with_426():
     start, body = run(main())
     assert start["status"] == 426 and (b"upgrade", b"websocket") in start["headers"]
     assert body["body"] == b"This endpoint takes WebSocket connections\n"
+
+
+def test_a_coroutine_auth_hook_is_awaited_during_the_handshake(host):
+    calls = Calls()
+    checked: list[str] = []
+
+    async def auth(handshake):
+        await asyncio.sleep(0.01)  # a lookup elsewhere
+        checked.append(handshake.route)
+        return {"call_ref": "ref-7"} if handshake.headers.get("x-key") == "k1" else False
+
+    async def main():
+        async with serving(host, on_call=calls, auth=auth) as (server, base):
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(f"{base}/stream?listen_mode=caller",
+                                   additional_headers={"X-Key": "nope"}):
+                    pass
+            async with connect(f"{base}/stream?listen_mode=caller",
+                               additional_headers={"X-Key": "k1"}) as ws:
+                await ws.send(np.zeros(160, "<i2").tobytes())
+            await calls.wait_for(1)
+        return refused.value.response.status_code
+
+    assert run(main()) == 403
+    assert checked == ["/stream", "/stream"]
+    assert list(calls.done) == ["ref-7"]
