@@ -4,28 +4,16 @@ The web application's server owns the port and the sockets; the receiver gets ea
 WebSocket connection routed to :attr:`AsgiTransport.app` and runs its calls exactly as
 on its own transports (same admission, same calls, same readers)::
 
-    from contextlib import asynccontextmanager
-    from fastapi import FastAPI
-    from piopiy_fast import StreamServer
-    from piopiy_fast.receiver.transports.asgi import AsgiTransport
-
     receiver = AsgiTransport()
-    server = StreamServer(transport=receiver, on_call=on_call)
-
-    @asynccontextmanager
-    async def lifespan(app):
-        async with server:          # binds nothing: the calls come through the app
-            yield
-
-    app = FastAPI(lifespan=lifespan)
+    server = StreamServer(transport=receiver, on_call=on_call)   # binds nothing
+    app = FastAPI(lifespan=lifespan)      # lifespan: ``async with server: yield``
     app.router.add_websocket_route("/stream", receiver.app)
 
 The handshake is decided before ``websocket.accept``. A refusal is answered with its
 HTTP status and body through the ASGI ``websocket.http.response`` extension where the
-server offers it (uvicorn, hypercorn, daphne do); elsewhere the connection is closed
-before it is accepted, which the server answers with HTTP 403 (and the close names
-1008, policy violation). A connection that arrives before the ``StreamServer`` has
-started, or after it stopped accepting, is refused with 503.
+server offers it (uvicorn, hypercorn, daphne do); elsewhere by a close (1008) before
+the accept, which the server answers with HTTP 403. A connection that arrives before
+the ``StreamServer`` has started, or after it stopped accepting, is refused with 503.
 
 What the ASGI server does for the receiver on its own transports is the server's own
 business here: pings (uvicorn's ``--ws-ping-interval``), the largest message it reads
@@ -70,11 +58,10 @@ Send = Callable[[Message], Awaitable[None]]
 
 NOT_ACCEPTING = Rejection(503, "The receiver is not accepting calls\n")
 HTTP_RESPONSE = "websocket.http.response"
-# The close a refusal ends in where the server cannot send an HTTP response: the ASGI
-# server answers a close before the accept with HTTP 403.
+# A refusal where the server cannot send an HTTP response: a close before the accept,
+# which the ASGI server answers with HTTP 403.
 REFUSED_CLOSE = 1008
-# An ASGI disconnect's code when the connection dropped without a close frame.
-DROPPED = 1006
+DROPPED = 1006  # a disconnect's code when the connection dropped without a close frame
 
 
 class AsgiLink:
