@@ -50,15 +50,33 @@ SERVERS = {
     # publishing to NATS JetStream: bench_bus.py adds --publish URL
     k.PUBLISHING: ("StreamServer, picows on uvloop, publishing", [
         "ours", "--transport", "picows", "--loop", "uvloop"]),
+    # inside a web application, on uvloop as uvicorn and aiohttp's uvloop worker run
+    k.ASGI_UVICORN: ("StreamServer in Starlette under uvicorn", ["ours", "--transport", "asgi",
+                                                                 "--loop", "uvloop"]),
+    k.AIOHTTP: ("StreamServer in aiohttp", ["ours", "--transport", "aiohttp",
+                                            "--loop", "uvloop"]),
 }
 ON_PICOWS = (k.PICOWS, k.DISCARD_PICOWS, k.PUBLISHING)  # picows and uvloop come with the test extra
 NEEDS_PICOWS = "needs picows and uvloop (the test extra)"
+# What each server needs beyond the package's own dependencies, and the reason given
+# when it is missing.
+NEEDS = {
+    **{name: (("picows", "uvloop"), NEEDS_PICOWS) for name in ON_PICOWS},
+    k.ASGI_UVICORN: (("uvicorn", "starlette", "uvloop"),
+                     "needs uvicorn and starlette (the test extra)"),
+    k.AIOHTTP: (("aiohttp", "uvloop"), "needs aiohttp (the aiohttp extra)"),
+}
 
 
 def available(name: str) -> bool:
     """Whether this machine can run server ``name``."""
-    return name not in ON_PICOWS or all(importlib.util.find_spec(m) is not None
-                                        for m in ("picows", "uvloop"))
+    modules = NEEDS.get(name, ((), ""))[0]
+    return all(importlib.util.find_spec(m) is not None for m in modules)
+
+
+def missing(name: str) -> str:
+    """Why this machine cannot run server ``name``."""
+    return NEEDS.get(name, ((), "needs nothing"))[1]
 
 
 class Process:

@@ -41,6 +41,7 @@ import json
 import math
 import os
 import resource
+import socket
 import sys
 import threading
 import time
@@ -287,7 +288,12 @@ def ours(ledger: Ledger, lag: int, transport: str | None, ring_seconds: float | 
             ledger.consumers -= 1
 
     options: dict[str, Any] = {}
-    if transport is not None:
+    host: Callable[[], Any] | None = None
+    if transport in WEB_APPS:
+        # Inside a web application: the application's server owns the port.
+        receiver, host = WEB_APPS[transport](port)
+        options["transport"] = receiver
+    elif transport is not None:
         options["transport"] = transport
     if ring_seconds is not None:
         options["ring_seconds"] = ring_seconds
@@ -298,7 +304,7 @@ def ours(ledger: Ledger, lag: int, transport: str | None, ring_seconds: float | 
 
     async def start() -> int:
         await server.start()
-        return int(server.port)
+        return int(server.port) if host is None else int(await host())
 
     def totals() -> dict[str, int]:
         stats = server.stats
@@ -306,6 +312,61 @@ def ours(ledger: Ledger, lag: int, transport: str | None, ring_seconds: float | 
                 "bus_dropped": stats.bus_dropped + stats.bus_unconfirmed}
 
     return start, totals
+
+
+# -- inside a web application ---------------------------------------------------------------
+
+def in_starlette(port: int) -> tuple[Any, Callable[[], Any]]:
+    """The ASGI adapter at ``/stream`` of a Starlette application under uvicorn (its
+    own HTTP and WebSocket protocols, no access log). The StreamServer is started by
+    the caller, as an application's lifespan would."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+
+    from piopiy_fast.receiver.transports.asgi import AsgiTransport
+
+    receiver = AsgiTransport()
+    app = Starlette(routes=[WebSocketRoute("/stream", receiver.app)])
+    serving: list[asyncio.Future[None]] = []  # the server's task, kept for the process
+
+    async def start() -> int:
+        sock = socket.create_server(("127.0.0.1", port))
+        web = uvicorn.Server(uvicorn.Config(app, log_config=None, log_level="warning",
+                                            access_log=False, lifespan="off"))
+        task = asyncio.ensure_future(web.serve(sockets=[sock]))
+        while not web.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        serving.append(task)
+        return int(sock.getsockname()[1])
+
+    return receiver, start
+
+
+def in_aiohttp(port: int) -> tuple[Any, Callable[[], Any]]:
+    """The aiohttp adapter at ``/stream`` of an aiohttp application (no access log)."""
+    from aiohttp import web
+
+    from piopiy_fast.receiver.transports.aiohttp import AiohttpTransport
+
+    receiver = AiohttpTransport()
+    app = web.Application()
+    app.router.add_get("/stream", receiver.handler)
+
+    async def start() -> int:
+        sock = socket.create_server(("127.0.0.1", port))
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        return int(sock.getsockname()[1])
+
+    return receiver, start
+
+
+WEB_APPS: dict[str, Callable[[int], tuple[Any, Callable[[], Any]]]] = {
+    "asgi": in_starlette, "aiohttp": in_aiohttp}
 
 
 # -- the process -----------------------------------------------------------------------------
@@ -318,7 +379,8 @@ def rss_kib() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("case", choices=["baseline", "ours", "discard"])
-    parser.add_argument("--transport", default=None)
+    parser.add_argument("--transport", default=None,
+                        help="picows, websockets, or inside a web app: asgi, aiohttp")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--core", type=int, default=None)
     parser.add_argument("--ring-seconds", type=float, default=None)

@@ -42,6 +42,8 @@ WEBSOCKETS = "websockets"  # StreamServer, websockets transport
 DISCARD_WEBSOCKETS = "discard-websockets"  # the transport libraries alone
 DISCARD_PICOWS = "discard-picows"
 PUBLISHING = "picows-publish"  # StreamServer on picows, publishing to NATS JetStream
+ASGI_UVICORN = "asgi-uvicorn"  # StreamServer inside a Starlette app under uvicorn
+AIOHTTP = "aiohttp"  # StreamServer inside an aiohttp application
 
 # -- cases -----------------------------------------------------------------------------------
 
@@ -153,6 +155,12 @@ def paced_p99(server: str) -> str:
 def paced_p99_limit(server: str) -> str:
     """The latency limit in ms that server is held to."""
     return f"paced-p99-limit/{server}"
+
+
+def web_app(server: str) -> str:
+    """Server CPU seconds per received frame, 200 paced calls, in the web-app
+    benchmark's own rounds (the adapters and the native transports side by side)."""
+    return f"web-app/{server}"
 
 
 def burst(server: str) -> str:

@@ -6,6 +6,8 @@ from . import keys as k
 from .rows import Entry, Limit, Ratio, Section, Spread, Worst
 
 HAND_ROLLED = "hand-rolled"  # websockets + numpy + 2 soxr HQ streams per call
+PICOWS_ON_ITS_PORT = "picows"  # StreamServer on its own port, the default transport
+WEBSOCKETS_ON_ITS_PORT = "websockets"
 
 LEGEND = [
     "hand-rolled: a plain websockets server doing numpy de-interleave + 2 soxr "
@@ -130,6 +132,15 @@ ROWS: list[Entry] = [
     Ratio("bursts, default transport", k.burst(k.DEFAULT), k.burst(k.BASELINE), HAND_ROLLED),
     Ratio("bursts, websockets transport", k.burst(k.WEBSOCKETS), k.burst(k.BASELINE),
           HAND_ROLLED),
+
+    Section("inside a web app: server CPU per received frame, 200 paced calls, one run"),
+    Ratio("ASGI adapter, Starlette on uvicorn", k.web_app(k.ASGI_UVICORN), k.web_app(k.PICOWS),
+          PICOWS_ON_ITS_PORT),
+    Ratio("ASGI adapter, Starlette on uvicorn", k.web_app(k.ASGI_UVICORN),
+          k.web_app(k.WEBSOCKETS), WEBSOCKETS_ON_ITS_PORT),
+    Ratio("aiohttp adapter", k.web_app(k.AIOHTTP), k.web_app(k.PICOWS), PICOWS_ON_ITS_PORT),
+    Ratio("aiohttp adapter", k.web_app(k.AIOHTTP), k.web_app(k.WEBSOCKETS),
+          WEBSOCKETS_ON_ITS_PORT),
 
     Section("capacity: real-time calls one core holds (0 lost, p99 < 20 ms + delivery)"),
     Ratio("picows on uvloop", k.capacity(k.PICOWS), k.capacity(k.BASELINE), HAND_ROLLED,

@@ -277,7 +277,11 @@ class StreamServer:
                 reuse_port=self._reuse_port)
             self._quiet_accept_errors()
             self._sweeper = asyncio.ensure_future(self._sweep())
-            logger.info("listening on %s (target %d Hz)", self.url, self.target_rate)
+            # Port 0 once started: a transport without a socket of its own (a web
+            # application's route, memory).
+            logger.info("%s (target %d Hz)", f"listening on {self.url}" if self.port else
+                        "accepting calls through its transport, no port of its own",
+                        self.target_rate)
         return self
 
     @property

@@ -325,3 +325,23 @@ def test_analytics(program, tmp_path):
         saved = json.loads((tmp_path / f"{cid}.analytics.json").read_text())
         assert saved["parties"].keys() == summary["parties"].keys()
         assert saved["interruptions"] == summary["interruptions"]
+
+
+@pytest.mark.parametrize(("name", "needs"), [("fastapi_app.py", ("fastapi", "uvicorn")),
+                                              ("aiohttp_app.py", ("aiohttp",))])
+def test_receiver_inside_a_web_app(program, name, needs):
+    for module in needs:
+        pytest.importorskip(module, reason=f"{name} needs {module}")
+    import urllib.request
+
+    p = program(name, "--port", "0")
+    url = p.url()
+    sent = simulate(url)
+    lines = sorted(p.lines_until(CALLS, "samples"))
+    assert lines == sorted(
+        f"{cid}: both stereo at 8000 Hz, caller {expected_16k(call, 'caller').size} samples, "
+        f"callee {expected_16k(call, 'callee').size} samples" for cid, call in sent.items())
+    # The application's own routes answer on the same port.
+    with urllib.request.urlopen(url.replace("ws://", "http://") + "/calls", timeout=10) as r:
+        assert json.loads(r.read()) == []
+    p.interrupt()
