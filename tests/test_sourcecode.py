@@ -295,6 +295,8 @@ def test_modules_stay_small_or_say_why():
     cohesive = {
         f"{NAME}.sdk.actions": "the PCMO builders: one method per official action",
         f"{NAME}.stream.call": "one call's stream: identity, the format's hold, ingest, counters",
+        f"{NAME}.receiver.call": "one call as the application sees it: readers, events, waits",
+        f"{NAME}.integrations.pipecat": "one serializer: Pipecat frames to and from the stream",
         f"{NAME}.receiver.server": "the server: lifecycle, admission, sessions, totals",
         f"{NAME}.receiver.transports.picows": "one transport: frames to messages, backlog",
         f"{NAME}.receiver.workers": "the supervisor and the worker ends of one pipe protocol",
