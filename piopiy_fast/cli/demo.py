@@ -2,8 +2,9 @@
 
 One process runs a :class:`StreamServer` on 127.0.0.1 that records every call, and the
 simulator playing Piopiy's side as its media server does (FreeSWITCH
-``mod_audio_stream``'s current client, the format in the URL only). Afterwards each recording is read back and
-compared with the core's offline resampling of exactly what the simulator sent.
+``mod_audio_stream``'s current client, the format in the URL only). Afterwards each
+recording is read back and compared with the core's offline resampling of exactly what
+the simulator sent.
 """
 
 from __future__ import annotations
