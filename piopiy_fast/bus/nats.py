@@ -160,6 +160,8 @@ class NatsPublisher(OutboxPublisher):
         self._acked = asyncio.Event()
         self._next_token = 0
         self._connections = 0
+        self._inbox: str | None = None  # where acknowledgements come, while connected
+        self._window = max(1 << 16, self.outbox.max_bytes // 2)  # bytes unconfirmed
 
     @property
     def connected(self) -> bool:
@@ -241,29 +243,53 @@ class NatsPublisher(OutboxPublisher):
         """Send what the outbox holds until the connection is lost (or closing)."""
         inbox = f"{nc.new_inbox()}"
         await nc.subscribe(f"{inbox}.*", cb=self._on_ack)
-        outbox, unacked = self.outbox, self._unacked
+        outbox = self.outbox
         lost = self._lost
         assert lost is not None
-        window = max(1 << 16, outbox.max_bytes // 2)
-        while not lost.is_set() and not self._closing:
-            self._expire_unacked()
-            if outbox.unsettled_bytes >= window:
-                # The bus is slow: hold the rest back (the outbox drops its oldest).
-                self._acked.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._acked.wait(), 0.1)
-                continue
+        self._inbox = inbox
+        try:
+            while not lost.is_set() and not self._closing:
+                self._expire_unacked()
+                if outbox.unsettled_bytes >= self._window:
+                    # The bus is slow: hold the rest back (the outbox drops its oldest).
+                    self._acked.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._acked.wait(), 0.1)
+                    continue
+                if not await self._send(nc, inbox):
+                    await outbox.wait(0.1)
+        finally:
+            self._inbox = None
+        if lost.is_set() and not self._closing:
+            raise ConnectionError("the server closed the connection or stopped answering")
+
+    async def _send(self, nc: Client, inbox: str) -> bool:
+        """Send queued messages while the window allows; False if none was queued."""
+        outbox, unacked = self.outbox, self._unacked
+        sent = False
+        while outbox.unsettled_bytes < self._window:
             message = outbox.take()
             if message is None:
-                await outbox.wait(0.1)
-                continue
+                break
             self._next_token += 1
             token = str(self._next_token)
             unacked[token] = (message.size, time.monotonic())
             await nc.publish(message.subject, message.payload, reply=f"{inbox}.{token}",
                              headers=message.headers)
-        if lost.is_set() and not self._closing:
-            raise ConnectionError("the server closed the connection or stopped answering")
+            sent = True
+        return sent
+
+    async def send_queued(self) -> None:
+        nc, inbox = self._nc, self._inbox
+        if nc is not None and inbox is not None and nc.is_connected \
+                and not self._lost_set():
+            try:
+                await self._send(nc, inbox)
+            except Exception as exc:  # the pump's own turn finds the connection lost
+                self._errors.info("bus: %s", _why(exc))
+
+    def _lost_set(self) -> bool:
+        return self._lost is None or self._lost.is_set()
 
     async def _on_ack(self, msg: Msg) -> None:
         token = msg.subject.rsplit(".", 1)[1]

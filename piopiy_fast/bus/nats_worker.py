@@ -168,7 +168,7 @@ class NatsSubscriber:
         taken_over = claim.metadata.num_delivered > 1
         call = RemoteCall(start, taken_over=taken_over, queue_seconds=self.queue_seconds)
         try:
-            reader = await self._bind(token)
+            reader = await self._bind(token, claim.metadata.sequence.stream)
         except Exception as exc:
             self._errors.warning("bus: cannot read call %s: %s", call.call_id, exc)
             with contextlib.suppress(Exception):
@@ -183,16 +183,19 @@ class NatsSubscriber:
     def _consumer_name(self, token: str) -> str:
         return f"{self.group}-{token}"
 
-    async def _bind(self, token: str) -> Any:
+    async def _bind(self, token: str, start_sequence: int) -> Any:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
         assert self._js is not None
         name = self._consumer_name(token)
+        # From the call's start message on: what came before it under the same id is
+        # another call (an id used again), and JetStream need not look at it.
         # Chunks a dead worker held come back after ack_wait: half the handoff, so they
         # are due again before the call is handed on, and come first, in order.
         await _consumer(self._js, self.stream, ConsumerConfig(
             durable_name=name, filter_subject=self.subjects.call(token),
-            deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start_sequence,
+            ack_policy=AckPolicy.EXPLICIT,
             ack_wait=self.handoff / 2, max_deliver=-1, max_ack_pending=4096,
             inactive_threshold=max(60.0, 4 * self.handoff)))
         return await self._js.pull_subscribe_bind(name, self.stream)
@@ -286,17 +289,13 @@ class NatsSubscriber:
 
 
 async def _consumer(js: JetStreamContext, stream: str, config: Any) -> None:
-    """The durable consumer ``config`` names: the one there (a pool another worker
-    joined first, a call another worker took before), or a new one. Workers racing to
-    create it get the one that won."""
+    """The durable consumer ``config`` names: a new one, or the one there (a pool
+    another worker joined first, a call another worker took before: JetStream answers
+    a creation with the same configuration with it, and refuses another, when this
+    looks it up). One request for a new call. Workers racing to create it get the one
+    that won."""
     from nats.js.errors import Error as JetStreamError
-    from nats.js.errors import NotFoundError
 
-    try:
-        await js.consumer_info(stream, config.durable_name)
-        return
-    except NotFoundError:
-        pass
     try:
         await js.add_consumer(stream, config)
     except JetStreamError:

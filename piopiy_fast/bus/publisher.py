@@ -125,6 +125,12 @@ class OutboxPublisher:
             await asyncio.sleep(0.01)
         return not self.outbox.in_flight
 
+    async def send_queued(self) -> None:
+        """Send what the outbox holds now, if the bus can take it; a subclass does it
+        (a chunk's task calls it after queuing the chunk: the chunk leaves in that step,
+        not in a later turn of the loop, each of which may wait for the receiver's read
+        coalescing). Else the outbox is left to the sender's own task."""
+
     def _dropped(self, messages: int, size: int) -> None:
         self._drops.warning("bus: %d messages (%d bytes) dropped so far: the bus is slow "
                             "or unreachable", messages, size)
@@ -150,6 +156,7 @@ class OutboxPublisher:
                  "opened_at": call.opened_at, "rate": call.target_rate,
                  "chunk_ms": self.chunk_ms, "audio": has_audio, **_format(call)}
         put(Message(subjects.start(token), encode_json(start)))
+        await self.send_queued()
 
         def on_event(data: Any) -> None:
             put(Message(subjects.event(token), encode_json({"event": data})))
@@ -164,10 +171,15 @@ class OutboxPublisher:
                          if chunks},
             "stats": dataclasses.asdict(call.stats), **_format(call)}
         put(Message(subjects.end(token), encode_json(end)))
+        await self.send_queued()
 
     async def _publish_channel(self, call: CallStream, call_id: str, token: str,
                                name: str) -> tuple[int, int]:
         reader = call.channel(name)
+        # Woken by the frame that completes a chunk, not by the delivery clock: the
+        # reader waits for a whole chunk, so it still wakes once per chunk, and the
+        # chunk leaves without the clock's wait (up to ``latency``, 50 ms by default).
+        reader.latency = 0.0
         rate = reader.rate
         size = max(1, round(rate * self.chunk_ms / 1000.0))
         subject = self.subjects.audio(token, name)
@@ -178,6 +190,7 @@ class OutboxPublisher:
                                  sequence, time.time())
             put(Message(subject, chunk.astype("<i2", copy=False).tobytes(), header.encode(),
                         audio=True))
+            await self.send_queued()
             sequence += 1
             samples += int(chunk.size)
         return sequence, samples
