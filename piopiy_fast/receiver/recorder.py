@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 import struct
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -139,14 +140,22 @@ class Recorder:
 
     Pass :meth:`record` as a server's ``on_call`` to record every call, or use
     :meth:`claim` and :meth:`open` to write arrays yourself. ``chunk_seconds`` is how
-    much audio is gathered per write.
+    much audio is gathered per write. With ``aligned`` (the default) every file of a
+    call is on the call's timeline: sample k of each is the call's audio at time
+    k / rate, the gaps (a pause, a reconnection, late audio, an overrun) filled with
+    silence, so the channels line up sample for sample; ``filled`` says how many
+    samples of silence went into each file. Without it a file holds the audio received,
+    back to back.
     """
 
-    def __init__(self, directory: str | Path, *, chunk_seconds: float = 0.1) -> None:
+    def __init__(self, directory: str | Path, *, chunk_seconds: float = 0.1,
+                 aligned: bool = True) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.chunk_seconds = chunk_seconds
+        self.aligned = aligned
         self.files: list[Path] = []
+        self.filled: dict[Path, int] = {}
         self._stems: set[str] = set()
 
     def claim(self, call_id: str) -> str:
@@ -208,14 +217,18 @@ class Recorder:
         async def record_channel(name: str) -> None:
             sink: WavSink | None = None
             failed = False
+            at = 0  # the timeline position the file has reached (aligned)
             try:
-                async for samples in call.channel(name).chunks(chunk):
+                async for position, samples in self._pieces(call, name, chunk):
                     if failed:
                         continue  # keep reading, so the call's ring never backs up
                     try:
                         if sink is None:
                             sink = open_sink(name)
+                        if position > at:
+                            self._silence(sink, position - at, chunk)
                         sink.write(samples)
+                        at = position + samples.size
                     except OSError as exc:
                         failed = True
                         failures.append(f"{name}: {_why(exc)}")
@@ -230,6 +243,32 @@ class Recorder:
         if failures:
             raise RecordingError(call.call_id, paths, failures)
         return paths
+
+
+    def _pieces(self, call: CallStream, name: str,
+                chunk: int) -> AsyncIterator[tuple[int, np.ndarray]]:
+        """A channel's audio as (timeline position, samples): positioned when aligned,
+        else back to back (the position where the last piece ended)."""
+        reader = call.channel(name)
+        if self.aligned:
+            return (piece async for piece in reader.positioned(chunk))
+        return self._back_to_back(reader.chunks(chunk))
+
+    @staticmethod
+    async def _back_to_back(chunks: AsyncIterator[np.ndarray]
+                            ) -> AsyncIterator[tuple[int, np.ndarray]]:
+        at = 0
+        async for samples in chunks:
+            yield at, samples
+            at += samples.size
+
+    def _silence(self, sink: WavSink, samples: int, chunk: int) -> None:
+        """Write ``samples`` of silence (a gap on the timeline), a chunk at a time."""
+        self.filled[sink.path] = self.filled.get(sink.path, 0) + samples
+        zeros = np.zeros(min(samples, chunk), np.int16)
+        while samples > 0:
+            sink.write(zeros[:samples])
+            samples -= zeros.size
 
 
 def _why(exc: OSError) -> str:

@@ -145,3 +145,45 @@ def test_server_shutdown_finalises_recordings(tmp_path):
         for name in ("caller", "callee"):
             read_back(tmp_path / f"{sent.call_id}.{name}.wav", 16000,
                       offline(sent.sent(name), 8000, 16000))
+
+
+def test_aligned_recordings_fill_a_pause_with_silence(tmp_path):
+    from piopiy_fast.simulator.conversation import default_script, scripted
+    from piopiy_fast.simulator.mod_audio_stream import AudioStream, StreamStart
+
+    conv = scripted(default_script(2.5, 3), 8000, 2.5, seed=3)
+    recorder = Recorder(tmp_path)
+
+    async def main():
+        async with StreamServer("127.0.0.1", 0, on_call=recorder.record,
+                                late_after=0.1) as server:
+            start = StreamStart.parse(f"{server.url}/s?listen_mode=both&voice_quality=8000",
+                                      "stereo", "8k", '{"call_id": "paused"}')
+            stream = AudioStream(start, conv, realtime=True, pauses=[(0.8, 1.8)])
+            await stream.run()
+            while len(recorder.files) < 2 or any(
+                    call for call in server.active_calls):
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.3)
+        return stream
+
+    stream = run(main(), timeout=30)
+    sent = stream.sent_audio()
+    files = {name: wavfile.read(tmp_path / f"paused.{name}.wav")[1]
+             for name in ("caller", "callee")}
+    # Both files on the call's timeline: the same length, the paused second silent.
+    assert files["caller"].size == files["callee"].size
+    filled = {path.name: n for path, n in recorder.filled.items()}
+    assert filled["paused.caller.wav"] == filled["paused.callee.wav"]
+    assert 0.8 * 16000 <= filled["paused.caller.wav"] <= 1.2 * 16000
+    for name in ("caller", "callee"):
+        got, want = files[name], offline(sent[name], 8000, 16000)
+        gap = filled[f"paused.{name}.wav"]
+        assert got.size == want.size + gap
+        # The audio around the silence is what was sent, sample for sample: the silence
+        # sits where the resampler had got to when the pause ended (0.8 s, less the
+        # filter's look-ahead).
+        splits = [k for k in range(12000, 12801)
+                  if np.array_equal(got[:k], want[:k]) and not got[k:k + gap].any()
+                  and np.array_equal(got[k + gap:], want[k:])]
+        assert len(splits) >= 1, name
