@@ -41,6 +41,7 @@ from .base import (
     Admit,
     CloseInfo,
     Handshake,
+    HostedListener,
     Link,
     Listener,
     Rejection,
@@ -147,29 +148,6 @@ class AiohttpLink:
             self._closed_by_us.set()
 
 
-class AiohttpListener:
-    """What ``StreamServer`` holds instead of a listening socket."""
-
-    port = 0  # the application's server owns the port
-
-    def __init__(self, transport: AiohttpTransport) -> None:
-        self._transport = transport
-
-    async def stop_accepting(self) -> None:
-        """Refuse new connections (503); open ones go on."""
-        self._transport.accepting = False
-
-    async def close(self) -> None:
-        """Refuse new connections, close the open ones (1001 going away), wait for
-        their sessions."""
-        transport = self._transport
-        transport.accepting = False
-        await asyncio.gather(*(link.close(1001) for link in list(transport.links)),
-                             return_exceptions=True)
-        if transport.sessions:
-            await asyncio.wait(set(transport.sessions))
-
-
 class AiohttpTransport(TransportOptions):
     """The receiver's calls through an ``aiohttp.web`` route.
 
@@ -201,7 +179,7 @@ class AiohttpTransport(TransportOptions):
         ``ssl`` and ``reuse_port`` are the application server's."""
         self._admit, self._session = admit, session
         self.accepting = True
-        return AiohttpListener(self)
+        return HostedListener(self)
 
     async def handler(self, request: web.Request) -> web.StreamResponse:
         """The request handler to route the platform's connections to

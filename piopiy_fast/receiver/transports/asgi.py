@@ -40,6 +40,7 @@ from .base import (
     Admit,
     CloseInfo,
     Handshake,
+    HostedListener,
     Link,
     Listener,
     Rejection,
@@ -200,30 +201,6 @@ class AsgiLink:
         return info
 
 
-class AsgiListener:
-    """What ``StreamServer`` holds instead of a listening socket: a way to stop
-    accepting, and to close the open connections."""
-
-    port = 0  # the web application's server owns the port
-
-    def __init__(self, transport: AsgiTransport) -> None:
-        self._transport = transport
-
-    async def stop_accepting(self) -> None:
-        """Refuse new connections (503); open ones go on."""
-        self._transport.accepting = False
-
-    async def close(self) -> None:
-        """Refuse new connections, close the open ones (1001 going away), wait for
-        their sessions."""
-        transport = self._transport
-        transport.accepting = False
-        await asyncio.gather(*(link.close(1001) for link in list(transport.links)),
-                             return_exceptions=True)
-        if transport.sessions:
-            await asyncio.wait(set(transport.sessions))
-
-
 class AsgiTransport(TransportOptions):
     """The receiver's calls through an ASGI application's WebSocket route.
 
@@ -252,7 +229,7 @@ class AsgiTransport(TransportOptions):
         ``ssl`` and ``reuse_port`` are the web application server's."""
         self._admit, self._session = admit, session
         self.accepting = True
-        return AsgiListener(self)
+        return HostedListener(self)
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run one WebSocket connection: admit or refuse it, then its call.

@@ -12,6 +12,7 @@ Any other library can take their place by offering the same methods (``listen``,
 
 from __future__ import annotations
 
+import asyncio
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -123,6 +124,39 @@ class Listener(Protocol):
     async def close(self) -> None:
         """Stop accepting, close every open link (1001 going away), wait for sessions."""
 
+
+
+class Hosted(Protocol):
+    """A transport whose connections some other server accepts (a web application,
+    or the test's memory): whether it takes new ones, its open links, their sessions."""
+
+    accepting: bool
+    links: Any
+    sessions: Any
+
+
+class HostedListener:
+    """What a ``StreamServer`` holds for a :class:`Hosted` transport instead of a
+    listening socket: stopping means refusing new connections (503), closing means
+    closing the open ones too (1001 going away) and waiting for their sessions."""
+
+    port = 0  # the other server owns the port
+
+    def __init__(self, transport: Hosted) -> None:
+        self._transport = transport
+
+    async def stop_accepting(self) -> None:
+        """Refuse new connections; open ones go on."""
+        self._transport.accepting = False
+
+    async def close(self) -> None:
+        """Refuse new connections, close the open ones, wait for their sessions."""
+        transport = self._transport
+        transport.accepting = False
+        await asyncio.gather(*(link.close(1001) for link in list(transport.links)),
+                             return_exceptions=True)
+        if transport.sessions:
+            await asyncio.wait(set(transport.sessions))
 
 class TransportOptions:
     """What every transport is told.

@@ -19,7 +19,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ...audio import FrameSink
-from .base import YIELD_EVERY, Admit, CloseInfo, Handshake, Link, Listener, Rejection
+from .base import (
+    YIELD_EVERY,
+    Admit,
+    CloseInfo,
+    Handshake,
+    HostedListener,
+    Link,
+    Listener,
+    Rejection,
+)
 
 _CLOSE = object()
 
@@ -110,26 +119,6 @@ class MemoryLink:
         return info
 
 
-class MemoryListener:
-    """The listening side: its links, and a way to stop."""
-
-    port = 0
-
-    def __init__(self, transport: MemoryTransport) -> None:
-        self._transport = transport
-
-    async def stop_accepting(self) -> None:
-        self._transport.accepting = False
-
-    async def close(self) -> None:
-        transport = self._transport
-        transport.accepting = False
-        await asyncio.gather(*(link.close(1001) for link in list(transport.links)),
-                             return_exceptions=True)
-        if transport.sessions:
-            await asyncio.wait(set(transport.sessions))
-
-
 class MemoryTransport:
     """Connections made by :meth:`connect`, in this process, through the receiver's own
     admission and sessions."""
@@ -147,7 +136,7 @@ class MemoryTransport:
                      reuse_port: bool = False) -> Listener:
         self._admit, self._session = admit, session
         self.accepting = True
-        return MemoryListener(self)
+        return HostedListener(self)
 
     async def connect(self, path: str = "/stream", headers: Mapping[str, str] | None = None,
                       remote: str = "memory") -> MemoryPeer:
