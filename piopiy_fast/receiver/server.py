@@ -49,6 +49,9 @@ _refusals = RateLimitedLog(logger)
 SERVER_BUSY = Rejection(503, "Too many calls\n")
 CALL_ENDED = Rejection(410, "This call has ended\n")
 SWEEP_EVERY = 1.0  # seconds between checks of the call limits and of dropped calls
+# How a connection ends when it dropped rather than ended: no close frame at all (1006),
+# or the peer going away, timing out its pings or restarting (1001, 1011-1014).
+DROPPED = (1001, 1006, 1011, 1012, 1013, 1014)
 
 
 class StreamServer:
@@ -526,8 +529,8 @@ class StreamServer:
         if (error is not None or call.closed_by_receiver is not None or not call.id_known
                 or self._closing is not None or self._draining):
             return False
-        if close_info is not None and close_info.code == 1000:
-            return False  # the platform ended the stream
+        if close_info is not None and close_info.code not in DROPPED:
+            return False  # the platform ended the stream, or broke the protocol
         if not self._continuity.suspend(call.call_id, call, time.monotonic()):
             return False
         call.suspend(close_info)
