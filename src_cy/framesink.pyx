@@ -14,6 +14,7 @@ per frame; a Python transport calls ``feed(bytes)``.
 """
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.math cimport INFINITY
 from libc.stdint cimport uint8_t
 
 from piopiy_fast._core.delivery cimport CallDelivery
@@ -32,6 +33,11 @@ cdef class FrameSink:
     first frame's arrival, and held frames that are replayed advance it by their audio.
     Times are ``time.monotonic()``.
 
+    The same schedule caps the rate: a frame that arrives while the audio before it
+    reaches more than ``max_ahead`` seconds past now (the peer sends faster than real
+    time, beyond the burst it may send at once) is dropped before the ingest (no decode,
+    no ring, no recording) and counted in ``rate_limited_frames``.
+
     Args:
         delivery: The call's delivery: ``after_frame()`` runs after each frame that
             reaches the ingest.
@@ -43,15 +49,24 @@ cdef class FrameSink:
             whole samples (it is dropped and counted in the ingest's
             ``decode_errors``).
         late_after: Seconds behind the schedule that make a frame late.
+        max_ahead: Seconds of audio a peer may be ahead of real time (None: no cap).
+        on_rate_limited: ``on_rate_limited(size)`` runs at the first frame dropped for
+            the cap (None: nothing runs).
 
     Raises:
         TypeError: ``delivery`` is not a ``CallDelivery``, or a hook is not callable.
     """
 
     def __init__(self, CallDelivery delivery not None, on_pending, on_bad_frame, *,
-                 double late_after):
+                 double late_after, max_ahead=None, on_rate_limited=None):
         if not callable(on_pending) or not callable(on_bad_frame):
             raise TypeError("on_pending and on_bad_frame must be callable")
+        if on_rate_limited is not None and not callable(on_rate_limited):
+            raise TypeError("on_rate_limited must be callable or None")
+        if max_ahead is not None and not max_ahead >= 0:
+            raise ValueError("max_ahead must be 0 or more seconds, or None")
+        self._max_ahead = INFINITY if max_ahead is None else max_ahead
+        self._on_rate_limited = on_rate_limited
         self.delivery = delivery
         self._on_pending = on_pending
         self._on_bad_frame = on_bad_frame
@@ -73,15 +88,25 @@ cdef class FrameSink:
             # The format is not settled: the call holds the frame, or settles it now.
             held = PyBytes_FromStringAndSize(<const char *>data, size)
             return 1 if self._on_pending(held) is True else 0
-        self._ingest_frame(ingest, data, size)
         # Real-time schedule: late when the audio before this frame ran out more than
         # late_after seconds ago; then the schedule restarts from now.
         due = self._due
         if now > due + self._late_after:
             self._late += 1
             due = now
-        self._due = due + size * self._sec_per_byte
         self._last = now
+        if due - now > self._max_ahead:
+            # Faster than real time past the burst allowance: dropped before any work
+            # (the schedule does not advance), counted, reported once.
+            self._rate_limited += 1
+            self._due = due
+            if not self._rate_limited_seen:
+                self._rate_limited_seen = True
+                if self._on_rate_limited is not None:
+                    self._on_rate_limited(size)
+            return 0
+        self._due = due + size * self._sec_per_byte
+        self._ingest_frame(ingest, data, size)
         return 1 if self.delivery.after_frame() else 0
 
     cdef int _ingest_frame(self, CallIngest ingest, const unsigned char *data,
@@ -170,6 +195,7 @@ cdef class FrameSink:
         self._detached = True
         self._on_pending = None
         self._on_bad_frame = None
+        self._on_rate_limited = None
 
     def restart_schedule(self):
         """A gap that is not lateness (a pause) ends: the schedule starts again now
@@ -198,3 +224,9 @@ cdef class FrameSink:
     def late_frames(self):
         """Frames that arrived late."""
         return self._late
+
+    @property
+    def rate_limited_frames(self):
+        """Frames dropped because the peer was more than ``max_ahead`` seconds ahead of
+        real time."""
+        return self._rate_limited

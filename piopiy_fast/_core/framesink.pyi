@@ -13,7 +13,9 @@ class FrameSink:
     def delivery(self) -> CallDelivery:
         """The call's delivery: ``after_frame()`` runs after each ingested frame."""
     def __init__(self, delivery: CallDelivery, on_pending: Callable[[bytes], object],
-                 on_bad_frame: Callable[[int], object], *, late_after: float) -> None: ...
+                 on_bad_frame: Callable[[int], object], *, late_after: float,
+                 max_ahead: float | None = None,
+                 on_rate_limited: Callable[[int], object] | None = None) -> None: ...
     def feed(self, data: Frame) -> bool:
         """One binary frame as it arrives; True when it woke a reader."""
     def replay(self, data: Frame) -> bool:
@@ -33,3 +35,5 @@ class FrameSink:
     def last_frame(self) -> float | None: ...
     @property
     def late_frames(self) -> int: ...
+    @property
+    def rate_limited_frames(self) -> int: ...

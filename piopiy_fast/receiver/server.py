@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..audio import POLICIES, QUALITIES
 from ..errors import PiopiyValidationError
 from ..redaction import printable
-from ..stream.call import CallSettings, PolicyViolation
+from ..stream.call import MAX_AHEAD_SECONDS, CallSettings, PolicyViolation
 from ..stream.events import call_id_from_params
 from ..stream.wire import LAYOUTS, LISTEN_MODES, SAMPLE_RATES, StreamFormat
 from .auth import Authenticator, Verdict
@@ -88,6 +88,9 @@ class StreamServer:
         max_call_seconds: Seconds a call may last; past them it is closed (1008), its
             id refused if it reconnects, and, with ``rest_client``, hung up.
         max_frame_bytes: The largest message; a larger one ends that call (1009).
+        max_audio_ahead: Seconds of audio a call may send ahead of real time (the burst
+            the platform's client queues while it connects, up to 20.48 s); frames past
+            it are dropped, counted in ``rate_limited_frames``. None: no cap.
         ssl: A TLS context, for ``wss://``.
         reuse_port: Set ``SO_REUSEPORT`` so several processes share the port (see
             :mod:`piopiy_fast.receiver.workers`).
@@ -135,6 +138,7 @@ class StreamServer:
         silence_timeout: float | None = 60.0,
         max_call_seconds: float | None = 4 * 3600.0,
         max_frame_bytes: int = 1 << 16,
+        max_audio_ahead: float | None = MAX_AHEAD_SECONDS,
         ssl: ssl_module.SSLContext | None = None,
         reuse_port: bool = False,
         # calls
@@ -176,6 +180,11 @@ class StreamServer:
         if not (isinstance(reconnect_grace, (int, float)) and reconnect_grace >= 0):
             raise PiopiyValidationError(
                 f"reconnect_grace must be seconds, 0 or more, not {reconnect_grace!r}")
+        if max_audio_ahead is not None and (
+                isinstance(max_audio_ahead, bool)
+                or not isinstance(max_audio_ahead, (int, float)) or not max_audio_ahead >= 1):
+            raise PiopiyValidationError(
+                f"max_audio_ahead must be 1 or more seconds, or None, not {max_audio_ahead!r}")
         self._limits = CallLimits(idle_timeout, silence_timeout, max_call_seconds)
         if max_frame_bytes < 1024:
             raise PiopiyValidationError(
@@ -197,6 +206,7 @@ class StreamServer:
             swap_channels=swap_channels,
             late_after=late_after,
             reply_batch_ms=reply_batch_ms,
+            max_ahead_seconds=None if max_audio_ahead is None else float(max_audio_ahead),
         )
         self._auth = Authenticator(auth)
         self._signed = callable(getattr(auth, "verify", None))

@@ -34,6 +34,8 @@ class ServerStats:
     credential), ``forbidden`` (403: a wrong one), ``ended`` (410: a connection naming a
     call the receiver ended on purpose), ``error`` (the check failed).
     ``resumed_calls`` counts connections that continued a dropped call.
+    ``rate_limited_frames`` counts frames dropped because a call sent audio faster than
+    real time past its burst allowance.
     """
 
     active_calls: int = 0
@@ -50,6 +52,7 @@ class ServerStats:
     timed_out_calls: int = 0
     hints_overruled: int = 0
     resumed_calls: int = 0
+    rate_limited_frames: int = 0
     refused_by_reason: Mapping[str, int] = field(default_factory=dict)
 
     def __add__(self, other: ServerStats) -> ServerStats:
@@ -71,7 +74,8 @@ class ServerStats:
         return cls(frames=call.frames, bytes=call.bytes, decode_errors=call.decode_errors,
                    overruns=call.overruns, late_frames=call.late_frames,
                    received_seconds=call.received_seconds,
-                   hints_overruled=call.hints_overruled)
+                   hints_overruled=call.hints_overruled,
+                   rate_limited_frames=call.rate_limited_frames)
 
 
 def total(stats: Iterable[ServerStats]) -> ServerStats:
