@@ -82,3 +82,83 @@ def test_max_audio_ahead_is_checked():
     for bad in (0.5, -1, "30", True):
         with pytest.raises(ValueError, match="max_audio_ahead"):
             StreamServer(max_audio_ahead=bad)
+
+
+async def idle_peer(port, sends=b""):
+    """A TCP connection that sends ``sends`` (nothing, or half a request) and no more."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    if sends:
+        writer.write(sends)
+        await writer.drain()
+    return reader, writer
+
+
+async def dropped_after(reader, limit):
+    """Seconds until the server ends the connection (EOF or reset); fails after limit."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    try:
+        while await asyncio.wait_for(reader.read(1024), limit):
+            pass
+    except ConnectionError:
+        pass
+    return loop.time() - start
+
+
+async def status_of(url):
+    from websockets.exceptions import InvalidStatus
+    try:
+        async with connect(url, open_timeout=5):
+            return 101
+    except InvalidStatus as exc:
+        return exc.response.status_code
+
+
+HALF_A_REQUEST = b"GET /?call_id=slow HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+
+
+def test_connections_in_their_handshake_hold_call_slots_until_the_open_timeout(transport):
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, max_calls=4,
+                                open_timeout=1.0) as server:
+            peers = [await idle_peer(server.port) for _ in range(2)]
+            peers += [await idle_peer(server.port, HALF_A_REQUEST) for _ in range(2)]
+            await asyncio.sleep(0.2)
+            # The table is full of peers that never finish a handshake: a new call is
+            # answered 503 at once, not left to time out.
+            busy = await asyncio.wait_for(status_of(server.url), 0.9)
+            # Each idle peer is dropped within the open timeout, and its slot freed.
+            waited = await asyncio.gather(*(dropped_after(r, 5.0) for r, _ in peers))
+            for _, writer in peers:
+                writer.close()
+            await asyncio.sleep(0.1)
+            admitted = await status_of(f"{server.url}/?call_id=good")
+            return busy, waited, admitted, server.stats.refused_by_reason.get("busy", 0)
+
+    busy, waited, admitted, refused = run(main(), transport=transport)
+    assert busy == 503
+    assert all(seconds < 2.5 for seconds in waited), waited
+    assert admitted == 101
+    assert refused == 1
+
+
+def test_a_refused_connection_gets_its_503_even_with_its_request_on_the_way(transport):
+    """Refused at accept, before its request arrives: the answer is not lost to a
+    reset, and the live calls go on."""
+    async def main():
+        async with StreamServer("127.0.0.1", 0, transport=transport, max_calls=1) as server:
+            async with connect(f"{server.url}/?call_id=live") as live:
+                statuses = [await status_of(server.url) for _ in range(5)]
+                await live.send(b"\x00\x01" * 160)
+                await live.ping()
+            return statuses, server.stats.refused_by_reason.get("busy", 0)
+
+    statuses, refused = run(main(), transport=transport)
+    assert statuses == [503] * 5
+    assert refused == 5
+
+
+def test_open_timeout_is_checked():
+    for bad in (0, -1.0, "10", True):
+        with pytest.raises(ValueError, match="open_timeout"):
+            StreamServer(open_timeout=bad)

@@ -19,7 +19,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ...audio import FrameSink
-from .base import YIELD_EVERY, Admit, CloseInfo, Handshake, Link, Listener, Rejection
+from .base import (
+    YIELD_EVERY,
+    Admit,
+    CloseInfo,
+    ConnectionGate,
+    Handshake,
+    Link,
+    Listener,
+    Rejection,
+)
 
 _CLOSE = object()
 
@@ -144,7 +153,10 @@ class MemoryTransport:
     async def listen(self, host: str, port: int, *, admit: Admit,
                      session: Callable[[Link, Any], Awaitable[None]],
                      ssl: ssl_module.SSLContext | None = None,
-                     reuse_port: bool = False) -> Listener:
+                     reuse_port: bool = False,
+                     connections: ConnectionGate | None = None) -> Listener:
+        # ``connections`` goes unused: a connection in memory holds no descriptor and
+        # has no handshake to wait for; admission's own count of calls applies.
         self._admit, self._session = admit, session
         self.accepting = True
         return MemoryListener(self)
