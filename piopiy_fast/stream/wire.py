@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..errors import PiopiyValidationError
 
 LISTEN_MODES = ("caller", "callee", "both")
@@ -159,6 +161,26 @@ def channels_of(value: Any) -> int | None:
     """1 or 2, or None."""
     channels = int_of(value)
     return channels if channels in (1, 2) else None
+
+
+def as_sample_rate(name: str, value: Any, allowed: tuple[int, ...] = SAMPLE_RATES) -> int:
+    """A rate the application gave (``name`` says which) as an int: an int, a numpy
+    integer or a float with no fraction (16000.0), one of ``allowed``. The native
+    resampler takes its rates the same way, with the same message.
+
+    Raises:
+        PiopiyValidationError: anything else (a bool, a string, 16000.5, 11025).
+    """
+    whole = None
+    if not isinstance(value, (bool, np.bool_)):
+        if isinstance(value, (int, np.integer)):
+            whole = int(value)
+        elif isinstance(value, (float, np.floating)) and float(value).is_integer():
+            whole = int(value)
+    if whole is None or whole not in allowed:
+        raise PiopiyValidationError(
+            f"{name} must be one of {', '.join(map(str, allowed))} Hz, not {value!r}")
+    return whole
 
 
 def listen_mode_of(value: Any) -> str | None:
