@@ -15,9 +15,8 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import Any
-
-import numpy as np
 
 from ..errors import PiopiyValidationError
 
@@ -172,11 +171,10 @@ def as_sample_rate(name: str, value: Any, allowed: tuple[int, ...] = SAMPLE_RATE
         PiopiyValidationError: anything else (a bool, a string, 16000.5, 11025).
     """
     whole = None
-    if not isinstance(value, (bool, np.bool_)):
-        if isinstance(value, (int, np.integer)):
-            whole = int(value)
-        elif isinstance(value, (float, np.floating)) and float(value).is_integer():
-            whole = int(value)
+    if isinstance(value, Integral) and not isinstance(value, bool):  # numpy's too
+        whole = int(value)
+    elif isinstance(value, Real) and float(value).is_integer():  # numpy's floats too
+        whole = int(value)
     if whole is None or whole not in allowed:
         raise PiopiyValidationError(
             f"{name} must be one of {', '.join(map(str, allowed))} Hz, not {value!r}")
