@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import operator
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
@@ -172,9 +173,9 @@ def as_sample_rate(name: str, value: Any, allowed: tuple[int, ...] = SAMPLE_RATE
     """
     whole = None
     if isinstance(value, Integral) and not isinstance(value, bool):  # numpy's too
-        whole = int(value)
+        whole = operator.index(value)
     elif isinstance(value, Real) and float(value).is_integer():  # numpy's floats too
-        whole = int(value)
+        whole = int(float(value))
     if whole is None or whole not in allowed:
         raise PiopiyValidationError(
             f"{name} must be one of {', '.join(map(str, allowed))} Hz, not {value!r}")
