@@ -10,7 +10,9 @@
     │   └── SignatureExpiredError    valid signature, expiry time passed (answer 403)
     ├── FrameError                   one received audio frame could not be used
     │                                (also a ValueError); the call goes on
-    └── CallEnded                    the call is over: nothing more can be sent on it
+    ├── CallEnded                    the call is over: nothing more can be sent on it
+    └── ReplyTimeout                 the peer read no reply audio in time (also a
+                                     TimeoutError); the rest of that reply is dropped
 """
 
 
@@ -70,4 +72,13 @@ class CallEnded(PiopiyError):
 
     Playback racing a hang-up is routine for a voice agent: catch this where replies
     are sent. Whatever was read from the call stays readable.
+    """
+
+
+class ReplyTimeout(PiopiyError, TimeoutError):
+    """The peer read none of the reply audio being sent for ``timeout`` seconds.
+
+    The message in flight is sent whole or not at all; the rest of the reply (and what
+    waited for a full batch) is dropped, so a later reply does not play stale audio.
+    The call itself goes on (a peer that stays silent is ended by the ping timeout).
     """

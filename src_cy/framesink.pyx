@@ -14,6 +14,7 @@ per frame; a Python transport calls ``feed(bytes)``.
 """
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.math cimport INFINITY
 from libc.stdint cimport uint8_t
 
 from piopiy_fast._core.delivery cimport CallDelivery
@@ -33,6 +34,11 @@ cdef class FrameSink:
     first frame's arrival, and held frames that are replayed advance it by their audio.
     Times are ``time.monotonic()``.
 
+    The same schedule caps the rate: a frame that arrives while the audio before it
+    reaches more than ``max_ahead`` seconds past now (the peer sends faster than real
+    time, beyond the burst it may send at once) is dropped before the ingest (no decode,
+    no ring, no recording) and counted in ``rate_limited_frames``.
+
     Args:
         delivery: The call's delivery: ``after_frame()`` runs after each frame that
             reaches the ingest.
@@ -48,17 +54,26 @@ cdef class FrameSink:
             in the audio: ``late`` (more than ``late_after`` behind the schedule), or
             the kind given to ``mark_gap`` (a pause, a reconnection), with the
             seconds the audio is behind the schedule. None: gaps are only counted.
+        max_ahead: Seconds of audio a peer may be ahead of real time (None: no cap).
+        on_rate_limited: ``on_rate_limited(size)`` runs at the first frame dropped for
+            the cap (None: nothing runs).
 
     Raises:
         TypeError: ``delivery`` is not a ``CallDelivery``, or a hook is not callable.
     """
 
     def __init__(self, CallDelivery delivery not None, on_pending, on_bad_frame, *,
-                 double late_after, on_gap=None):
+                 double late_after, on_gap=None, max_ahead=None, on_rate_limited=None):
         if not callable(on_pending) or not callable(on_bad_frame):
             raise TypeError("on_pending and on_bad_frame must be callable")
         if on_gap is not None and not callable(on_gap):
             raise TypeError("on_gap must be callable")
+        if on_rate_limited is not None and not callable(on_rate_limited):
+            raise TypeError("on_rate_limited must be callable or None")
+        if max_ahead is not None and not max_ahead >= 0:
+            raise ValueError("max_ahead must be 0 or more seconds, or None")
+        self._max_ahead = INFINITY if max_ahead is None else max_ahead
+        self._on_rate_limited = on_rate_limited
         self.delivery = delivery
         self._on_pending = on_pending
         self._on_bad_frame = on_bad_frame
@@ -98,9 +113,19 @@ cdef class FrameSink:
         elif now > due + self._late_after:
             self._late += 1
             due = self._report_gap("late", now - due, now)
+        self._last = now
+        if due - now > self._max_ahead:
+            # Faster than real time past the burst allowance: dropped before any work
+            # (the schedule does not advance), counted, reported once.
+            self._rate_limited += 1
+            self._due = due
+            if not self._rate_limited_seen:
+                self._rate_limited_seen = True
+                if self._on_rate_limited is not None:
+                    self._on_rate_limited(size)
+            return 0
         self._due = due + size * self._sec_per_byte
         self._ingest_frame(ingest, data, size)
-        self._last = now
         return 1 if self.delivery.after_frame() else 0
 
     cdef double _report_gap(self, str kind, double seconds, double now) except? -1.0:
@@ -205,6 +230,7 @@ cdef class FrameSink:
         self._on_pending = None
         self._on_bad_frame = None
         self._on_gap = None
+        self._on_rate_limited = None
 
     def restart_schedule(self):
         """A gap that is not lateness (a pause) ends: the schedule starts again now
@@ -248,3 +274,9 @@ cdef class FrameSink:
     def late_frames(self):
         """Frames that arrived late."""
         return self._late
+
+    @property
+    def rate_limited_frames(self):
+        """Frames dropped because the peer was more than ``max_ahead`` seconds ahead of
+        real time."""
+        return self._rate_limited

@@ -60,9 +60,18 @@ def simd_kernel():
 
 
 cdef int check_rate(str name, object rate) except -1:
-    if not isinstance(rate, int) or isinstance(rate, bool) or rate not in RATES:
-        raise errors.ValidationError(f"{name} must be one of {RATES} Hz, got {rate!r}")
-    return rate
+    # As every user-facing rate is taken (piopiy_fast.stream.wire.as_sample_rate): an
+    # int, a numpy integer or a float with no fraction; the same message otherwise.
+    whole = None
+    if not isinstance(rate, (bool, np.bool_)):
+        if isinstance(rate, (int, np.integer)):
+            whole = int(rate)
+        elif isinstance(rate, (float, np.floating)) and float(rate).is_integer():
+            whole = int(rate)
+    if whole is None or whole not in RATES:
+        raise errors.ValidationError(
+            f"{name} must be one of {', '.join(map(str, RATES))} Hz, not {rate!r}")
+    return whole
 
 
 cdef int check_channels(object channels) except -1:

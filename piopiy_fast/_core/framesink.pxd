@@ -20,9 +20,11 @@ cdef class FrameSink:
     cdef bint _started
     cdef object _on_pending           # None once detached
     cdef object _on_bad_frame         # None once detached
-    cdef double _late_after, _sec_per_byte
+    cdef object _on_rate_limited      # None when not wanted, and once detached
+    cdef bint _rate_limited_seen      # a frame past the rate cap was reported
+    cdef double _late_after, _sec_per_byte, _max_ahead
     cdef double _first, _last, _due
-    cdef unsigned long long _late
+    cdef unsigned long long _late, _rate_limited
     cdef object __weakref__
 
     # One binary frame: ``data`` must point at ``size`` readable bytes for the call's

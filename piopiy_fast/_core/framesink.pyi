@@ -15,7 +15,9 @@ class FrameSink:
         """The call's delivery: ``after_frame()`` runs after each ingested frame."""
     def __init__(self, delivery: CallDelivery, on_pending: Callable[[bytes], object],
                  on_bad_frame: Callable[[int], object], *, late_after: float,
-                 on_gap: Callable[[str, float], object] | None = None) -> None: ...
+                 on_gap: Callable[[str, float], object] | None = None,
+                 max_ahead: float | None = None,
+                 on_rate_limited: Callable[[int], object] | None = None) -> None: ...
     def feed(self, data: Frame) -> bool:
         """One binary frame as it arrives; True when it woke a reader."""
     def replay(self, data: Frame) -> bool:
@@ -40,3 +42,5 @@ class FrameSink:
     def last_frame(self) -> float | None: ...
     @property
     def late_frames(self) -> int: ...
+    @property
+    def rate_limited_frames(self) -> int: ...

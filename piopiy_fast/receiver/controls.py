@@ -9,17 +9,21 @@ the live call, and closing it. Once the call has ended each raises ``CallEnded``
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CallEnded
+from ..errors import CallEnded, PiopiyValidationError, ReplyTimeout
 from ..stream.replies import ReplyBatcher, as_mono_int16
 from ..stream.wire import BREAK, PAUSE, RESUME, STOP
 
 if TYPE_CHECKING:
     from ..stream.call import CallCore, CallSettings
     from .transports.base import Link
+
+# Seconds send_audio waits for the peer to read one message of a reply before giving up.
+SEND_TIMEOUT = 10.0
 
 
 class CallControls:
@@ -40,17 +44,26 @@ class CallControls:
     closed_by_receiver: str | None
 
     async def send_audio(self, pcm: Any, rate: int | None = None, *,
-                         flush: bool = False) -> int:
+                         flush: bool = False, timeout: float | None = SEND_TIMEOUT) -> int:
         """Play audio into the call, in ``streamAudio`` messages the platform plays well.
 
         Args:
-            pcm: mono int16 or float (-1.0..1.0) samples, or L16 bytes.
-            rate: the rate of ``pcm`` (the call's rate when None). It is resampled to
-                the reply rate (the call's rate when it is 8000 or 16000, else 16000).
+            pcm: mono int16 or float (-1.0..1.0) samples, or L16 bytes (a memoryview
+                is read by its format: ``h`` int16, ``f``/``d`` floats, ``B`` L16).
+            rate: the rate of ``pcm`` (the call's rate when None): an int, a numpy
+                integer or a whole float. It is resampled to the reply rate (the call's
+                rate when it is 8000 or 16000, else 16000).
             flush: send what waits for a full batch too (the end of an utterance).
+            timeout: seconds to wait for the peer to read each message (None: no limit).
 
         Returns:
             The number of input samples taken.
+
+        Raises:
+            CallEnded: the call is over.
+            ReplyTimeout: the peer read nothing for ``timeout`` seconds; the message
+                in flight went whole or not at all, the rest of the reply is dropped.
+            PiopiyValidationError: ``pcm`` is not mono audio, or ``rate`` not a rate.
 
         Audio goes out in batches of ``reply_batch_ms`` (300 ms by default, at most
         50 KiB each): the platform plays each message as a whole, so many small ones
@@ -59,29 +72,52 @@ class CallControls:
         """
         if self._core.ended:
             raise CallEnded(f"call {self._core.call_id} has ended")
+        _check_timeout(timeout)
         replies = self._replies_for_call()
         samples = as_mono_int16(pcm)
-        for message in replies.add(samples, rate):
-            await self._send(message)
+        await self._send_reply(replies.add(samples, rate), timeout)
         if flush:
-            await self.flush()
+            await self.flush(timeout=timeout)
         return int(samples.size)
 
-    async def flush(self) -> None:
-        """End of an utterance: send the audio still waiting for a full batch."""
+    async def flush(self, *, timeout: float | None = SEND_TIMEOUT) -> None:
+        """End of an utterance: send the audio still waiting for a full batch.
+
+        Args:
+            timeout: as for :meth:`send_audio`.
+
+        Raises:
+            CallEnded: the call is over.
+            ReplyTimeout: as for :meth:`send_audio`.
+        """
+        _check_timeout(timeout)
         if self._replies is not None:
-            for message in self._replies.flush():
-                await self._send(message)
+            await self._send_reply(self._replies.flush(), timeout)
+
+    async def _send_reply(self, messages: list[str], timeout: float | None) -> None:
+        for index, message in enumerate(messages):
+            try:
+                await asyncio.wait_for(self._send(message), timeout)
+            except TimeoutError:
+                replies = self._replies
+                waiting = replies.clear() if replies is not None else 0
+                unsent = len(messages) - index - 1
+                raise ReplyTimeout(
+                    f"call {self._core.call_id}: the peer read no reply audio for "
+                    f"{timeout:g} s; dropped the rest of the reply ({unsent} messages "
+                    f"and {waiting} samples waiting)") from None
 
     async def send_pcmo(self, pcmo: Any) -> None:
         """Hand the live call a PCMO (to bridge it, say): an ``Action`` or
-        ``StreamAction``, a list of actions, or its JSON text, sent as one text message."""
-        if isinstance(pcmo, str):
-            text = pcmo
-        else:
-            from ..sdk.actions import as_pcmo
-            text = json.dumps(as_pcmo(pcmo))
-        await self._send(text)
+        ``StreamAction``, a list of actions, or its JSON text, sent as one text message.
+
+        Raises:
+            PiopiyValidationError: ``pcmo`` is not a non-empty list of actions (as JSON
+                text too).
+            CallEnded: the call is over.
+        """
+        from ..sdk.actions import as_pcmo
+        await self._send(json.dumps(as_pcmo(pcmo)))
 
     def _replies_for_call(self) -> ReplyBatcher:
         rate = self._core.format.sample_rate
@@ -130,3 +166,9 @@ class CallControls:
             await self._link.send_text(text)
         except ConnectionError:
             raise CallEnded(f"call {self._core.call_id} has ended") from None
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is not None and (isinstance(timeout, bool)
+                                or not isinstance(timeout, (int, float)) or not timeout > 0):
+        raise PiopiyValidationError(f"timeout must be positive seconds or None, not {timeout!r}")

@@ -103,6 +103,9 @@ class ServerCollector(Collector):
             ("decode_errors", "Frames dropped: no whole samples", s.decode_errors),
             ("overruns", "Samples lost because a reader fell behind", s.overruns),
             ("late_frames", "Frames late on the real-time schedule", s.late_frames),
+            ("rate_limited_frames",
+             "Frames dropped: a call sent audio faster than real time past its burst",
+             s.rate_limited_frames),
             ("app_errors", "Exceptions in application callbacks and tasks", s.app_errors),
         ):
             yield CounterMetricFamily(f"piopiy_fast_{name}", help_text, value=value)

@@ -11,6 +11,7 @@ run, gets ``-2``, ``-3``...
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import struct
 from collections.abc import AsyncIterator
@@ -68,11 +69,26 @@ class WavSink:
         self.rate = rate
         self._file: BinaryIO | None = file
         self.frames = 0
+        stat = os.fstat(file.fileno())
+        self._identity = (stat.st_dev, stat.st_ino)  # which file ``path`` must still be
         self._put(0, _wav_header(rate, 0))
 
     @property
     def closed(self) -> bool:
         return self._file is None
+
+    def lost(self) -> str | None:
+        """Why ``path`` no longer holds this recording (deleted, or another file put in
+        its place: writes to a deleted file still succeed on Linux), or None."""
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return f"{self.path} was deleted while recording"
+        except OSError as exc:
+            return f"{self.path} cannot be checked: {exc.strerror or type(exc).__name__}"
+        if (stat.st_dev, stat.st_ino) != self._identity:
+            return f"{self.path} was replaced by another file while recording"
+        return None
 
     def write(self, samples: np.ndarray) -> None:
         """Append int16 samples and update the header."""
@@ -197,7 +213,8 @@ class Recorder:
         A channel that never carries audio gets no file. When writing fails, the rest of
         that channel is read and dropped (the call goes on) and, once the call is over,
         :class:`RecordingError` says what failed; every file is a valid WAV of what was
-        written.
+        written. A file deleted (or replaced) while it was written is a failure too,
+        named, and not among the files returned.
         """
         chunk = max(1, int(self.chunk_seconds * call.target_rate))
         stems: list[str] = []  # the call's stem, once claimed by its first channel
@@ -234,6 +251,10 @@ class Recorder:
                         failures.append(f"{name}: {_why(exc)}")
             finally:
                 if sink is not None and not sink.closed:
+                    lost = sink.lost()
+                    if lost is not None:
+                        failures.append(f"{name}: {lost}")
+                        paths.remove(sink.path)
                     try:
                         sink.close()
                     except OSError as exc:

@@ -25,9 +25,9 @@ from ..analytics.call import AnalyticsSettings
 from ..audio import POLICIES, QUALITIES
 from ..errors import PiopiyValidationError
 from ..redaction import printable
-from ..stream.call import CallSettings, PolicyViolation
+from ..stream.call import MAX_AHEAD_SECONDS, CallSettings, PolicyViolation
 from ..stream.events import call_id_from_params
-from ..stream.wire import LAYOUTS, LISTEN_MODES, SAMPLE_RATES, StreamFormat
+from ..stream.wire import LAYOUTS, LISTEN_MODES, StreamFormat, as_sample_rate
 from .auth import Authenticator, Verdict
 from .call import CallStream
 from .clock import DEFAULT_LATENCY, DeliveryClocks
@@ -37,7 +37,15 @@ from .logs import RateLimitedLog
 from .pacing import ReadCoalescer, coalescing_interval
 from .stats import ServerStats, refusal_reason
 from .transports import make_transport
-from .transports.base import CloseInfo, Handshake, Link, Listener, Rejection, Transport
+from .transports.base import (
+    CloseInfo,
+    ConnectionGate,
+    Handshake,
+    Link,
+    Listener,
+    Rejection,
+    Transport,
+)
 
 if TYPE_CHECKING:
     from ..sdk.client import RestClient
@@ -83,8 +91,11 @@ class StreamServer:
         swap_channels: Take channel 1 of a stereo stream as the caller.
         auth: A ``SignedURL``, a token or a callable (see
             :mod:`piopiy_fast.receiver.auth`).
-        max_calls: Live calls at most; more get HTTP 503. ``"auto"``: what the
-            process's open-file limit holds (three per call); None: no bound.
+        max_calls: Live calls at most; more get HTTP 503. Connections still in their
+            opening handshake count too, from accept, so that a table full of peers
+            that never finish one turns new calls away with 503 rather than a timeout.
+            ``"auto"``: what the process's open-file limit holds (three per call);
+            None: no bound.
         idle_timeout: Seconds without any audio after connecting before the call is
             closed (1008); None: no limit.
         silence_timeout: Seconds without a frame once audio flowed, except while
@@ -92,6 +103,9 @@ class StreamServer:
         max_call_seconds: Seconds a call may last; past them it is closed (1008), its
             id refused if it reconnects, and, with ``rest_client``, hung up.
         max_frame_bytes: The largest message; a larger one ends that call (1009).
+        max_audio_ahead: Seconds of audio a call may send ahead of real time (the burst
+            the platform's client queues while it connects, up to 20.48 s); frames past
+            it are dropped, counted in ``rate_limited_frames``. None: no cap.
         ssl: A TLS context, for ``wss://``.
         reuse_port: Set ``SO_REUSEPORT`` so several processes share the port (see
             :mod:`piopiy_fast.receiver.workers`).
@@ -110,6 +124,9 @@ class StreamServer:
         metrics_host: Where the metrics listen (default ``127.0.0.1``).
         ping_interval: Seconds of silence from the peer before a ping.
         ping_timeout: Seconds to answer it before the call ends.
+        open_timeout: Seconds a connection may take from accept to the end of its
+            opening handshake (TLS included); one that sends nothing, or half a
+            request, is dropped then and frees its slot.
         drain_timeout: Seconds shutdown waits for the application's call tasks.
         late_after: A frame this many seconds behind the real-time schedule is late.
         transport: ``"auto"`` (picows when installed, unless ``auth`` is a coroutine
@@ -145,6 +162,7 @@ class StreamServer:
         silence_timeout: float | None = 60.0,
         max_call_seconds: float | None = 4 * 3600.0,
         max_frame_bytes: int = 1 << 16,
+        max_audio_ahead: float | None = MAX_AHEAD_SECONDS,
         ssl: ssl_module.SSLContext | None = None,
         reuse_port: bool = False,
         # calls
@@ -160,14 +178,15 @@ class StreamServer:
         # timeouts
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
+        open_timeout: float = 10.0,
         drain_timeout: float = 5.0,
         late_after: float = 0.2,
         transport: Transport | str = "auto",
         publish: Any = None,
         analytics: AnalyticsSettings | bool | None = None,
     ) -> None:
-        _check("target_rate", target_rate, SAMPLE_RATES)
-        _check("source_rate", source_rate, SAMPLE_RATES)
+        target_rate = as_sample_rate("target_rate", target_rate)
+        source_rate = as_sample_rate("source_rate", source_rate)
         _check("listen_mode", listen_mode, LISTEN_MODES)
         _check("layout", layout, ("auto", *LAYOUTS))
         _check("policy", policy, POLICIES)
@@ -185,9 +204,18 @@ class StreamServer:
             if value is not None and not (isinstance(value, (int, float)) and value > 0):
                 raise PiopiyValidationError(f"{name} must be positive seconds or None, "
                                             f"not {value!r}")
+        if isinstance(open_timeout, bool) or not (
+                isinstance(open_timeout, (int, float)) and open_timeout > 0):
+            raise PiopiyValidationError(f"open_timeout must be positive seconds, "
+                                        f"not {open_timeout!r}")
         if not (isinstance(reconnect_grace, (int, float)) and reconnect_grace >= 0):
             raise PiopiyValidationError(
                 f"reconnect_grace must be seconds, 0 or more, not {reconnect_grace!r}")
+        if max_audio_ahead is not None and (
+                isinstance(max_audio_ahead, bool)
+                or not isinstance(max_audio_ahead, (int, float)) or not max_audio_ahead >= 1):
+            raise PiopiyValidationError(
+                f"max_audio_ahead must be 1 or more seconds, or None, not {max_audio_ahead!r}")
         self._limits = CallLimits(idle_timeout, silence_timeout, max_call_seconds)
         if max_frame_bytes < 1024:
             raise PiopiyValidationError(
@@ -211,10 +239,12 @@ class StreamServer:
             reply_batch_ms=reply_batch_ms,
             analytics=(AnalyticsSettings() if analytics is True
                        else analytics if isinstance(analytics, AnalyticsSettings) else None),
+            max_ahead_seconds=None if max_audio_ahead is None else float(max_audio_ahead),
         )
         self._auth = Authenticator(auth)
         self._signed = callable(getattr(auth, "verify", None))
         self._max_calls = max_calls
+        self._connections = ConnectionGate(max_calls, self._refused_at_accept)
         self._on_call = on_call
         self._rest = rest_client
         self._clocks = DeliveryClocks(latency)
@@ -229,7 +259,8 @@ class StreamServer:
         self._transport = make_transport(transport, async_auth=_is_async_hook(auth),
                                          max_message_bytes=max_frame_bytes,
                                          ping_interval=ping_interval,
-                                         ping_timeout=ping_timeout)
+                                         ping_timeout=ping_timeout,
+                                         open_timeout=float(open_timeout))
         self._listener: Listener | None = None
         self._active: dict[CallStream, None] = {}  # connected calls, insertion-ordered
         self._app_tasks: set[asyncio.Task[Any]] = set()
@@ -277,7 +308,7 @@ class StreamServer:
                 await self._metrics.start(*self._metrics_at)
             self._listener = await self._transport.listen(
                 self.host, self._port, admit=self._admit, session=self._session, ssl=self._ssl,
-                reuse_port=self._reuse_port)
+                reuse_port=self._reuse_port, connections=self._connections)
             self._quiet_accept_errors()
             self._sweeper = asyncio.ensure_future(self._sweep())
             # Port 0 once started: a transport without a socket of its own (a web
@@ -403,6 +434,11 @@ class StreamServer:
             app_errors=self._app_errors, timed_out_calls=self._timed_out,
             resumed_calls=self._resumed, refused_by_reason=dict(self._refused)) + (
             self._publisher.stats if self._publisher is not None else ServerStats())
+
+    def _refused_at_accept(self, remote: str) -> None:
+        self._refused["busy"] += 1
+        _refusals.warning("connection from %s refused: %d connections already (calls and "
+                          "opening handshakes)", remote, self._connections.open)
 
     def _admit(self, handshake: Handshake) -> Verdict | Awaitable[Verdict]:
         if self._max_calls is not None and len(self._active) >= self._max_calls:

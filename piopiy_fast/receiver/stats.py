@@ -48,6 +48,9 @@ class ServerStats:
     not); ``bus_rejected`` those the bus refused (no stream, a limit);
     ``bus_reconnects`` the connections made after the first; ``bus_in_flight_bytes``
     the bytes queued or waiting for confirmation now.
+
+    ``rate_limited_frames`` counts frames dropped because a call sent audio faster than
+    real time past its burst allowance.
     """
 
     active_calls: int = 0
@@ -71,6 +74,7 @@ class ServerStats:
     bus_rejected: int = 0
     bus_reconnects: int = 0
     bus_in_flight_bytes: int = 0
+    rate_limited_frames: int = 0
     refused_by_reason: Mapping[str, int] = field(default_factory=dict)
     layouts: Mapping[str, int] = field(default_factory=dict)
     talk_seconds: Mapping[str, float] = field(default_factory=dict)
@@ -97,7 +101,8 @@ class ServerStats:
         return cls(frames=call.frames, bytes=call.bytes, decode_errors=call.decode_errors,
                    overruns=call.overruns, late_frames=call.late_frames,
                    received_seconds=call.received_seconds,
-                   hints_overruled=call.hints_overruled)
+                   hints_overruled=call.hints_overruled,
+                   rate_limited_frames=call.rate_limited_frames)
 
 
 def total(stats: Iterable[ServerStats]) -> ServerStats:

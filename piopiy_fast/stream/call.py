@@ -51,6 +51,10 @@ logger = logging.getLogger("piopiy_fast.receiver")
 # Frames arriving while a reader waits that wake it without waiting for the delivery
 # clock: 16 frames of 20 ms is 0.32 s, which only a burst brings within one interval.
 BURST_FRAMES = 16
+# Audio a call may send ahead of real time: the platform's client queues up to 1024
+# frames of 20 ms (20.48 s) while it connects and sends them at once; with room for
+# jitter on top. Past it, frames are dropped (counted in ``rate_limited_frames``).
+MAX_AHEAD_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,7 @@ class CallSettings:
     hold_seconds: float = HOLD_SECONDS
     hold_bytes: int = HOLD_BYTES
     analytics: AnalyticsSettings | None = None
+    max_ahead_seconds: float | None = MAX_AHEAD_SECONDS
 
 
 class PolicyViolation(Exception):
@@ -105,6 +110,8 @@ class CallStats:
     was spent. ``format_changes`` counts formats started after the first;
     ``hints_overruled`` the hints the stream itself contradicted; ``reconnects`` the
     connections that continued the call after its connection dropped.
+    ``rate_limited_frames`` counts the frames dropped because the peer sent audio more
+    than ``max_ahead_seconds`` ahead of real time.
     """
 
     frames: int
@@ -123,6 +130,7 @@ class CallStats:
     overruns_by_channel: Mapping[str, int]
     hints_overruled: int
     reconnects: int
+    rate_limited_frames: int = 0
 
 
 class CallCore:
@@ -211,7 +219,9 @@ class CallCore:
                           CallAnalytics(settings.target_rate, settings.analytics,
                                         self.callback_failed))
         self.sink = FrameSink(delivery, self._pending, self._bad_frame,
-                              late_after=settings.late_after, on_gap=self._gap)
+                              late_after=settings.late_after, on_gap=self._gap,
+                              max_ahead=settings.max_ahead_seconds,
+                              on_rate_limited=self._rate_limited)
 
     # -- what the call is ---------------------------------------------------------------
 
@@ -290,6 +300,7 @@ class CallCore:
             overruns_by_channel={**dict.fromkeys(self._named_channels(), 0), **overruns},
             hints_overruled=self._overruled,
             reconnects=self._reconnects,
+            rate_limited_frames=sink.rate_limited_frames,
         )
 
     def callback_failed(self, what: str) -> None:
@@ -477,6 +488,11 @@ class CallCore:
     def _bad_frame(self, size: int) -> None:
         self._log_once("frame", "call %s: frame of %d bytes has no whole samples "
                        "(dropped, counted in decode_errors)", self.call_id, size)
+
+    def _rate_limited(self, size: int) -> None:
+        self._log_once("fast", "call %s: audio arrives faster than real time, more than "
+                       "%g s ahead; dropping what is past that (counted in "
+                       "rate_limited_frames)", self.call_id, self._settings.max_ahead_seconds)
 
     # -- the end --------------------------------------------------------------------------
 

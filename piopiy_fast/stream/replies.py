@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from ..audio import QUALITIES, Resampler, float32_to_l16, int16_to_l16, l16_to_int16
 from ..errors import PiopiyValidationError
-from .wire import PLAY_SAMPLE_RATES, SAMPLE_RATES, stream_audio_message
+from .wire import PLAY_SAMPLE_RATES, as_sample_rate, stream_audio_message
 
 # What the platform's playStream accepts for raw audio.
 REPLY_RATES = PLAY_SAMPLE_RATES
@@ -26,6 +26,9 @@ MAX_MESSAGE_BYTES = 50 * 1024
 DEFAULT_BATCH_MS = 300.0
 
 Int16Array = npt.NDArray[np.int16]
+# How as_mono_int16 reads a memoryview, by its struct format code.
+BYTE_FORMATS = ("B", "c")  # L16 bytes
+SAMPLE_FORMATS = ("h", "f", "d")  # int16, float32, float64 samples
 
 
 def reply_rate_for(call_rate: int) -> int:
@@ -74,10 +77,7 @@ class ReplyBatcher:
 
     def __init__(self, call_rate: int, *, batch_ms: float = DEFAULT_BATCH_MS,
                  quality: str = "speech") -> None:
-        if call_rate not in SAMPLE_RATES:
-            raise PiopiyValidationError(
-                f"call_rate must be one of {', '.join(map(str, SAMPLE_RATES))}, "
-                f"not {call_rate!r}")
+        call_rate = as_sample_rate("call_rate", call_rate)
         if isinstance(batch_ms, bool) or not isinstance(batch_ms, (int, float)) \
                 or not batch_ms > 0:
             raise PiopiyValidationError(f"batch_ms must be a number above 0, not {batch_ms!r}")
@@ -132,11 +132,8 @@ class ReplyBatcher:
         """Get ready for input at ``rate`` (the call's rate when None): its resampler is
         built now. Input at a new rate drains the old resampler into the pending
         audio first."""
-        rate = self.call_rate if rate is None else rate
+        rate = self.call_rate if rate is None else as_sample_rate("rate", rate)
         if rate != self._in_rate:
-            if rate not in SAMPLE_RATES:
-                raise PiopiyValidationError(
-                    f"rate must be one of {', '.join(map(str, SAMPLE_RATES))}, not {rate!r}")
             self._drain_resampler()
             self._resampler = None
             self._in_rate = rate
@@ -189,9 +186,23 @@ class ReplyBatcher:
 
 def as_mono_int16(audio: Any) -> Int16Array:
     """Mono audio as int16: L16 bytes, int16 samples, or float samples in -1.0..1.0
-    (scaled by 32768, rounded, saturated). A (n, 1) or (1, n) array counts as mono."""
+    (scaled by 32768, rounded, saturated). A (n, 1) or (1, n) array counts as mono.
+
+    A memoryview is read by its format: ``h`` as int16 samples, ``f``/``d`` as float
+    samples, ``B``/``c`` (bytes) as L16; any other format is refused.
+
+    Raises:
+        PiopiyValidationError: Not mono, not whole samples, or not int16, float or bytes.
+    """
+    code = audio.format.lstrip("@=<>!") if isinstance(audio, memoryview) else None
+    if code is not None and code not in BYTE_FORMATS:
+        if code not in SAMPLE_FORMATS:
+            raise PiopiyValidationError(
+                f"a memoryview of format {audio.format!r} is not audio: give int16 ('h') "
+                f"or float ('f', 'd') samples, or bytes ('B') of L16")
+        audio = np.asarray(audio)
     if isinstance(audio, (bytes, bytearray, memoryview)):
-        if len(audio) % 2:
+        if (audio.nbytes if isinstance(audio, memoryview) else len(audio)) % 2:
             raise PiopiyValidationError("L16 audio must hold whole 2-byte samples")
         return l16_to_int16(audio)
     samples = np.asarray(audio)
@@ -199,8 +210,8 @@ def as_mono_int16(audio: Any) -> Int16Array:
         samples = samples.reshape(-1)
     if samples.ndim != 1:
         raise PiopiyValidationError(f"audio must be mono (one dimension), not {samples.shape}")
-    if samples.dtype == np.int16:
-        return np.ascontiguousarray(samples)
+    if samples.dtype.kind == "i" and samples.dtype.itemsize == 2:  # either byte order
+        return np.ascontiguousarray(samples, dtype=np.int16)
     if samples.dtype.kind == "f":
         return l16_to_int16(float32_to_l16(samples.astype(np.float32, copy=False)))
     raise PiopiyValidationError(f"audio must be int16 or float samples, not {samples.dtype}")

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import base64
 import json
+import operator
 from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import Any
 
 from ..errors import PiopiyValidationError
@@ -159,6 +161,25 @@ def channels_of(value: Any) -> int | None:
     """1 or 2, or None."""
     channels = int_of(value)
     return channels if channels in (1, 2) else None
+
+
+def as_sample_rate(name: str, value: Any, allowed: tuple[int, ...] = SAMPLE_RATES) -> int:
+    """A rate the application gave (``name`` says which) as an int: an int, a numpy
+    integer or a float with no fraction (16000.0), one of ``allowed``. The native
+    resampler takes its rates the same way, with the same message.
+
+    Raises:
+        PiopiyValidationError: anything else (a bool, a string, 16000.5, 11025).
+    """
+    whole = None
+    if isinstance(value, Integral) and not isinstance(value, bool):  # numpy's too
+        whole = operator.index(value)
+    elif isinstance(value, Real) and float(value).is_integer():  # numpy's floats too
+        whole = int(float(value))
+    if whole is None or whole not in allowed:
+        raise PiopiyValidationError(
+            f"{name} must be one of {', '.join(map(str, allowed))} Hz, not {value!r}")
+    return whole
 
 
 def listen_mode_of(value: Any) -> str | None:

@@ -25,6 +25,14 @@ if TYPE_CHECKING:
 # 0.64 s of audio, well inside the 2 s a ring holds by default.
 YIELD_EVERY = 32
 
+# How long a connection refused at accept may go on sending before it is closed
+# regardless: closing with its request unread would reset it, and the peer could lose
+# the answer.
+REFUSAL_LINGER_SECONDS = 1.0
+
+BUSY_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+                 b"Content-Type: text/plain\r\nContent-Length: 15\r\n\r\nToo many calls\n")
+
 # What may wait to be sent to one peer. Replies wait for the peer to read once the
 # event loop's high-water mark (64 KiB) is passed, so a reading peer stays far under it.
 MAX_UNSENT_BYTES = 1 << 20
@@ -77,6 +85,55 @@ class CloseInfo:
     code: int | None
     reason: str
     clean: bool
+
+
+class ConnectionGate:
+    """Counts a listener's connections from accept to close, opening handshakes and
+    calls alike: each holds a file descriptor and can become a call. Past ``limit``, a
+    new connection is answered 503 at once (:data:`BUSY_RESPONSE`) and closed, so a
+    table full of peers that connect and never finish their handshake (until the open
+    timeout drops them) turns new calls away with an answer, never a timeout.
+
+    Args:
+        limit: Connections at most (None: no bound).
+        on_refused: Called with the peer's address of each connection refused.
+    """
+
+    __slots__ = ("limit", "open", "_on_refused")
+
+    def __init__(self, limit: int | None,
+                 on_refused: Callable[[str], object] | None = None) -> None:
+        self.limit = limit
+        self.open = 0
+        self._on_refused = on_refused
+
+    def enter(self, remote: str) -> Callable[[], None] | None:
+        """A connection was accepted: its release (call it once it is closed; calling
+        again does nothing), or None when the table is full and it is refused."""
+        if self.limit is not None and self.open >= self.limit:
+            if self._on_refused is not None:
+                self._on_refused(remote)
+            return None
+        self.open += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.open -= 1
+
+        return release
+
+
+def refuse_busy(transport: Any) -> asyncio.TimerHandle:
+    """Answer 503 on a connection refused at accept, end our side, and close it once the
+    peer has closed or REFUSAL_LINGER_SECONDS passed; returns the timer to cancel when
+    the connection is lost first. Its protocol must drop what the peer sends."""
+    transport.write(BUSY_RESPONSE)
+    if transport.can_write_eof():
+        transport.write_eof()
+    return asyncio.get_running_loop().call_later(REFUSAL_LINGER_SECONDS, transport.close)
 
 
 Admit = Callable[[Handshake], Any]
@@ -191,10 +248,12 @@ class Transport(Protocol):
     async def listen(self, host: str, port: int, *, admit: Admit,
                      session: Callable[[Link, Any], Awaitable[None]],
                      ssl: ssl_module.SSLContext | None = None,
-                     reuse_port: bool = False) -> Listener:
+                     reuse_port: bool = False,
+                     connections: ConnectionGate | None = None) -> Listener:
         """Listen on ``host``:``port``. ``reuse_port`` sets ``SO_REUSEPORT``, so that
         several processes can listen on one port and the kernel shares connections
-        among them."""
+        among them. ``connections`` counts each connection from accept to close and
+        refuses those past its limit (503)."""
         ...
 
 

@@ -23,6 +23,7 @@ from .base import (
     YIELD_EVERY,
     Admit,
     CloseInfo,
+    ConnectionGate,
     Handshake,
     HostedListener,
     Link,
@@ -133,7 +134,10 @@ class MemoryTransport:
     async def listen(self, host: str, port: int, *, admit: Admit,
                      session: Callable[[Link, Any], Awaitable[None]],
                      ssl: ssl_module.SSLContext | None = None,
-                     reuse_port: bool = False) -> Listener:
+                     reuse_port: bool = False,
+                     connections: ConnectionGate | None = None) -> Listener:
+        # ``connections`` goes unused: a connection in memory holds no descriptor and
+        # has no handshake to wait for; admission's own count of calls applies.
         self._admit, self._session = admit, session
         self.accepting = True
         return HostedListener(self)

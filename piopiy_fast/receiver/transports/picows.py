@@ -57,6 +57,7 @@ from .base import (
     YIELD_EVERY,
     Admit,
     CloseInfo,
+    ConnectionGate,
     Handshake,
     Link,
     Listener,
@@ -419,7 +420,8 @@ class PicowsTransport(TransportOptions):
     async def listen(self, host: str, port: int, *, admit: Admit,
                      session: Callable[[Link, Any], Awaitable[None]],
                      ssl: ssl_module.SSLContext | None = None,
-                     reuse_port: bool = False) -> Listener:
+                     reuse_port: bool = False,
+                     connections: ConnectionGate | None = None) -> Listener:
         loop = asyncio.get_running_loop()
         links: set[PicowsLink] = set()
         listener_class, link_class = self.listener_class, self.link_class
@@ -479,6 +481,7 @@ class PicowsTransport(TransportOptions):
             read_buffer_bytes=READ_BUFFER_BYTES,
             ssl=ssl,
             reuse_port=reuse_port,
+            connections=connections,
         )
         return PicowsListener(server, links, sessions)
 

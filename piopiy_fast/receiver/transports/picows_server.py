@@ -28,7 +28,7 @@ from typing import Any
 from picows import WSAutoPingStrategy, ws_create_server
 from picows.picows import WSProtocol  # type: ignore[attr-defined]  # not in picows' stubs
 
-from .base import format_address
+from .base import ConnectionGate, format_address, refuse_busy
 
 logger = logging.getLogger("piopiy_fast.transport")
 
@@ -46,20 +46,32 @@ class _Doorman(asyncio.Protocol):
     """Reads a connection's request head, then hands the connection to picows, or
     answers 431."""
 
-    __slots__ = ("_inner", "_transport", "_head", "_closer", "_peer")
+    __slots__ = ("_inner", "_transport", "_head", "_closer", "_peer", "_gate", "_made")
 
     def __init__(self, make_inner: Callable[[Callable[[Any], Any]], Any],
-                 on_request: Callable[[Any, Any], Any]) -> None:
+                 on_request: Callable[[Any, Any], Any], gate: ConnectionGate | None) -> None:
         self._peer: Any = None
         self._inner = make_inner(lambda request: on_request(request, self._peer))
         self._transport: Any = None
         self._head: bytearray | None = bytearray()  # None once refused
         self._closer: asyncio.TimerHandle | None = None
+        self._gate = gate
+        self._made = False  # picows' protocol has the connection
 
     def connection_made(self, transport: Any) -> None:
         self._transport = transport
         self._peer = transport.get_extra_info("peername")
+        if self._gate is not None:
+            release = self._gate.enter(format_address(self._peer))
+            if release is None:  # the table is full: 503 now, before any request
+                self._head = None
+                self._closer = refuse_busy(transport)
+                return
+            # picows' protocol has the connection from here to its end, also after
+            # the hand-over, when its connection_lost is called directly.
+            self._inner.release = release
         # picows' handshake timeout runs from now: a head that never ends is closed too.
+        self._made = True
         self._inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
@@ -102,24 +114,41 @@ class _Doorman(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._closer is not None:
             self._closer.cancel()
-        self._inner.connection_lost(exc)
+        if self._made:
+            self._inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
-        self._inner.pause_writing()
+        if self._made:
+            self._inner.pause_writing()
 
     def resume_writing(self) -> None:
-        self._inner.resume_writing()
+        if self._made:
+            self._inner.resume_writing()
+
+
+class _CountedProtocol(WSProtocol):  # type: ignore[misc]  # picows' protocol has no stubs
+    """picows' protocol that gives its connection's slot back when the connection ends
+    (``release``, set by the doorman; picows' frame path is untouched)."""
+
+    release: Callable[[], None] | None = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.release is not None:
+            self.release()
+        super().connection_lost(exc)
 
 
 async def create_server(on_request: Callable[[Any, Any], Any], host: str, port: int, *,
                         logger_like: Any, open_timeout: float, pinging: bool,
                         ping_idle: float, ping_reply: float, max_frame_size: int,
                         read_buffer_bytes: int, ssl: ssl_module.SSLContext | None,
-                        reuse_port: bool) -> Any:
+                        reuse_port: bool, connections: ConnectionGate | None = None) -> Any:
     """What ``picows.ws_create_server`` does with these settings, plus the doorman.
 
     ``on_request`` is called with each request and the peer's address. picows' own
     answer to pings is off: the listener answers them (and bounds what waits to be sent).
+    ``connections`` counts each connection from accept to close, refusing those past
+    its limit (503).
     """
     settings = dict(host_port=None, ws_path=None, is_client_side=False,
                     logger=logger_like,
@@ -131,13 +160,14 @@ async def create_server(on_request: Callable[[Any, Any], Any], host: str, port: 
                     extra_headers=None, read_buffer_init_size=read_buffer_bytes)
 
     def picows_protocol(factory: Callable[[Any], Any]) -> Any:
-        return WSProtocol(ws_listener_factory=factory, **settings)
+        return _CountedProtocol(ws_listener_factory=factory, **settings)
 
     try:
-        picows_protocol(lambda request: None)
+        WSProtocol(ws_listener_factory=lambda request: None, **settings)
     except TypeError as exc:
         logger.warning("picows transport: an oversize request head gets picows' answer "
-                       "(its protocol takes other arguments: %s)", exc)
+                       "(its protocol takes other arguments: %s); connections count "
+                       "toward max_calls from their request only", exc)
         return await ws_create_server(
             lambda request: on_request(request, None), host, port, ssl=ssl,
             logger_name=logger_like, enable_auto_pong=False,
@@ -147,7 +177,7 @@ async def create_server(on_request: Callable[[Any, Any], Any], host: str, port: 
             reuse_port=reuse_port)
 
     def doorman() -> _Doorman:
-        return _Doorman(picows_protocol, on_request)
+        return _Doorman(picows_protocol, on_request, connections)
 
     loop = asyncio.get_running_loop()
     try:

@@ -23,6 +23,7 @@ from .base import (
     YIELD_EVERY,
     Admit,
     CloseInfo,
+    ConnectionGate,
     Handshake,
     Link,
     Listener,
@@ -30,6 +31,7 @@ from .base import (
     TransportOptions,
     close_info,
     format_address,
+    refuse_busy,
 )
 from .tcp import tune
 
@@ -44,11 +46,40 @@ _ws_logger = redacting_logger("piopiy_fast.websockets")
 class BoundedConnection(ServerConnection):
     """A ``websockets`` server connection that ends itself (1008) when more than
     ``max_unsent_bytes`` wait to be sent: websockets answers every ping at once, and
-    a peer that sends pings and reads nothing would grow the server without bound."""
+    a peer that sends pings and reads nothing would grow the server without bound.
+    With a ``gate``, it holds a slot from accept to close; past the gate's limit it is
+    answered 503 at once, and websockets never sees it."""
 
     max_unsent_bytes = 1 << 20  # set per transport on a subclass
+    gate: ConnectionGate | None = None  # likewise
+    _release: Callable[[], None] | None = None
+    _refused: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.gate is not None:
+            self._release = self.gate.enter(
+                format_address(transport.get_extra_info("peername")))
+            if self._release is None:
+                self._refused = refuse_busy(transport)
+                return
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._refused is not None:
+            self._refused.cancel()
+            return
+        if self._release is not None:
+            self._release()
+        super().connection_lost(exc)
+
+    def eof_received(self) -> None:
+        # Refused: nothing to tell websockets; None lets the transport close.
+        if self._refused is None:
+            super().eof_received()
 
     def data_received(self, data: bytes) -> None:
+        if self._refused is not None:
+            return  # refused at accept: what follows is dropped
         super().data_received(data)
         transport = self.transport
         unsent = transport.get_write_buffer_size()
@@ -158,9 +189,11 @@ class WebsocketsTransport(TransportOptions):
     async def listen(self, host: str, port: int, *, admit: Admit,
                      session: Callable[[Link, Any], Awaitable[None]],
                      ssl: ssl_module.SSLContext | None = None,
-                     reuse_port: bool = False) -> Listener:
+                     reuse_port: bool = False,
+                     connections: ConnectionGate | None = None) -> Listener:
         connection_class = type("BoundedConnection", (BoundedConnection,),
-                                {"max_unsent_bytes": self.max_unsent_bytes})
+                                {"max_unsent_bytes": self.max_unsent_bytes,
+                                 "gate": connections})
         tickets: weakref.WeakKeyDictionary[ServerConnection, tuple[Handshake, Any]] = (
             weakref.WeakKeyDictionary())
 
