@@ -2,6 +2,9 @@
  * the run-time choice of inner loop (see pf_resample.h). */
 #include <stdlib.h>
 #include <string.h>
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
 
 #include "pf_resample.h"
 #include "fir_kernels.h"
@@ -14,19 +17,24 @@ void pf_rs_to_i16(const float *src, int16_t *dst, size_t n) { kernels->to_i16(sr
 
 const char *pf_rs_select_kernels(const char *force)
 {
-    const pf_fir_kernels *best = &pf_fir_generic;
+    /* What this CPU can run, portable first: the last one is the default, and
+     * `force` names another (an unknown or unavailable name is ignored). */
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     const pf_fir_kernels *have[] = {&pf_fir_generic,
         (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? &pf_fir_avx2 : NULL};
+#elif defined(__aarch64__)
+    const pf_fir_kernels *have[] = {&pf_fir_generic,
+        (getauxval(AT_HWCAP) & HWCAP_ASIMD) ? &pf_fir_neon : NULL};
+#else
+    const pf_fir_kernels *have[] = {&pf_fir_generic};
+#endif
+    const pf_fir_kernels *best = &pf_fir_generic;
     for (size_t i = 0; i < sizeof have / sizeof have[0]; i++)
         if (have[i]) best = have[i];
     if (force && *force)
         for (size_t i = 0; i < sizeof have / sizeof have[0]; i++)
             if (have[i] && strcmp(have[i]->name, force) == 0) best = have[i];
-#else
-    (void)force;
-#endif
     kernels = best;
     return best->name;
 }
