@@ -92,7 +92,7 @@ with open("piopiy_fast/_core/build.json", "w") as record:
 DEFINES = {"picows_listener": [("PF_PICOWS_VERSION", f'"{PICOWS}"')]}
 
 # Portable flags only: per-CPU fast paths are chosen at run time inside the C
-# kernels (target attributes + __builtin_cpu_supports, getauxval on AArch64),
+# kernels (target attributes + cpuid on x86, getauxval on AArch64),
 # never with -march. -ffp-contract=off: no compiler fuses a multiply and an add
 # into one FMA on its own (clang does by default, and AArch64 always has FMA), so
 # the portable FIR loop gives the same bits with any compiler, and the NEON one
