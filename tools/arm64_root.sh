@@ -28,6 +28,11 @@ if ! grep -q '^enabled' /proc/sys/fs/binfmt_misc/qemu-aarch64; then
 fi
 
 if [ ! -x "$root/usr/bin/python3" ] || [ ! -e "$root/usr/lib/python3.11/venv" ]; then
+    # Never delete through a mount (a test run's /dev or /proc left bound in there).
+    if awk -v r="$(readlink -m "$root")/" 'index($2 "/", r) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
+        echo "$root is unfinished but has something mounted in it: unmount it first" >&2
+        exit 1
+    fi
     rm -rf "$root"
     debootstrap --arch=arm64 --foreign --variant=minbase \
         --include=python3,python3-venv,ca-certificates "$suite" "$root" "$mirror"
