@@ -5,6 +5,12 @@ Build switches (environment):
   PIOPIY_FAST_ANNOTATE=1  write Cython's HTML annotation next to each .pyx
   PIOPIY_FAST_WERROR=1    turn compiler warnings into errors
 
+Cross-compiling (tools/build_wheels.py sets these; CC, LDSHARED and
+SETUPTOOLS_EXT_SUFFIX do the rest):
+  PIOPIY_FAST_PYTHON_INCLUDE  the target's CPython headers, searched before this
+                              Python's (pyconfig.h differs between architectures)
+  PIOPIY_FAST_NUMPY_INCLUDE   the target's numpy C headers, instead of this numpy's
+
 picows_listener, the picows transport's frame path, is compiled against picows'
 Cython declarations, so it is built only when picows can be imported here (it is a
 build requirement in pyproject.toml, so an isolated build always has it; a build
@@ -28,7 +34,7 @@ from setuptools import Extension, setup
 MODULES = ["codec", "resample", "ringbuffer", "ingest", "delivery", "vad", "framesink", "readers"]
 # C kernels linked into the module that calls them.
 C_SOURCES = {"resample": ["src_cy/kernels/fir.c", "src_cy/kernels/fir_generic.c",
-                           "src_cy/kernels/fir_avx2.c"]}
+                           "src_cy/kernels/fir_avx2.c", "src_cy/kernels/fir_neon.c"]}
 
 TAPS_HEADER = "src_cy/include/pf_filter_taps.h"
 
@@ -86,9 +92,14 @@ with open("piopiy_fast/_core/build.json", "w") as record:
 DEFINES = {"picows_listener": [("PF_PICOWS_VERSION", f'"{PICOWS}"')]}
 
 # Portable flags only: per-CPU fast paths are chosen at run time inside the C
-# kernels (target attributes + __builtin_cpu_supports), never with -march.
-compile_args = ["-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter",
-                "-Wno-unused-function", "-Wno-missing-field-initializers"]
+# kernels (target attributes + cpuid on x86, getauxval on AArch64),
+# never with -march. -ffp-contract=off: no compiler fuses a multiply and an add
+# into one FMA on its own (clang does by default, and AArch64 always has FMA), so
+# the portable FIR loop gives the same bits with any compiler, and the NEON one
+# the same bits as the portable one.
+compile_args = ["-std=c11", "-ffp-contract=off", "-Wall", "-Wextra",
+                "-Wno-unused-parameter", "-Wno-unused-function",
+                "-Wno-missing-field-initializers"]
 compile_args += ["-O0", "-g"] if debug else ["-O3", "-g0", "-DNDEBUG"]
 if os.environ.get("PIOPIY_FAST_WERROR") == "1":
     compile_args.append("-Werror")
@@ -103,11 +114,17 @@ directives = {
     "freethreading_compatible": False,
 }
 
+# A cross build's target headers come before this Python's own, which build_ext
+# adds after these.
+python_include = [os.environ["PIOPIY_FAST_PYTHON_INCLUDE"]] \
+    if os.environ.get("PIOPIY_FAST_PYTHON_INCLUDE") else []
+numpy_include = os.environ.get("PIOPIY_FAST_NUMPY_INCLUDE") or numpy.get_include()
+
 extensions = [
     Extension(
         f"piopiy_fast._core.{name}",
         [f"src_cy/{name}.pyx", *C_SOURCES.get(name, [])],
-        include_dirs=["src_cy/include", "src_cy/kernels", numpy.get_include()],
+        include_dirs=["src_cy/include", "src_cy/kernels", *python_include, numpy_include],
         depends=HEADERS,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
                        *DEFINES.get(name, [])],

@@ -9,7 +9,7 @@ QUALITIES: tuple[str, ...]
 DTYPES: tuple[str, ...]
 
 def simd_kernel() -> str:
-    """The inner-loop variant chosen for this CPU at import: "avx2" or "generic".
+    """The inner-loop variant chosen for this CPU at import: "avx2", "neon" or "generic".
     ``PIOPIY_FAST_SIMD=generic`` in the environment forces the portable one."""
 
 def filter_taps(in_rate: int, out_rate: int,

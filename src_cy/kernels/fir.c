@@ -2,6 +2,11 @@
  * the run-time choice of inner loop (see pf_resample.h). */
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#elif defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
 
 #include "pf_resample.h"
 #include "fir_kernels.h"
@@ -12,21 +17,42 @@ const char *pf_rs_kernel_name(void) { return kernels->name; }
 
 void pf_rs_to_i16(const float *src, int16_t *dst, size_t n) { kernels->to_i16(src, dst, n); }
 
+#if defined(__x86_64__) || defined(__i386__)
+/* AVX2 and FMA, and an OS that saves the YMM registers (XCR0 bits 1 and 2), asked
+ * of cpuid itself: __builtin_cpu_supports reads what the compiler's runtime found
+ * at start-up, and zig's compiler-rt (the wheels' compiler) finds nothing. */
+static int have_avx2_fma(void)
+{
+    unsigned a, b, c, d;
+    const unsigned fma = 1u << 12, osxsave = 1u << 27, avx = 1u << 28;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || (c & (fma | osxsave | avx)) != (fma | osxsave | avx))
+        return 0;
+    unsigned xcr0, xcr0_high;
+    __asm__ volatile("xgetbv" : "=a"(xcr0), "=d"(xcr0_high) : "c"(0));
+    (void)xcr0_high;
+    if ((xcr0 & 6u) != 6u) return 0;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 5)) != 0;   /* AVX2 */
+}
+#endif
+
 const char *pf_rs_select_kernels(const char *force)
 {
-    const pf_fir_kernels *best = &pf_fir_generic;
+    /* What this CPU can run, portable first: the last one is the default, and
+     * `force` names another (an unknown or unavailable name is ignored). */
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
+    const pf_fir_kernels *have[] = {&pf_fir_generic, have_avx2_fma() ? &pf_fir_avx2 : NULL};
+#elif defined(__aarch64__)
     const pf_fir_kernels *have[] = {&pf_fir_generic,
-        (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? &pf_fir_avx2 : NULL};
+        (getauxval(AT_HWCAP) & HWCAP_ASIMD) ? &pf_fir_neon : NULL};
+#else
+    const pf_fir_kernels *have[] = {&pf_fir_generic};
+#endif
+    const pf_fir_kernels *best = &pf_fir_generic;
     for (size_t i = 0; i < sizeof have / sizeof have[0]; i++)
         if (have[i]) best = have[i];
     if (force && *force)
         for (size_t i = 0; i < sizeof have / sizeof have[0]; i++)
             if (have[i] && strcmp(have[i]->name, force) == 0) best = have[i];
-#else
-    (void)force;
-#endif
     kernels = best;
     return best->name;
 }

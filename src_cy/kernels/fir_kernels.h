@@ -18,11 +18,16 @@ typedef struct {
 } pf_fir_kernels;
 
 /* Plain C written so the compiler vectorises it without reassociating
- * (SSE2 on any x86-64): 8 independent lanes, mul then add. */
+ * (SSE2 on any x86-64, NEON on AArch64): 8 independent lanes, mul then add,
+ * never fused (setup.py passes -ffp-contract=off). */
 extern const pf_fir_kernels pf_fir_generic;
 #if defined(__x86_64__) || defined(__i386__)
 /* AVX2 + FMA intrinsics, for CPUs that have them. */
 extern const pf_fir_kernels pf_fir_avx2;
+#endif
+#if defined(__aarch64__)
+/* Advanced SIMD intrinsics, bit-exact with the portable loop. */
+extern const pf_fir_kernels pf_fir_neon;
 #endif
 
 #endif
