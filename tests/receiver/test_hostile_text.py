@@ -10,6 +10,7 @@ from websockets.asyncio.client import connect
 
 from piopiy_fast.receiver.server import StreamServer
 from piopiy_fast.simulator.simulator import Simulator
+from piopiy_fast.stream.layout import HOLD_SECONDS
 
 GOOD_SECONDS = 1.0
 
@@ -84,6 +85,9 @@ def test_format_changes_are_capped_then_the_call_is_closed_1008(transport):
     async def attack(url):
         async with connect(f"{url}/?call_id=flip") as ws:
             await ws.send(b"\x00\x00" * 160)
+            # Past the first half second (inside it a format named is a hint for the
+            # audio held, not a change): the format is settled, then it flips.
+            await asyncio.sleep(HOLD_SECONDS + 0.2)
             for i in range(40):
                 rate = (8000, 16000)[i % 2 == 0]
                 await ws.send(json.dumps({"event": "start", "sample_rate": rate}))

@@ -79,7 +79,8 @@ def test_a_paused_call_is_not_closed_for_silence(transport):
                                 silence_timeout=0.5) as server:
             async with connect(f"{server.url}/?call_id=p") as ws:
                 await ws.send(FRAME)
-                await asyncio.sleep(2.0)
+                # The audio settles after the first half second; then 1.6 s paused.
+                await asyncio.sleep(2.6)
                 await ws.send(FRAME)
             await collector.wait_for(1)
 
