@@ -4,7 +4,8 @@
 The filters are designed at build time (piopiy_fast/_core/filter_design.py) and
 compiled in from the generated pf_filter_taps.h: nothing is designed, and nothing
 above the core imported, at run time. The inner loops are C (src_cy/kernels), with
-an AVX2/FMA variant picked at import on CPUs that have it.
+an AVX2 variant (x86-64) and a NEON one (aarch64) picked at import on CPUs that have
+them, each bit-exact with the portable loop.
 ``PIOPIY_FAST_SIMD=generic`` forces the portable loop.
 
 Timing: a filter of odd length N has its centre tap at c = (N - 1) / 2 steps of

@@ -1,5 +1,5 @@
-/* AVX2 + FMA inner loops, compiled for those instructions through target
- * attributes and only called when the CPU reports both (see fir.c). */
+/* AVX2 inner loops, compiled for those instructions through target attributes
+ * and only called when the CPU reports them (see fir.c). */
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
@@ -7,10 +7,12 @@
 
 #define TARGET __attribute__((target("avx2,fma")))
 
-/* Each output lane is one fused multiply-add chain over k in order, whichever
- * block it falls in, so outputs never depend on how the input was split.
- * Blocks of CHAINS vectors keep that many chains in flight, enough to hide
- * the FMA latency behind the loads. */
+/* Each output lane is one chain over k in order, whichever block it falls in,
+ * so outputs never depend on how the input was split. A multiply then an add,
+ * each rounded, as the portable loop does (fused multiply-add would round once
+ * and give other bits): the two loops agree bit for bit. Blocks of CHAINS
+ * vectors keep that many chains in flight, enough to hide the latency behind
+ * the loads. */
 #define FIR_BLOCK(CHAINS)                                                            \
     for (; t + 8 * (CHAINS) <= count; t += 8 * (CHAINS)) {                           \
         __m256 acc[CHAINS];                                                          \
@@ -20,7 +22,8 @@
         for (int k = 0; k < len; k++) {                                              \
             __m256 gk = _mm256_broadcast_ss(g + k);                                  \
             _Pragma("GCC unroll 16") for (int v = 0; v < (CHAINS); v++)              \
-                acc[v] = _mm256_fmadd_ps(gk, _mm256_loadu_ps(xt + k + 8 * v), acc[v]); \
+                acc[v] = _mm256_add_ps(                                              \
+                    acc[v], _mm256_mul_ps(gk, _mm256_loadu_ps(xt + k + 8 * v)));     \
         }                                                                            \
         _Pragma("GCC unroll 16") for (int v = 0; v < (CHAINS); v++)                  \
             _mm256_storeu_ps(y + t + 8 * v, acc[v]);                                 \

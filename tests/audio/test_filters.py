@@ -19,7 +19,12 @@ def test_the_shipped_taps_are_the_design_value_for_value(in_rate, out_rate, qual
     shipped = filter_taps(in_rate, out_rate, quality)
     designed = filter_design.design_taps(in_rate, out_rate, quality)
     assert shipped.dtype == designed.dtype == np.float64
-    assert shipped.tobytes() == designed.tobytes()
+    # The resampler runs float32 taps: those are the design's, bit for bit. The double
+    # design itself may differ in its last bits where the wheel was built on another
+    # machine than this test runs on (another CPU's libm and BLAS).
+    assert shipped.astype(np.float32).tobytes() == designed.astype(np.float32).tobytes()
+    assert np.max(np.abs(shipped - designed)) <= 4 * np.finfo(np.float64).eps * np.max(
+        np.abs(designed))
 
 
 def test_every_rate_pair_and_preset_is_shipped():

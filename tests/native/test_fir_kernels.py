@@ -1,6 +1,6 @@
 """The resampler's per-CPU inner loops (src_cy/kernels): which one runs on this CPU,
 that PIOPIY_FAST_SIMD=generic forces the portable one, and that the NEON loop gives
-the portable loop's bits exactly, float32 and int16, for every rate pair, both
+the portable loop's bits exactly (and so does the AVX2 one), float32 and int16, for every rate pair, both
 presets, one and two channels, fed in pieces of seeded random sizes.
 
 The kernel is chosen once, at import, so each choice runs in its own interpreter.
@@ -15,10 +15,8 @@ import numpy as np
 import pytest
 
 RATES = (8000, 12000, 16000, 24000, 32000, 48000)
-# Kernels that must reproduce the portable loop bit for bit. AVX2 fuses each
-# multiply-add (one rounding instead of two), so it agrees within one int16 step
-# only (tests/audio/test_resample.py).
-BIT_EXACT = ("neon",)
+# Kernels that must reproduce the portable loop bit for bit: every one.
+BIT_EXACT = ("avx2", "neon")
 
 RUN = """
 import sys
