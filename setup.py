@@ -1,4 +1,5 @@
-"""The compiled core: one extension module per file in src_cy/.
+"""The compiled core: one extension module per .pyx in piopiy_fast/_core/ (beside its
+.pxd declarations and .pyi stub); the C they include is in src_cy/.
 
 Build switches (environment):
   PIOPIY_FAST_DEBUG=1     -O0 -g and Cython bounds/wraparound checks on
@@ -123,7 +124,7 @@ numpy_include = os.environ.get("PIOPIY_FAST_NUMPY_INCLUDE") or numpy.get_include
 extensions = [
     Extension(
         f"piopiy_fast._core.{name}",
-        [f"src_cy/{name}.pyx", *C_SOURCES.get(name, [])],
+        [f"piopiy_fast/_core/{name}.pyx", *C_SOURCES.get(name, [])],
         include_dirs=["src_cy/include", "src_cy/kernels", *python_include, numpy_include],
         depends=HEADERS,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),

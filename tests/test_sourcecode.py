@@ -3,7 +3,7 @@ compiled core, a core that imports nothing above it, and an SDK that stays light
 
 Imports are read with ``ast`` from every module of the package, those inside functions
 included (an import cycle at run time is still a cycle). The compiled core's sources
-(``src_cy/*.pyx`` and the ``.pxd`` declarations) are read too, their ``import`` and
+(``_core/*.pyx`` and the ``.pxd`` declarations) are read too, their ``import`` and
 ``cimport`` lines, so a compiled module is a node of the same graph. Imports under
 ``if TYPE_CHECKING:`` never run: the run-time graph leaves them out, a second graph
 keeps them, and both must be free of cycles.
@@ -21,8 +21,6 @@ import piopiy_fast
 PACKAGE = pathlib.Path(piopiy_fast.__file__).parent
 NAME = "piopiy_fast"
 CORE = f"{NAME}._core"
-# The compiled modules' sources, in the project (not in an installed wheel).
-SRC_CY = pathlib.Path(__file__).resolve().parent.parent / "src_cy"
 
 
 def module_name(path: pathlib.Path) -> str:
@@ -33,7 +31,9 @@ def module_name(path: pathlib.Path) -> str:
 MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 # A compiled module: its .pyx source and its .pxd declarations, if any.
 COMPILED: dict[str, list[pathlib.Path]] = {}
-for source in sorted(SRC_CY.glob("*.pyx")) + sorted((PACKAGE / "_core").glob("*.pxd")):
+# (A wheel ships the .pxd declarations; the .pyx sources are in the project only.)
+for source in sorted((PACKAGE / "_core").glob("*.pyx")) + sorted(
+        (PACKAGE / "_core").glob("*.pxd")):
     COMPILED.setdefault(f"{CORE}.{source.stem}", []).append(source)
 KNOWN = set(MODULES) | set(COMPILED)
 
@@ -297,6 +297,7 @@ def test_modules_stay_small_or_say_why():
         f"{NAME}.stream.call": "one call's stream: identity, the format's hold, ingest, counters",
         f"{NAME}.receiver.call": "one call as the application sees it: readers, events, waits",
         f"{NAME}.integrations.pipecat": "one serializer: Pipecat frames to and from the stream",
+        f"{NAME}.bus.nats": "one bus: the stream's set-up, publishing, and the outage handling",
         f"{NAME}.receiver.server": "the server: lifecycle, admission, sessions, totals",
         f"{NAME}.receiver.transports.picows": "one transport: frames to messages, backlog",
         f"{NAME}.receiver.workers": "the supervisor and the worker ends of one pipe protocol",

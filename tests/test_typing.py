@@ -35,5 +35,6 @@ def test_every_compiled_module_ships_a_stub():
     stubs = {p.stem for p in core.glob("*.pyi")}
     # picows_listener is built only when picows was importable at build time.
     assert compiled - {"picows_listener"} == {
-        "codec", "resample", "ringbuffer", "ingest", "delivery", "framesink", "readers"}
+        "codec", "resample", "ringbuffer", "ingest", "delivery", "framesink", "readers",
+        "vad"}
     assert compiled <= stubs

@@ -1,7 +1,7 @@
 """The resampler's per-CPU inner loops (src_cy/kernels): which one runs on this CPU,
-that PIOPIY_FAST_SIMD=generic forces the portable one, and that the NEON loop gives
-the portable loop's bits exactly (and so does the AVX2 one), float32 and int16, for every rate pair, both
-presets, one and two channels, fed in pieces of seeded random sizes.
+that PIOPIY_FAST_SIMD=generic forces the portable one, and that the AVX2 and NEON
+loops give the portable loop's bits exactly, float32 and int16, for every rate pair,
+both presets, one and two channels, fed in pieces of seeded random sizes.
 
 The kernel is chosen once, at import, so each choice runs in its own interpreter.
 On x86-64 the NEON test skips; it runs on aarch64 (under qemu, see

@@ -1,6 +1,6 @@
 """The listener picows calls for each connection, compiled or in Python, and the choice.
 
-The compiled ``FrameListener`` (``src_cy/picows_listener.pyx``) hands each whole binary
+The compiled ``FrameListener`` (``_core/picows_listener.pyx``) hands each whole binary
 frame to the call's ``FrameSink`` in C; :class:`PythonFrameListener` is the same in
 Python, for a build without the compiled one or a picows release it was not built
 against. Either hands every other frame and the connection's events to its link
