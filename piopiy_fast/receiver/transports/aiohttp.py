@@ -40,6 +40,7 @@ from .base import (
     YIELD_EVERY,
     Admit,
     CloseInfo,
+    ConnectionGate,
     Handshake,
     HostedListener,
     Link,
@@ -174,7 +175,8 @@ class AiohttpTransport(TransportOptions):
     async def listen(self, host: str, port: int, *, admit: Admit,
                      session: Callable[[Link, Any], Awaitable[None]],
                      ssl: ssl_module.SSLContext | None = None,
-                     reuse_port: bool = False) -> Listener:
+                     reuse_port: bool = False,
+                     connections: ConnectionGate | None = None) -> Listener:
         """Start accepting the requests routed to :meth:`handler`; ``host``, ``port``,
         ``ssl`` and ``reuse_port`` are the application server's."""
         self._admit, self._session = admit, session

@@ -39,6 +39,7 @@ from .base import (
     YIELD_EVERY,
     Admit,
     CloseInfo,
+    ConnectionGate,
     Handshake,
     HostedListener,
     Link,
@@ -224,7 +225,8 @@ class AsgiTransport(TransportOptions):
     async def listen(self, host: str, port: int, *, admit: Admit,
                      session: Callable[[Link, Any], Awaitable[None]],
                      ssl: ssl_module.SSLContext | None = None,
-                     reuse_port: bool = False) -> Listener:
+                     reuse_port: bool = False,
+                     connections: ConnectionGate | None = None) -> Listener:
         """Start accepting the connections routed to :attr:`app`; ``host``, ``port``,
         ``ssl`` and ``reuse_port`` are the web application server's."""
         self._admit, self._session = admit, session
