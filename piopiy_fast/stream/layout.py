@@ -140,6 +140,9 @@ class StreamProbe:
                       if times[i + 1] - times[i] >= PACED_GAP), None)
         if start is None or len(times) - 1 - start < RATE_FRAMES:
             return None
+        gaps = np.diff(times[start:])
+        if float(np.median(gaps)) < PACED_GAP:
+            return None  # mostly back to back: a sender faster than real time, not pacing
         elapsed = times[-1] - times[start]
         return sum(self._sizes[start + 1:]) / elapsed if elapsed > 0 else None
 

@@ -206,13 +206,26 @@ def test_the_connect_burst_does_not_skew_the_byte_rate():
 
 
 def test_a_busy_receiver_reading_in_batches_still_sees_the_byte_rate():
-    # A loaded event loop reads frames in batches: gaps of 0 then 60 ms, 20 ms on average.
+    # A loaded event loop reads frames in pairs: gaps of 0 then 40 ms, 20 ms on average.
+    samples, _ = stream("stereo", 8000, 1.0)
+    probe = StreamProbe()
+    frames = [samples[i:i + 320].astype("<i2").tobytes() for i in range(0, samples.size, 320)]
+    for i, frame in enumerate(frames):
+        probe.add(frame, (i // 2) * 2 * FRAME)
+    assert probe.byte_rate() == pytest.approx(32000, rel=0.1)
+
+
+def test_frames_mostly_back_to_back_are_no_pacing():
+    # A sender faster than real time whose frames now and then arrive apart (a loaded
+    # machine) must not read as a byte rate: batches of three, 60 ms apart, are not.
     samples, _ = stream("stereo", 8000, 1.0)
     probe = StreamProbe()
     frames = [samples[i:i + 320].astype("<i2").tobytes() for i in range(0, samples.size, 320)]
     for i, frame in enumerate(frames):
         probe.add(frame, (i // 3) * 3 * FRAME)
-    assert probe.byte_rate() == pytest.approx(32000, rel=0.1)
+    assert probe.byte_rate() is None
+    decision = settle_format(StreamFormat("both", 8000), probe, rate_named=True)
+    assert (decision.format, decision.how) == (StreamFormat("both", 8000), "frame size")
 
 
 def test_a_byte_rate_no_module_rate_has_falls_back_to_the_frame_size():
