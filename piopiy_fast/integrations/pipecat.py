@@ -318,7 +318,10 @@ class PiopiyFrameSerializer(FrameSerializer):
         settings = CallSettings(
             target_rate=target, ring_capacity=RING_SAMPLES, quality=params.quality,
             default_format=StreamFormat(params.listen_mode, params.piopiy_sample_rate),
-            layout=params.layout, swap_channels=params.swap_channels)
+            layout=params.layout, swap_channels=params.swap_channels,
+            # Pipecat's transport paces what it hands over; audio fed faster than real
+            # time (a file, a test) is not a peer flooding a receiver.
+            max_ahead_seconds=None)
         # No reader here waits or takes callbacks: the serializer empties them after
         # each frame, so the delivery's clocks never run.
         delivery = CallDelivery(DeliveryClocks(), self._callback_failed)
