@@ -71,15 +71,32 @@ class Collector:
             await asyncio.sleep(0.005)
 
 
-def masked_frame_header(opcode: int, length: int, mask: bytes = b"\x01\x02\x03\x04") -> bytes:
-    """The header of one client-to-server WebSocket frame (FIN set, masked)."""
+def masked_frame_header(opcode: int, length: int, mask: bytes = b"\x01\x02\x03\x04", *,
+                        fin: bool = True, rsv: int = 0) -> bytes:
+    """The header of one client-to-server WebSocket frame (masked); ``rsv`` is the
+    reserved bits (4, 2, 1 for RSV1-3)."""
+    first = (0x80 if fin else 0) | rsv << 4 | opcode
     if length < 126:
-        head = struct.pack("!BB", 0x80 | opcode, 0x80 | length)
+        head = struct.pack("!BB", first, 0x80 | length)
     elif length < 65536:
-        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, length)
+        head = struct.pack("!BBH", first, 0x80 | 126, length)
     else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, length)
+        head = struct.pack("!BBQ", first, 0x80 | 127, length)
     return head + mask
+
+
+def server_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """The (opcode, payload) of each whole frame in what a server sent (unmasked)."""
+    frames = []
+    while len(data) >= 2:
+        length, start = data[1] & 0x7F, 2
+        if length == 126:
+            length, start = struct.unpack("!H", data[2:4])[0], 4
+        if len(data) < start + length:
+            break
+        frames.append((data[0] & 0x0F, data[start:start + length]))
+        data = data[start + length:]
+    return frames
 
 
 def mask(payload: bytes, key: bytes = b"\x01\x02\x03\x04") -> bytes:

@@ -9,7 +9,7 @@ import socket
 import struct
 
 import pytest
-from stream_testing import Collector, mask, run
+from stream_testing import Collector, mask, masked_frame_header, run, server_frames
 
 from piopiy_fast.receiver.server import StreamServer
 from piopiy_fast.receiver.transports.assembly import MAX_MESSAGE_FRAMES
@@ -23,29 +23,7 @@ AUDIO = b"\x00\x01" * 160
 
 def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0) -> bytes:
     """One masked client frame; ``rsv`` is the reserved bits (4, 2, 1 for RSV1-3)."""
-    first = (0x80 if fin else 0) | rsv << 4 | opcode
-    size = len(payload)
-    if size < 126:
-        head = struct.pack("!BB", first, 0x80 | size)
-    elif size < 65536:
-        head = struct.pack("!BBH", first, 0x80 | 126, size)
-    else:
-        head = struct.pack("!BBQ", first, 0x80 | 127, size)
-    return head + b"\x01\x02\x03\x04" + mask(payload)
-
-
-def server_frames(data: bytes) -> list[tuple[int, bytes]]:
-    """The (opcode, payload) of each whole frame the server sent (unmasked)."""
-    frames = []
-    while len(data) >= 2:
-        length, start = data[1] & 0x7F, 2
-        if length == 126:
-            length, start = struct.unpack("!H", data[2:4])[0], 4
-        if len(data) < start + length:
-            break
-        frames.append((data[0] & 0x0F, data[start:start + length]))
-        data = data[start + length:]
-    return frames
+    return masked_frame_header(opcode, len(payload), fin=fin, rsv=rsv) + mask(payload)
 
 
 def close_payload(code: int, reason: bytes = b"") -> bytes:

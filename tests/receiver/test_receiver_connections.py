@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 from certificates import self_signed, trusting
-from stream_testing import Collector, mask, masked_frame_header, run
+from stream_testing import Collector, mask, masked_frame_header, run, server_frames
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -238,20 +238,6 @@ def test_oversize_message_ends_only_that_call(transport):
     assert big.stats.frames == 1
     assert collector.done[sent.call_id].close_info.code == 1000
     assert (stats.total_calls, stats.failed_calls) == (2, 1)
-
-
-def server_frames(data: bytes) -> list[tuple[int, bytes]]:
-    """The (opcode, payload) of each whole frame in what a server sent (unmasked)."""
-    frames = []
-    while len(data) >= 2:
-        length, start = data[1] & 0x7F, 2
-        if length == 126:
-            length, start = struct.unpack("!H", data[2:4])[0], 4
-        if len(data) < start + length:
-            break
-        frames.append((data[0] & 0x0F, data[start:start + length]))
-        data = data[start + length:]
-    return frames
 
 
 @pytest.mark.parametrize("opcode", [0x1, 0x2], ids=["text", "binary"])
