@@ -100,7 +100,7 @@ class StreamProbe:
         limit_bytes: the most audio it keeps for the content test.
     """
 
-    __slots__ = ("_sizes", "_times", "_chunks", "_bytes", "_limit")
+    __slots__ = ("_sizes", "_times", "_chunks", "_bytes", "_limit", "_judged")
 
     def __init__(self, limit_bytes: int = HOLD_BYTES) -> None:
         self._sizes: list[int] = []
@@ -108,6 +108,7 @@ class StreamProbe:
         self._chunks: list[bytes] = []
         self._bytes = 0
         self._limit = limit_bytes
+        self._judged: tuple[int, int | None] | None = None  # (bytes held, judgement)
 
     def add(self, frame: bytes, now: float) -> None:
         """One binary frame, received at ``now`` (seconds, any monotonic origin)."""
@@ -156,14 +157,20 @@ class StreamProbe:
             return None  # frames of no steady size: nothing to guess from
         return size / FRAME_SECONDS
 
-    def content_channels(self) -> int | None:
+    def content_channels(self, *, fresh: bool = True) -> int | None:
         """1 when the held samples are one band-limited signal, 2 when they are two
-        independent ones interleaved, None when the content cannot tell."""
+        independent ones interleaved, None when the content cannot tell. With
+        ``fresh`` False, the last judgement stands until a quarter more audio is held:
+        a call asks at every frame of its hold, and the least-squares fits over all
+        the held audio are the dearest thing the hold does."""
+        judged = self._judged
+        if not fresh and judged is not None and self._bytes < judged[0] * 5 // 4:
+            return judged[1]
         data = b"".join(self._chunks)
         samples = np.frombuffer(data[: len(data) // 4 * 4], dtype="<i2")
-        if samples.size < CONTENT_SAMPLES:
-            return None
-        return interleaving(samples)
+        found = None if samples.size < CONTENT_SAMPLES else interleaving(samples)
+        self._judged = (self._bytes, found)
+        return found
 
 
 def interleaving(samples: np.ndarray) -> int | None:
@@ -267,7 +274,7 @@ def settle_format(hinted: StreamFormat, probe: StreamProbe, *, rate_named: bool,
     how = by
     content: int | None = None
     if len(candidates) != 1:
-        content = probe.content_channels()
+        content = probe.content_channels(fresh=final)
         if len(candidates) > 1 and content in {c for c, _ in candidates}:
             candidates = [c for c in candidates if c[0] == content]
             how = "content"
