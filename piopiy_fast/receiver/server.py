@@ -35,7 +35,7 @@ from .continuity import Continuity
 from .limits import CallLimits, calls_the_fd_limit_allows, ring_capacity
 from .logs import RateLimitedLog
 from .pacing import ReadCoalescer, coalescing_interval
-from .stats import ServerStats, refusal_reason
+from .stats import ServerStats, refusal_reason, total
 from .transports import make_transport
 from .transports.base import (
     CloseInfo,
@@ -425,15 +425,16 @@ class StreamServer:
     def stats(self) -> ServerStats:
         """Totals over every call so far, live ones (and dropped ones waiting for their
         connection) included."""
-        totals = self._ended
-        for call in (*self._active, *self._continuity.waiting()):
-            totals = totals + ServerStats.of_call(call.stats)
-        return totals + ServerStats(
-            active_calls=len(self._active), total_calls=self._number,
-            rejected_calls=sum(self._refused.values()), failed_calls=self._failed,
-            app_errors=self._app_errors, timed_out_calls=self._timed_out,
-            resumed_calls=self._resumed, refused_by_reason=dict(self._refused)) + (
-            self._publisher.stats if self._publisher is not None else ServerStats())
+        return total((
+            self._ended,
+            *(ServerStats.of_call(call.stats)
+              for call in (*self._active, *self._continuity.waiting())),
+            ServerStats(
+                active_calls=len(self._active), total_calls=self._number,
+                rejected_calls=sum(self._refused.values()), failed_calls=self._failed,
+                app_errors=self._app_errors, timed_out_calls=self._timed_out,
+                resumed_calls=self._resumed, refused_by_reason=dict(self._refused)),
+            self._publisher.stats if self._publisher is not None else ServerStats()))
 
     def _refused_at_accept(self, remote: str) -> None:
         self._refused["busy"] += 1

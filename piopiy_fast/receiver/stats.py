@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..stream.call import CallStats
@@ -83,17 +83,7 @@ class ServerStats:
     long_silences: int = 0
 
     def __add__(self, other: ServerStats) -> ServerStats:
-        sums: dict[str, object] = {}
-        for f in dataclasses.fields(self):
-            mine, theirs = getattr(self, f.name), getattr(other, f.name)
-            if isinstance(mine, Mapping):
-                merged = dict(mine)
-                for key, count in theirs.items():
-                    merged[key] = merged.get(key, 0) + count
-                sums[f.name] = merged
-            else:
-                sums[f.name] = mine + theirs
-        return ServerStats(**sums)  # type: ignore[arg-type]
+        return total((self, other))
 
     @classmethod
     def of_call(cls, call: CallStats) -> ServerStats:
@@ -106,8 +96,19 @@ class ServerStats:
 
 
 def total(stats: Iterable[ServerStats]) -> ServerStats:
-    """The sum of ``stats``: one service's totals from its processes' reports."""
-    result = ServerStats()
+    """The sum of ``stats``, field by field (counts by key: per key), built once: a
+    server's totals over its live calls, a service's over its processes' reports."""
+    sums: dict[str, Any] = {}
     for s in stats:
-        result = result + s
-    return result
+        for name in _FIELDS:
+            value = getattr(s, name)
+            if isinstance(value, Mapping):
+                merged = sums.setdefault(name, {})
+                for key, count in value.items():
+                    merged[key] = merged.get(key, 0) + count
+            elif value:
+                sums[name] = sums.get(name, 0) + value
+    return ServerStats(**sums)
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(ServerStats))
