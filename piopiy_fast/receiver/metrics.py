@@ -76,30 +76,18 @@ class ServerCollector(Collector):
         for party, seconds in sorted(s.talk_seconds.items()):
             talk.add_metric([party], seconds)
         yield talk
-        yield CounterMetricFamily("piopiy_fast_overlap_seconds",
-                                  "Seconds both parties spoke at once, ended calls",
-                                  value=s.overlap_seconds)
-        yield CounterMetricFamily("piopiy_fast_interruptions",
-                                  "One party cutting in on the other, ended calls",
-                                  value=s.interruptions)
-        yield CounterMetricFamily("piopiy_fast_long_silences",
-                                  "Silences over the threshold (5 s by default), ended calls",
-                                  value=s.long_silences)
-        yield CounterMetricFamily("piopiy_fast_hints_overruled",
-                                  "Format hints (URL, metadata, defaults) the stream contradicted",
-                                  value=s.hints_overruled)
-        yield CounterMetricFamily("piopiy_fast_calls_resumed",
-                                  "Connections that continued a call whose connection dropped",
-                                  value=s.resumed_calls)
-        yield CounterMetricFamily("piopiy_fast_calls_timed_out",
-                                  "Calls closed for a limit: no audio, silence, length",
-                                  value=s.timed_out_calls)
-        yield CounterMetricFamily("piopiy_fast_calls_failed",
-                                  "Calls that ended abnormally (no clean close, or an error)",
-                                  value=s.failed_calls)
         for name, help_text, value in (
+            ("calls_timed_out", "Calls closed for a limit: no audio, silence, length",
+             s.timed_out_calls),
+            ("calls_failed", "Calls that ended abnormally (no clean close, or an error)",
+             s.failed_calls),
+            ("calls_resumed", "Connections that continued a call whose connection dropped",
+             s.resumed_calls),
+            ("hints_overruled", "Format hints (URL, metadata, defaults) the stream contradicted",
+             s.hints_overruled),
             ("frames", "Audio frames received", s.frames),
             ("bytes", "Audio bytes received", s.bytes),
+            ("audio_seconds", "Seconds of call audio received", s.received_seconds),
             ("decode_errors", "Frames dropped: no whole samples", s.decode_errors),
             ("overruns", "Samples lost because a reader fell behind", s.overruns),
             ("late_frames", "Frames late on the real-time schedule", s.late_frames),
@@ -107,11 +95,12 @@ class ServerCollector(Collector):
              "Frames dropped: a call sent audio faster than real time past its burst",
              s.rate_limited_frames),
             ("app_errors", "Exceptions in application callbacks and tasks", s.app_errors),
-        ):
-            yield CounterMetricFamily(f"piopiy_fast_{name}", help_text, value=value)
-        yield CounterMetricFamily("piopiy_fast_audio_seconds", "Seconds of call audio received",
-                                  value=s.received_seconds)
-        for name, help_text, value in (
+            ("overlap_seconds", "Seconds both parties spoke at once, ended calls",
+             s.overlap_seconds),
+            ("interruptions", "One party cutting in on the other, ended calls",
+             s.interruptions),
+            ("long_silences", "Silences over the threshold (5 s by default), ended calls",
+             s.long_silences),
             ("bus_published", "Messages the bus confirmed", s.bus_published),
             ("bus_dropped", "Messages dropped, oldest audio first: the bus was slow or gone",
              s.bus_dropped),
